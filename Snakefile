@@ -1,0 +1,31 @@
+# JWST imaging stage 3 (calwebb_image3) as a Snakemake workflow.
+#
+# Per association product: exposures (_cal) -> output grid -> per-exposure _crf -> _i2d mosaic.
+# With no `asn` in the config the demo dataset is simulated first (rules/simulate.smk).
+
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: Path(workflow.basedir) / "config.yaml"
+
+
+validate(config, "config.schema.yaml")
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/simulate.smk"
+include: "rules/exposure_products.smk"
+include: "rules/resample.smk"
+
+
+rule all:
+    input:
+        all_products(),
+    default_target: True

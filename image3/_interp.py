@@ -1,0 +1,24 @@
+"""Evaluate smooth functions of pixel position on a coarse grid and interpolate to every pixel."""
+
+import numpy as np
+from scipy.interpolate import RectBivariateSpline
+
+
+def coarse_grid_evaluate(func, shape, step=16):
+    """Evaluate ``func(x, y) -> tuple of arrays`` on a coarse grid and spline it to ``shape``.
+
+    ``x``/``y`` are 0-based pixel coordinates. The grid has nodes every ``step`` pixels plus the last
+    row and column; bicubic splines through the nodes reproduce smooth (polynomial-like) functions
+    to far below a thousandth of their per-pixel variation. Returns a tuple of (ny, nx) arrays.
+    """
+    ny, nx = shape
+    xs = np.unique(np.append(np.arange(0, nx, step), nx - 1)).astype(float)
+    ys = np.unique(np.append(np.arange(0, ny, step), ny - 1)).astype(float)
+    gx, gy = np.meshgrid(xs, ys)
+    values = func(gx, gy)
+    kx, ky = min(3, len(xs) - 1), min(3, len(ys) - 1)
+    out = []
+    for v in values:
+        spline = RectBivariateSpline(ys, xs, v, kx=ky, ky=kx)
+        out.append(spline(np.arange(ny, dtype=float), np.arange(nx, dtype=float)))
+    return tuple(out)

@@ -1,0 +1,68 @@
+"""The pipeline's products in official formats: per-exposure ``_crf`` and per-product ``_i2d``."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from stdatamodels.jwst import datamodels
+
+from .jwst_wcs import s_region
+from .level2b import open_level2b, save_model, set_fits_wcs
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    """SIP approximation written into SCI headers (``sip_max_pix_error`` in pixels)."""
+
+    max_pix_error: float = 0.01
+    degree: int | None = None
+    npoints: int = 12
+
+
+def write_crf(cal_path, crf_path, asn_table: str, sip: SipSettings, sky=None):
+    """Write an exposure's ``_crf`` product: the level-2b file with the final WCS, sky and DQ.
+
+    ``sky`` is a dict with the ``meta.background`` fields (``level`` MJy/sr, ``subtracted``,
+    ``method``) when sky matching ran; the SCI header carries a fresh SIP approximation of the WCS.
+    """
+    with open_level2b(cal_path) as model:
+        model.meta.asn.table_name = asn_table
+        if sky is not None:
+            model.meta.background.level = sky["level"]
+            model.meta.background.subtracted = sky["subtracted"]
+            model.meta.background.method = sky["method"]
+        elif model.meta.background.subtracted is None:
+            model.meta.background.subtracted = False
+        shape = model.data.shape
+        model.meta.wcsinfo.s_region = s_region(model.meta.wcs, shape)
+        set_fits_wcs(model, model.meta.wcs, shape, sip.max_pix_error, sip.degree, sip.npoints)
+        save_model(model, crf_path)
+
+
+def build_i2d(arrays, grid, reference, settings, n_inputs, exptime, native_scale, sip):
+    """The ``_i2d`` ImageModel: mosaic arrays, grid WCS and metadata taken from ``reference``.
+
+    ``reference`` is the first exposure's model (instrument, observation and photometry metadata);
+    ``exptime`` the summed exposure time in s; ``native_scale`` the input pixel scale in arcsec.
+    """
+    model = datamodels.ImageModel(data=arrays["data"].astype(np.float32))
+    model.update(reference)
+    model.err = arrays["err"]
+    model.wht = arrays["wht"].astype(np.float32)
+    model.con = arrays["con"].astype(np.int32)
+    for name in ("var_poisson", "var_rnoise", "var_flat"):
+        setattr(model, name, arrays[name])
+    meta = model.meta
+    meta.bunit_data = meta.bunit_err = "MJy/sr"
+    meta.wcs = grid.wcs
+    meta.wcsinfo.s_region = s_region(grid.wcs, grid.shape)
+    set_fits_wcs(model, grid.wcs, grid.shape, sip.max_pix_error, sip.degree, sip.npoints)
+    area_sr = (grid.pixel_scale * np.pi / 180.0 / 3600.0) ** 2
+    meta.photometry.pixelarea_steradians = area_sr
+    meta.photometry.pixelarea_arcsecsq = grid.pixel_scale**2
+    meta.resample.pixfrac = settings.pixfrac
+    meta.resample.weight_type = settings.weight_type
+    meta.resample.pointings = n_inputs
+    meta.resample.pixel_scale_ratio = grid.pixel_scale / native_scale
+    meta.exposure.exposure_time = exptime
+    meta.cal_step.resample = "COMPLETE"
+    return model

@@ -1,0 +1,142 @@
+"""Drizzle exposures onto an output grid and assemble the official ``_i2d`` product.
+
+Images are surface brightness (MJy/sr), so drizzle's weighted mean conserves them without
+rescaling (``iscale=1``). Variance arrays are drizzled with squared weights (drizzle's ``data2``),
+which is the exact propagation of each input pixel's variance to the output pixel's variance; the
+covariance between neighbouring output pixels that drizzling creates is not in ERR.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from drizzle.resample import Drizzle
+
+from .dq import good_pixels
+from .errors import InputError
+from .pixmap import pixel_map
+
+KERNELS = ("square", "point", "turbo", "gaussian", "lanczos2", "lanczos3")
+VARIANCES = ("var_poisson", "var_rnoise", "var_flat")
+
+
+@dataclass(frozen=True)
+class DrizzleSettings:
+    """Parameters of the ``resample`` config section that the drizzle itself uses."""
+
+    kernel: str = "square"
+    pixfrac: float = 1.0
+    fillval: str = "NaN"
+    weight_type: str = "ivm"
+    good_bits: str = "~DO_NOT_USE+NON_SCIENCE"
+    pixmap_step: int = 16
+
+    def __post_init__(self):
+        if self.kernel not in KERNELS:
+            raise InputError(f"resample.kernel = {self.kernel!r}: choose one of {KERNELS}")
+        if self.weight_type not in ("ivm", "exptime"):
+            raise InputError(f"resample.weight_type = {self.weight_type!r}: use 'ivm' or 'exptime'")
+
+
+@dataclass
+class Exposure:
+    """What drizzling needs of one exposure; images in MJy/sr (variances in (MJy/sr)^2).
+
+    ``sky`` is a background level to subtract (0 when none is known or it was already subtracted);
+    ``exptime`` in seconds.
+    """
+
+    data: np.ndarray
+    dq: np.ndarray
+    var_poisson: np.ndarray
+    var_rnoise: np.ndarray
+    var_flat: np.ndarray
+    wcs: object
+    exptime: float
+    sky: float = 0.0
+
+    @classmethod
+    def from_model(cls, model):
+        """From a level-2b ImageModel; subtracts ``meta.background.level`` unless already done."""
+        bkg = model.meta.background
+        sky = bkg.level if (bkg.level is not None and not bkg.subtracted) else 0.0
+        exptime = model.meta.exposure.measurement_time or model.meta.exposure.exposure_time
+        return cls(
+            data=model.data,
+            dq=model.dq,
+            var_poisson=model.var_poisson,
+            var_rnoise=model.var_rnoise,
+            var_flat=model.var_flat,
+            wcs=model.meta.wcs,
+            exptime=float(exptime or 1.0),
+            sky=float(sky),
+        )
+
+
+def weight_map(exposure: Exposure, settings: DrizzleSettings) -> np.ndarray:
+    """Per-pixel drizzle weight: 1/VAR_RNOISE (``ivm``) or the exposure time; 0 for bad pixels."""
+    good = good_pixels(exposure.dq, settings.good_bits, "resample.good_bits")
+    good &= np.isfinite(exposure.data)
+    if settings.weight_type == "ivm":
+        var = exposure.var_rnoise
+        good &= np.isfinite(var) & (var > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weight = np.where(good, 1.0 / var, 0.0)
+    else:
+        weight = np.where(good, exposure.exptime, 0.0)
+    return weight.astype(np.float32)
+
+
+class Mosaic:
+    """Accumulates exposures drizzled onto ``grid``: science, weight, context and variances."""
+
+    def __init__(self, grid, settings: DrizzleSettings, n_inputs: int):
+        self.grid = grid
+        self.settings = settings
+        fill = settings.fillval
+        self._driz = Drizzle(
+            kernel=settings.kernel,
+            fillval=fill,
+            fillval2=fill,
+            out_shape=grid.shape,
+            max_ctx_id=max(n_inputs - 1, 0),
+        )
+        self.exptime = 0.0
+
+    def add(self, exposure: Exposure, native_scale: float):
+        """Drizzle one exposure (``native_scale``: its pixel scale in arcsec)."""
+        s = self.settings
+        pixmap = pixel_map(exposure.wcs, self.grid.wcs, exposure.data.shape, s.pixmap_step)
+        data = np.nan_to_num(exposure.data - exposure.sky, nan=0.0, posinf=0.0, neginf=0.0)
+        variances = [np.nan_to_num(getattr(exposure, v), nan=0.0, posinf=0.0) for v in VARIANCES]
+        self._driz.add_image(
+            data=data.astype(np.float32),
+            data2=[v.astype(np.float32) for v in variances],
+            exptime=exposure.exptime,
+            pixmap=pixmap,
+            weight_map=weight_map(exposure, s),
+            pixfrac=s.pixfrac,
+            iscale=1.0,
+            pixel_scale_ratio=self.grid.pixel_scale / native_scale,
+            in_units="cps",
+        )
+        self.exptime += exposure.exptime
+
+    def arrays(self) -> dict:
+        """Output arrays: data, err, wht, con and the three variances (NaN where nothing landed)."""
+        wht = self._driz.out_wht
+        empty = wht <= 0
+        out = {"data": self._driz.out_img, "wht": wht, "con": self._driz.out_ctx}
+        for name, var in zip(VARIANCES, self._driz.out_img2, strict=True):
+            out[name] = np.where(empty, np.nan, var).astype(np.float32)
+        out["err"] = np.sqrt(sum(out[v] for v in VARIANCES)).astype(np.float32)
+        return out
+
+
+def coverage_count(con) -> np.ndarray:
+    """Number of exposures that contributed to each output pixel, from the context array.
+
+    ``con`` is the (nplanes, ny, nx) int32 context of an ``_i2d`` (bit k of plane p: input 32 p + k).
+    """
+    con = np.atleast_3d(np.asarray(con).T).T.astype("<u4")
+    bits = np.unpackbits(con.view(np.uint8).reshape(*con.shape, 4), axis=-1)
+    return bits.sum(axis=(0, -1))

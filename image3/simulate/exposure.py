@@ -1,0 +1,194 @@
+"""Render one NIRCam-like level-2b exposure from the scene, its true pointing and detector model."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.time import Time
+from stdatamodels.jwst import datamodels
+
+from ..jwst_wcs import Distortion, imaging_wcs, s_region
+from ..level2b import set_fits_wcs
+from .detector import DEAD, DO_NOT_USE, HOT, add_noise, bad_pixel_mask, cosmic_rays
+from .observation import ExposurePointing
+from .psf import PixelIntegratedPSF
+from .scene import galaxy_stamp
+
+ARCSEC2_TO_SR = (np.pi / 180.0 / 3600.0) ** 2
+
+
+@dataclass(frozen=True)
+class DetectorModel:
+    """Detector and exposure settings (see config.yaml ``simulate``)."""
+
+    shape: tuple
+    filter: str
+    exptime: float
+    gain: float  # electrons per MJy/sr over the exposure
+    read_noise_e: float
+    flat_error: float
+    cosmic_ray_rate: float
+    bad_pixel_fraction: float
+    seed: int
+
+
+def relative_pixel_area(wcs, shape, step=16):
+    """Pixel area on the sky relative to the nominal ``pixel_scale**2`` (the AREA array).
+
+    The area is the Jacobian determinant of detector -> ideal, evaluated on a coarse grid (it is a
+    low-order polynomial) and interpolated.
+    """
+    from .._interp import coarse_grid_evaluate
+
+    to_v2v3 = wcs.get_transform("detector", "v2v3")
+    scale = Distortion().pixel_scale
+
+    def area(x, y):
+        h = 0.5
+        x1, y1 = to_v2v3(x + h, y)
+        x0, y0 = to_v2v3(x - h, y)
+        x3, y3 = to_v2v3(x, y + h)
+        x2, y2 = to_v2v3(x, y - h)
+        return np.abs((x1 - x0) * (y3 - y2) - (x3 - x2) * (y1 - y0)) / scale**2
+
+    return coarse_grid_evaluate(lambda x, y: (area(x, y),), shape, step)[0]
+
+
+def _jacobian(wcs, x, y):
+    """d(east, north) / d(x, y) in arcsec per pixel at a detector position."""
+    ra0, dec0 = wcs(x, y, with_bounding_box=False)
+    cols = []
+    for dx, dy in ((0.5, 0.0), (0.0, 0.5)):
+        rp, dp = wcs(x + dx, y + dy, with_bounding_box=False)
+        rm, dm = wcs(x - dx, y - dy, with_bounding_box=False)
+        cols.append([(rp - rm) * np.cos(np.deg2rad(dec0)) * 3600.0, (dp - dm) * 3600.0])
+    return np.array(cols).T
+
+
+def _add_stamp(image, stamp, ix, iy):
+    """Add a square stamp centred on pixel (ix, iy), clipped to the image."""
+    r = stamp.shape[0] // 2
+    ny, nx = image.shape
+    y0, y1, x0, x1 = iy - r, iy + r + 1, ix - r, ix + r + 1
+    sy0, sx0 = max(0, -y0), max(0, -x0)
+    sy1 = stamp.shape[0] - max(0, y1 - ny)
+    sx1 = stamp.shape[1] - max(0, x1 - nx)
+    if sy1 <= sy0 or sx1 <= sx0:
+        return
+    image[max(y0, 0) : min(y1, ny), max(x0, 0) : min(x1, nx)] += stamp[sy0:sy1, sx0:sx1]
+
+
+def render_sources(scene, wcs, shape, psf: PixelIntegratedPSF, pixel_scale):
+    """Image of the scene in Jy per pixel through the true ``wcs`` (stars and galaxies)."""
+    image = np.zeros(shape)
+    x, y = wcs.invert(np.asarray(scene["ra"]), np.asarray(scene["dec"]), with_bounding_box=False)
+    ny, nx = shape
+    margin = psf.radius + 60
+    inside = (x > -margin) & (x < nx + margin) & (y > -margin) & (y < ny + margin)
+    kernel = psf.kernel(3)
+    for row, xs, ys in zip(scene[inside], x[inside], y[inside], strict=True):
+        ix, iy = int(np.round(xs)), int(np.round(ys))
+        if row["type"] == "star":
+            stamp = psf.stamp(xs - ix, ys - iy)
+        else:
+            stamp = galaxy_stamp(
+                row, _jacobian(wcs, xs, ys), kernel, 3, pixel_scale, xs - ix, ys - iy
+            )
+        _add_stamp(image, row["flux_jy"] * stamp, ix, iy)
+    return image
+
+
+def simulate_exposure(scene, pointing: ExposurePointing, sky_level, index, det: DetectorModel):
+    """One exposure as an ImageModel (nominal WCS, true scene) and its cosmic-ray truth table."""
+    rng = np.random.default_rng([det.seed, index + 1])
+    distortion = Distortion()
+    shape = tuple(det.shape)
+    true_wcs = imaging_wcs(shape, pointing.true, distortion)
+    nominal_wcs = imaging_wcs(shape, pointing.nominal, distortion)
+
+    psf = PixelIntegratedPSF(det.filter, distortion.pixel_scale)
+    flux = render_sources(scene, true_wcs, shape, psf, distortion.pixel_scale)
+    area = relative_pixel_area(true_wcs, shape)
+    omega_nominal = distortion.pixel_scale**2 * ARCSEC2_TO_SR
+    signal = flux * 1e-6 / (omega_nominal * area) + sky_level
+
+    data, var_p, var_r, var_f = add_noise(rng, signal, det.gain, det.read_noise_e, det.flat_error)
+    err = np.sqrt(var_p + var_r + var_f)
+    cr_image, cr_table = cosmic_rays(rng, shape, det.cosmic_ray_rate, det.gain, err)
+    data += cr_image
+
+    hot, dead = bad_pixel_mask(det.seed, shape, det.bad_pixel_fraction)
+    dq = np.zeros(shape, np.uint32)
+    dq[hot] |= DO_NOT_USE | HOT
+    dq[dead] |= DO_NOT_USE | DEAD
+    data[hot] += rng.uniform(5.0, 50.0, hot.sum())
+    data[dead] = 0.0
+
+    model = datamodels.ImageModel(data=data.astype(np.float32))
+    model.err = err.astype(np.float32)
+    model.dq = dq
+    model.var_poisson = var_p.astype(np.float32)
+    model.var_rnoise = var_r.astype(np.float32)
+    model.var_flat = var_f.astype(np.float32)
+    model.area = area.astype(np.float32)
+    _set_metadata(model, pointing, index, det, omega_nominal, distortion.pixel_scale)
+    model.meta.wcs = nominal_wcs
+    model.meta.wcsinfo.s_region = s_region(nominal_wcs, shape)
+    set_fits_wcs(model, nominal_wcs, shape)
+    return model, cr_table
+
+
+def _set_metadata(model, pointing, index, det, omega_nominal, pixel_scale):
+    """The level-2b metadata the pipeline steps and astronomers' tools read."""
+    meta = model.meta
+    meta.filename = f"{pointing.name}_cal.fits"
+    meta.model_type = "ImageModel"
+    meta.telescope = "JWST"
+    meta.instrument.name = "NIRCAM"
+    meta.instrument.detector = "NRCA1"
+    meta.instrument.module = "A"
+    meta.instrument.channel = "SHORT"
+    meta.instrument.filter = det.filter.upper()
+    meta.instrument.pupil = "CLEAR"
+    meta.exposure.type = "NRC_IMAGE"
+    start = Time("2026-11-24T00:00:00", scale="utc").mjd + index * (det.exptime + 60.0) / 86400.0
+    meta.exposure.start_time = start
+    meta.exposure.mid_time = start + det.exptime / 2 / 86400.0
+    meta.exposure.end_time = start + det.exptime / 86400.0
+    meta.exposure.exposure_time = det.exptime
+    meta.exposure.effective_exposure_time = det.exptime
+    meta.exposure.measurement_time = det.exptime
+    meta.exposure.duration = det.exptime
+    meta.observation.program_number = "01234"
+    meta.observation.observation_number = "001"
+    meta.observation.visit_number = "001"
+    meta.observation.visit_group = "03"
+    meta.observation.sequence_id = "1"
+    meta.observation.activity_id = "01"
+    meta.observation.exposure_number = f"{index + 1:05d}"
+    meta.observation.date = "2026-11-24"
+    meta.observation.time = "00:00:00"
+    meta.target.type = "FIXED"
+    meta.target.ra = pointing.nominal.ra_ref
+    meta.target.dec = pointing.nominal.dec_ref
+    meta.subarray.name = "FULL"
+    meta.subarray.xstart, meta.subarray.ystart = 1, 1
+    meta.subarray.xsize, meta.subarray.ysize = det.shape[1], det.shape[0]
+    meta.bunit_data = "MJy/sr"
+    meta.bunit_err = "MJy/sr"
+    meta.photometry.conversion_megajanskys = det.exptime / det.gain
+    meta.photometry.pixelarea_steradians = omega_nominal
+    meta.photometry.pixelarea_arcsecsq = pixel_scale**2
+    meta.velocity_aberration.scale_factor = pointing.nominal.va_scale
+    for step in ("assign_wcs", "flat_field", "photom", "resample"):
+        setattr(meta.cal_step, step, "COMPLETE" if step != "resample" else "SKIPPED")
+    info = meta.wcsinfo
+    p = pointing.nominal
+    info.v2_ref, info.v3_ref, info.vparity, info.v3yangle = (
+        p.v2_ref,
+        p.v3_ref,
+        p.vparity,
+        p.v3yangle,
+    )
+    info.ra_ref, info.dec_ref, info.roll_ref = p.ra_ref, p.dec_ref, p.roll_ref
+    info.siaf_xref_sci = (det.shape[1] + 1) / 2.0
+    info.siaf_yref_sci = (det.shape[0] + 1) / 2.0

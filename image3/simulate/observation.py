@@ -1,0 +1,108 @@
+"""The demo observation: file names, the dither pattern and the injected pointing errors.
+
+File names follow the official scheme, so they are a function of the config alone and the workflow
+knows every exposure before the simulator has run.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+
+from ..jwst_wcs import Distortion, Pointing, imaging_wcs
+
+PROGRAM = "01234"
+ASN_ID = "o001"
+
+
+def exposure_names(n_exposures: int) -> list[str]:
+    """Official-style exposure names ``jw01234001001_03101_0000k_nrca1``, k = 1..n."""
+    return [f"jw{PROGRAM}001001_03101_{k:05d}_nrca1" for k in range(1, n_exposures + 1)]
+
+
+def product_name(filter_name: str) -> str:
+    """The image3 product name for the demo's filter."""
+    return f"jw{PROGRAM}-{ASN_ID}_t001_nircam_clear-{filter_name.lower()}"
+
+
+def association_name() -> str:
+    """The demo association's file name."""
+    return f"jw{PROGRAM}-{ASN_ID}_20261124t000000_image3_00001_asn.json"
+
+
+@dataclass(frozen=True)
+class ExposurePointing:
+    """Nominal (what the file's WCS claims) and true pointing of one exposure.
+
+    ``error_east``/``error_north`` are the true reference position minus the nominal one in arcsec on
+    the sky; ``error_roll`` the true minus nominal roll in degrees.
+    """
+
+    name: str
+    nominal: Pointing
+    true: Pointing
+    error_east: float
+    error_north: float
+    error_roll: float
+
+    def to_dict(self):
+        d = asdict(self)
+        d["nominal"], d["true"] = asdict(self.nominal), asdict(self.true)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**{**d, "nominal": Pointing(**d["nominal"]), "true": Pointing(**d["true"])})
+
+
+def dither_offsets(n_exposures: int, field_arcsec: float, spread: float) -> np.ndarray:
+    """Ideal-frame offsets (arcsec) on a golden-angle spiral out to ``spread * field_arcsec``.
+
+    The first exposure is at the origin; the spiral makes the coverage step from n in the middle to
+    1 at the edges.
+    """
+    k = np.arange(n_exposures)
+    radius = spread * field_arcsec * np.sqrt(k / max(n_exposures - 1, 1))
+    angle = k * np.pi * (3 - np.sqrt(5))
+    return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
+
+
+def make_pointings(rng, names, shape, ra0, dec0, roll, dither_spread, shift_range, max_roll_error):
+    """Nominal dithered pointings and true pointings off by a random shift and roll each.
+
+    ``shift_range`` (arcsec) bounds the size of the injected shift, ``max_roll_error`` (deg) its roll.
+    """
+    base = Pointing(ra_ref=ra0, dec_ref=dec0, roll_ref=roll)
+    distortion = Distortion()
+    wcs = imaging_wcs(shape, base, distortion)
+    ideal_to_sky = wcs.get_transform("v2v3", "world")
+    offsets = dither_offsets(len(names), distortion.pixel_scale * max(shape), dither_spread)
+    result = []
+    for name, (dxi, deta) in zip(names, offsets, strict=True):
+        v2, v3 = wcs.get_transform("detector", "v2v3")(
+            (shape[1] - 1) / 2 + dxi / distortion.pixel_scale,
+            (shape[0] - 1) / 2 + deta / distortion.pixel_scale,
+        )
+        ra, dec = ideal_to_sky(v2, v3)
+        nominal = Pointing(ra_ref=float(ra), dec_ref=float(dec), roll_ref=roll)
+        size = rng.uniform(*shift_range)
+        direction = rng.uniform(0.0, 360.0)
+        droll = rng.uniform(-max_roll_error, max_roll_error)
+        true_pos = SkyCoord(ra, dec, unit="deg").directional_offset_by(
+            direction * u.deg, size * u.arcsec
+        )
+        true = Pointing(
+            ra_ref=float(true_pos.ra.deg), dec_ref=float(true_pos.dec.deg), roll_ref=roll + droll
+        )
+        result.append(
+            ExposurePointing(
+                name=name,
+                nominal=nominal,
+                true=true,
+                error_east=float(size * np.sin(np.deg2rad(direction))),
+                error_north=float(size * np.cos(np.deg2rad(direction))),
+                error_roll=float(droll),
+            )
+        )
+    return result

@@ -1,0 +1,108 @@
+# Shared by the rules: the products and exposures of the run, read when the workflow loads, and
+# the paths of the files between steps.
+
+import re
+from pathlib import Path
+
+from image3.association import Product, load_association
+from image3.errors import InputError
+from image3.simulate import observation
+
+OUT = config["outdir"]
+DEMO_DIR = config["demo_dir"]
+IS_DEMO = not config["asn"]
+
+
+def demo_product():
+    """The demo's product, named from the simulate config (the files do not exist yet)."""
+    sim = config["simulate"]
+    members = [
+        Path(DEMO_DIR, f"{name}_cal.fits")
+        for name in observation.exposure_names(sim["n_exposures"])
+    ]
+    return Product(
+        name=observation.product_name(sim["filter"]),
+        members=tuple(members),
+        asn_id=observation.ASN_ID,
+        asn_table=observation.association_name(),
+    )
+
+
+def user_products():
+    """Products of the association file(s) in `asn`; every member must exist."""
+    paths = config["asn"] if isinstance(config["asn"], list) else [config["asn"]]
+    products = [p for path in paths for p in load_association(path)]
+    missing = [(p.name, m) for p in products for m in p.members if not m.exists()]
+    if missing:
+        listing = "\n".join(f"  product {name}: {path}" for name, path in missing)
+        raise InputError(f"association member file(s) not found:\n{listing}")
+    return products
+
+
+def load_products():
+    products = [demo_product()] if IS_DEMO else user_products()
+    names = [p.name for p in products]
+    if len(set(names)) != len(names):
+        raise InputError(f"asn: product names repeat across associations: {names}")
+    return {p.name: p for p in products}
+
+
+try:
+    PRODUCTS = load_products()
+except InputError as err:
+    raise WorkflowError(f"bad input: {err}") from None
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
+
+
+wildcard_constraints:
+    product=_alternatives(PRODUCTS),
+    exposure=_alternatives(e for p in PRODUCTS.values() for e in p.exposures),
+    asn_id=_alternatives(p.asn_id for p in PRODUCTS.values()),
+
+
+def product_dir(product):
+    return f"{OUT}/{product}"
+
+
+def cal_path(product, exposure):
+    """The exposure's level-2b input file."""
+    p = PRODUCTS[product]
+    return str(p.members[p.exposures.index(exposure)])
+
+
+def cal_paths(product):
+    return [str(m) for m in PRODUCTS[product].members]
+
+
+def crf_path(product, exposure):
+    return f"{OUT}/{product}/{exposure}_{PRODUCTS[product].asn_id}_crf.fits"
+
+
+def crf_paths(product):
+    return [crf_path(product, e) for e in PRODUCTS[product].exposures]
+
+
+def i2d_path(product):
+    return f"{OUT}/{product}/{product}_i2d.fits"
+
+
+def sip_settings(section):
+    """SIP approximation settings of a config section, as products.SipSettings takes them."""
+    s = config[section]
+    return {
+        "max_pix_error": s["sip_max_pix_error"],
+        "degree": s["sip_degree"],
+        "npoints": s["sip_npoints"],
+    }
+
+
+def all_products():
+    """Every final product of the run (and, for the demo, its association file)."""
+    files = [f"{DEMO_DIR}/{observation.association_name()}"] if IS_DEMO else []
+    for product in PRODUCTS:
+        files += crf_paths(product)
+        files += [i2d_path(product), f"{OUT}/{product}/qa/{product}_i2d.png"]
+    return files

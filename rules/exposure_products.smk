@@ -1,0 +1,19 @@
+# Exposure products: each member's _crf file (level-2b format with the final WCS, sky and DQ).
+
+
+rule crf:
+    input:
+        cal=lambda w: cal_path(w.product, w.exposure),
+    output:
+        f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_crf.fits",
+    params:
+        asn_table=lambda w: PRODUCTS[w.product].asn_table,
+        sip=sip_settings("crf"),
+    log:
+        f"{OUT}/logs/{{product}}/crf/{{exposure}}_{{asn_id}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/crf/{{exposure}}_{{asn_id}}.tsv"
+    conda:
+        "../envs/image3.yaml"
+    script:
+        "../scripts/crf.py"

@@ -1,0 +1,72 @@
+# resample: the product's output grid, the drizzled _i2d mosaic, and its preview for the report.
+
+GRID_KEYS = (
+    "pixel_scale",
+    "pixel_scale_ratio",
+    "rotation",
+    "crpix",
+    "crval",
+    "output_shape",
+    "output_wcs",
+    "max_output_pixels",
+)
+DRIZZLE_KEYS = ("kernel", "pixfrac", "fillval", "weight_type", "good_bits", "pixmap_step")
+
+
+rule resample_grid:
+    input:
+        cal=lambda w: cal_paths(w.product),
+        output_wcs=config["resample"]["output_wcs"] or [],
+    output:
+        f"{OUT}/{{product}}/work/{{product}}_grid.asdf",
+    params:
+        **{k: config["resample"][k] for k in GRID_KEYS},
+    log:
+        f"{OUT}/logs/{{product}}/resample_grid.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/resample_grid.tsv"
+    conda:
+        "../envs/image3.yaml"
+    script:
+        "../scripts/resample_grid.py"
+
+
+rule resample:
+    input:
+        crf=lambda w: crf_paths(w.product),
+        grid=rules.resample_grid.output[0],
+    output:
+        f"{OUT}/{{product}}/{{product}}_i2d.fits",
+    params:
+        drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
+        sip=sip_settings("resample"),
+    resources:
+        mem_mb=lambda w, input, attempt: 1000 + attempt * 60 * input.size_mb,
+    log:
+        f"{OUT}/logs/{{product}}/resample.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/resample.tsv"
+    conda:
+        "../envs/image3.yaml"
+    script:
+        "../scripts/resample.py"
+
+
+rule preview:
+    input:
+        rules.resample.output[0],
+    output:
+        report(
+            f"{OUT}/{{product}}/qa/{{product}}_i2d.png",
+            caption="../report/preview.rst",
+            category="Mosaics",
+            subcategory="{product}",
+        ),
+    log:
+        f"{OUT}/logs/{{product}}/preview.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/preview.tsv"
+    conda:
+        "../envs/image3.yaml"
+    script:
+        "../scripts/preview.py"

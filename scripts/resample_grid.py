@@ -1,0 +1,39 @@
+"""Compute a product's output grid (union of the exposures' footprints) and save it as ASDF."""
+
+import logging
+
+from image3.grid import grid_from_asdf, make_grid, write_grid
+from image3.jobs import run
+from image3.level2b import open_level2b
+
+log = logging.getLogger("image3")
+
+
+def exposure_wcs(paths):
+    """(gwcs, shape) of each exposure."""
+    for path in paths:
+        with open_level2b(path) as model:
+            yield model.meta.wcs, model.data.shape
+
+
+def main():
+    sm = snakemake  # noqa: F821
+    p = sm.params
+    if p.output_wcs:
+        grid = grid_from_asdf(p.output_wcs, p.output_shape, p.max_output_pixels)
+    else:
+        grid = make_grid(
+            exposure_wcs(sm.input.cal),
+            pixel_scale=p.pixel_scale,
+            pixel_scale_ratio=p.pixel_scale_ratio,
+            rotation=p.rotation,
+            crpix=p.crpix,
+            crval=p.crval,
+            output_shape=p.output_shape,
+            max_output_pixels=p.max_output_pixels,
+        )
+    log.info("grid %d x %d pixels of %.5f arcsec", grid.shape[1], grid.shape[0], grid.pixel_scale)
+    write_grid(grid, sm.output[0])
+
+
+run(main, snakemake.log[0])  # noqa: F821

@@ -1,0 +1,14 @@
+"""Write the demo's image3 association listing the simulated exposures."""
+
+from image3.association import write_association
+from image3.atomic import atomic_path
+from image3.jobs import run
+
+
+def main():
+    sm = snakemake  # noqa: F821
+    with atomic_path(sm.output[0]) as tmp:
+        write_association(tmp, sm.params.asn_id, sm.params.product, sm.params.members)
+
+
+run(main, snakemake.log[0])  # noqa: F821

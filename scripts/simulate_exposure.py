@@ -1,0 +1,19 @@
+"""Render one demo exposure as an official level-2b _cal.fits, with its cosmic-ray truth."""
+
+from image3.atomic import atomic_path
+from image3.jobs import run
+from image3.level2b import save_model
+from image3.simulate.dataset import render
+
+
+def main():
+    sm = snakemake  # noqa: F821
+    model, cosmic_rays = render(
+        sm.params.settings, sm.input.scene, sm.input.exposures, sm.wildcards.exposure
+    )
+    with atomic_path(sm.output.cosmic_rays) as tmp:
+        cosmic_rays.write(tmp, format="ascii.ecsv", overwrite=True)
+    save_model(model, sm.output.cal)
+
+
+run(main, snakemake.log[0])  # noqa: F821
