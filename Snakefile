@@ -26,6 +26,6 @@ include: "rules/resample.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_products(),
-    default_target: True

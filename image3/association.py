@@ -58,9 +58,7 @@ def parse_association(asn: dict, path: Path) -> list[Product]:
         name = product.get("name")
         if not name:
             raise InputError(f"association {path}: products[{k}] has no 'name'")
-        members = [
-            m for m in product.get("members", []) if str(m.get("exptype", "")).lower() == "science"
-        ]
+        members = [m for m in product.get("members", []) if str(m.get("exptype", "")).lower() == "science"]
         if not members:
             raise InputError(f"association {path}: product {name!r} has no science members")
         paths = []

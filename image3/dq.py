@@ -6,9 +6,7 @@ from stdatamodels.jwst.datamodels import dqflags
 
 from .errors import InputError
 
-JWST_DQ = bitmask.extend_bit_flag_map(
-    "JWST_DQ", **{name: bit for name, bit in dqflags.pixel.items() if bit}
-)
+JWST_DQ = bitmask.extend_bit_flag_map("JWST_DQ", **{name: bit for name, bit in dqflags.pixel.items() if bit})
 
 
 def good_pixels(dq, good_bits, key="good_bits") -> np.ndarray:
@@ -24,6 +22,4 @@ def good_pixels(dq, good_bits, key="good_bits") -> np.ndarray:
             dq, ignore_flags=good_bits, flag_name_map=JWST_DQ, good_mask_value=True, dtype=bool
         )
     except (ValueError, TypeError, KeyError) as err:
-        raise InputError(
-            f"{key} = {good_bits!r} is not a valid DQ flag expression: {err}"
-        ) from None
+        raise InputError(f"{key} = {good_bits!r} is not a valid DQ flag expression: {err}") from None

@@ -133,7 +133,7 @@ def grid_from_asdf(path, output_shape=None, max_output_pixels=None) -> Grid:
         with asdf.open(path, lazy_load=False, memmap=False) as af:
             wcs = af["wcs"]
     except (OSError, KeyError, ValueError) as err:
-        raise InputError(f"resample.output_wcs: cannot read a gwcs under 'wcs' from {path}: {err}")
+        raise InputError(f"resample.output_wcs: cannot read a gwcs under 'wcs' from {path}: {err}") from None
     if output_shape is not None:
         shape = tuple(int(n) for n in output_shape)
     elif wcs.array_shape is not None:

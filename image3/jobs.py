@@ -22,9 +22,7 @@ def run(main, log_path=None):
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers)
     logging.captureWarnings(True)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     start = time.perf_counter()

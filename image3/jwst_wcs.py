@@ -87,15 +87,12 @@ def detector_to_v2v3(shape, pointing: Pointing, distortion: Distortion):
     xref, yref = (nx - 1) / 2.0, (ny - 1) / 2.0
     s, n = distortion.pixel_scale, distortion.norm
     to_ideal = models.Mapping((0, 1, 0, 1)) | (
-        _polynomial(distortion.coeffs_x, s, n, "c1_0")
-        & _polynomial(distortion.coeffs_y, s, n, "c0_1")
+        _polynomial(distortion.coeffs_x, s, n, "c1_0") & _polynomial(distortion.coeffs_y, s, n, "c0_1")
     )
     forward = (models.Shift(-xref) & models.Shift(-yref)) | to_ideal | _ideal_to_v2v3(pointing)
 
     margin = 0.1 * max(nx, ny)
-    gx, gy = np.meshgrid(
-        np.linspace(-margin, nx - 1 + margin, 41), np.linspace(-margin, ny - 1 + margin, 41)
-    )
+    gx, gy = np.meshgrid(np.linspace(-margin, nx - 1 + margin, 41), np.linspace(-margin, ny - 1 + margin, 41))
     xi, eta = to_ideal(gx - xref, gy - yref)
     fitter = fitting.LinearLSQFitter()
     inv_x = fitter(models.Polynomial2D(5), xi, eta, gx - xref)
@@ -146,9 +143,7 @@ def v2v3_to_sky(pointing: Pointing):
 def imaging_wcs(shape, pointing: Pointing, distortion: Distortion = Distortion()) -> WCS:
     """The JWST imaging gwcs ``detector -> v2v3 -> v2v3vacorr -> world`` with a bounding box."""
     detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
-    v2v3 = cf.Frame2D(
-        name="v2v3", axes_order=(0, 1), axes_names=("v2", "v3"), unit=(u.arcsec, u.arcsec)
-    )
+    v2v3 = cf.Frame2D(name="v2v3", axes_order=(0, 1), axes_names=("v2", "v3"), unit=(u.arcsec, u.arcsec))
     v2v3vacorr = cf.Frame2D(
         name="v2v3vacorr", axes_order=(0, 1), axes_names=("v2", "v3"), unit=(u.arcsec, u.arcsec)
     )

@@ -22,9 +22,7 @@ def open_level2b(path) -> datamodels.ImageModel:
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except Exception as err:  # stdatamodels raises many types for a file it cannot read
-        raise InputError(
-            f"{path}: not a JWST datamodel file ({type(err).__name__}: {err})"
-        ) from None
+        raise InputError(f"{path}: not a JWST datamodel file ({type(err).__name__}: {err})") from None
     kind = type(model).__name__
     problem = None
     if not isinstance(model, datamodels.ImageModel):

@@ -7,6 +7,7 @@ from pathlib import Path
 from image3.association import Product, load_association
 from image3.errors import InputError
 from image3.simulate import observation
+from image3.simulate.dataset import DETECTOR_KEYS, PLAN_KEYS
 
 OUT = config["outdir"]
 DEMO_DIR = config["demo_dir"]
@@ -87,6 +88,11 @@ def crf_paths(product):
 
 def i2d_path(product):
     return f"{OUT}/{product}/{product}_i2d.fits"
+
+
+def simulate_settings(keys):
+    """The demo simulator's settings that a rule uses (so others do not trigger it)."""
+    return {k: config["simulate"][k] for k in keys}
 
 
 def sip_settings(section):

@@ -6,14 +6,14 @@ rule crf:
         cal=lambda w: cal_path(w.product, w.exposure),
     output:
         f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_crf.fits",
-    params:
-        asn_table=lambda w: PRODUCTS[w.product].asn_table,
-        sip=sip_settings("crf"),
     log:
         f"{OUT}/logs/{{product}}/crf/{{exposure}}_{{asn_id}}.log",
     benchmark:
         f"{OUT}/benchmarks/{{product}}/crf/{{exposure}}_{{asn_id}}.tsv"
     conda:
         "../envs/image3.yaml"
+    params:
+        asn_table=lambda w: PRODUCTS[w.product].asn_table,
+        sip=sip_settings("crf"),
     script:
         "../scripts/crf.py"

@@ -10,7 +10,14 @@ GRID_KEYS = (
     "output_wcs",
     "max_output_pixels",
 )
-DRIZZLE_KEYS = ("kernel", "pixfrac", "fillval", "weight_type", "good_bits", "pixmap_step")
+DRIZZLE_KEYS = (
+    "kernel",
+    "pixfrac",
+    "fillval",
+    "weight_type",
+    "good_bits",
+    "pixmap_step",
+)
 
 
 rule resample_grid:
@@ -19,14 +26,14 @@ rule resample_grid:
         output_wcs=config["resample"]["output_wcs"] or [],
     output:
         f"{OUT}/{{product}}/work/{{product}}_grid.asdf",
-    params:
-        **{k: config["resample"][k] for k in GRID_KEYS},
     log:
         f"{OUT}/logs/{{product}}/resample_grid.log",
     benchmark:
         f"{OUT}/benchmarks/{{product}}/resample_grid.tsv"
     conda:
         "../envs/image3.yaml"
+    params:
+        **{k: config["resample"][k] for k in GRID_KEYS},
     script:
         "../scripts/resample_grid.py"
 
@@ -37,17 +44,17 @@ rule resample:
         grid=rules.resample_grid.output[0],
     output:
         f"{OUT}/{{product}}/{{product}}_i2d.fits",
-    params:
-        drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
-        sip=sip_settings("resample"),
-    resources:
-        mem_mb=lambda w, input, attempt: 1000 + attempt * 60 * input.size_mb,
     log:
         f"{OUT}/logs/{{product}}/resample.log",
     benchmark:
         f"{OUT}/benchmarks/{{product}}/resample.tsv"
     conda:
         "../envs/image3.yaml"
+    resources:
+        mem_mb=lambda w, input, attempt: 1000 + attempt * 60 * input.size_mb,
+    params:
+        drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
+        sip=sip_settings("resample"),
     script:
         "../scripts/resample.py"
 

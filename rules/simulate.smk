@@ -2,27 +2,20 @@
 # Each rule receives only the simulate settings it uses, so e.g. a read-noise change re-renders
 # the exposures but keeps the scene.
 
-from image3.simulate.dataset import DETECTOR_KEYS, PLAN_KEYS
-
-
-def simulate_settings(keys):
-    return {k: config["simulate"][k] for k in keys}
-
-
 if IS_DEMO:
 
     rule simulate_plan:
         output:
             scene=f"{DEMO_DIR}/truth/scene.ecsv",
             exposures=f"{DEMO_DIR}/truth/exposures.json",
-        params:
-            settings=simulate_settings(PLAN_KEYS),
         log:
             f"{DEMO_DIR}/logs/simulate_plan.log",
         benchmark:
             f"{DEMO_DIR}/benchmarks/simulate_plan.tsv"
         conda:
             "../envs/image3.yaml"
+        params:
+            settings=simulate_settings(PLAN_KEYS),
         script:
             "../scripts/simulate_plan.py"
 
@@ -33,29 +26,31 @@ if IS_DEMO:
         output:
             cal=f"{DEMO_DIR}/{{exposure}}_cal.fits",
             cosmic_rays=f"{DEMO_DIR}/truth/{{exposure}}_cosmic_rays.ecsv",
-        params:
-            settings=simulate_settings(DETECTOR_KEYS),
         log:
             f"{DEMO_DIR}/logs/simulate_exposure/{{exposure}}.log",
         benchmark:
             f"{DEMO_DIR}/benchmarks/simulate_exposure/{{exposure}}.tsv"
         conda:
             "../envs/image3.yaml"
+        params:
+            settings=simulate_settings(DETECTOR_KEYS),
         script:
             "../scripts/simulate_exposure.py"
 
     rule simulate_association:
         output:
             f"{DEMO_DIR}/{observation.association_name()}",
-        params:
-            asn_id=observation.ASN_ID,
-            product=lambda w: next(iter(PRODUCTS)),
-            members=lambda w: [Path(m).name for m in next(iter(PRODUCTS.values())).members],
         log:
             f"{DEMO_DIR}/logs/simulate_association.log",
         benchmark:
             f"{DEMO_DIR}/benchmarks/simulate_association.tsv"
         conda:
             "../envs/image3.yaml"
+        params:
+            asn_id=observation.ASN_ID,
+            product=lambda w: next(iter(PRODUCTS)),
+            members=lambda w: [
+                Path(m).name for m in next(iter(PRODUCTS.values())).members
+            ],
         script:
             "../scripts/simulate_association.py"

@@ -8,9 +8,7 @@ from image3.simulate.dataset import render
 
 def main():
     sm = snakemake  # noqa: F821
-    model, cosmic_rays = render(
-        sm.params.settings, sm.input.scene, sm.input.exposures, sm.wildcards.exposure
-    )
+    model, cosmic_rays = render(sm.params.settings, sm.input.scene, sm.input.exposures, sm.wildcards.exposure)
     with atomic_path(sm.output.cosmic_rays) as tmp:
         cosmic_rays.write(tmp, format="ascii.ecsv", overwrite=True)
     save_model(model, sm.output.cal)

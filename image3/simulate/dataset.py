@@ -91,9 +91,7 @@ def plan(settings):
         settings["star_mag"],
         settings["galaxy_mag"],
     )
-    exposures = [
-        {**p.to_dict(), "sky_level": float(s)} for p, s in zip(pointings, sky, strict=True)
-    ]
+    exposures = [{**p.to_dict(), "sky_level": float(s)} for p, s in zip(pointings, sky, strict=True)]
     return scene, exposures
 
 
@@ -110,9 +108,7 @@ def read_exposure_truth(path):
     entries = json.loads(Path(path).read_text())["exposures"]
     return {
         e["name"]: {
-            "pointing": ExposurePointing.from_dict(
-                {k: v for k, v in e.items() if k != "sky_level"}
-            ),
+            "pointing": ExposurePointing.from_dict({k: v for k, v in e.items() if k != "sky_level"}),
             "sky_level": e["sky_level"],
         }
         for e in entries
@@ -125,6 +121,4 @@ def render(settings, scene_path, exposures_path, name):
     truth = read_exposure_truth(exposures_path)
     index = list(truth).index(name)
     entry = truth[name]
-    return simulate_exposure(
-        scene, entry["pointing"], entry["sky_level"], index, detector_model(settings)
-    )
+    return simulate_exposure(scene, entry["pointing"], entry["sky_level"], index, detector_model(settings))

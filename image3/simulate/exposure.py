@@ -90,9 +90,7 @@ def render_sources(scene, wcs, shape, psf: PixelIntegratedPSF, pixel_scale):
         if row["type"] == "star":
             stamp = psf.stamp(xs - ix, ys - iy)
         else:
-            stamp = galaxy_stamp(
-                row, _jacobian(wcs, xs, ys), kernel, 3, pixel_scale, xs - ix, ys - iy
-            )
+            stamp = galaxy_stamp(row, _jacobian(wcs, xs, ys), kernel, 3, pixel_scale, xs - ix, ys - iy)
         _add_stamp(image, row["flux_jy"] * stamp, ix, iy)
     return image
 

@@ -89,12 +89,8 @@ def make_pointings(rng, names, shape, ra0, dec0, roll, dither_spread, shift_rang
         size = rng.uniform(*shift_range)
         direction = rng.uniform(0.0, 360.0)
         droll = rng.uniform(-max_roll_error, max_roll_error)
-        true_pos = SkyCoord(ra, dec, unit="deg").directional_offset_by(
-            direction * u.deg, size * u.arcsec
-        )
-        true = Pointing(
-            ra_ref=float(true_pos.ra.deg), dec_ref=float(true_pos.dec.deg), roll_ref=roll + droll
-        )
+        true_pos = SkyCoord(ra, dec, unit="deg").directional_offset_by(direction * u.deg, size * u.arcsec)
+        true = Pointing(ra_ref=float(true_pos.ra.deg), dec_ref=float(true_pos.dec.deg), roll_ref=roll + droll)
         result.append(
             ExposurePointing(
                 name=name,

@@ -41,8 +41,9 @@ def airy_fwhm_pixels(filter_name: str, pixel_scale: float) -> float:
 class PixelIntegratedPSF:
     """The Airy PSF integrated over square pixels, tabulated at ``oversample`` points per pixel.
 
-    ``oversample`` must be odd so the pixel box is centred on its sample. ``stamp(dx, dy)`` gives the fraction of the flux of a star at sub-pixel offset (dx, dy) from the
-    stamp's central pixel that falls in each pixel of a (2 * radius + 1)^2 stamp.
+    ``oversample`` must be odd so the pixel box is centred on its sample. ``stamp(dx, dy)`` gives the
+    fraction of the flux of a star at sub-pixel offset (dx, dy) from the stamp's central pixel that
+    falls in each pixel of a (2 * radius + 1)^2 stamp.
     """
 
     def __init__(self, filter_name, pixel_scale, oversample=9, radius_lambda_d=10.0):

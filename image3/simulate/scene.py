@@ -28,9 +28,7 @@ def tangent_plane(ra0, dec0):
     return w
 
 
-def make_scene(
-    rng, ra0, dec0, half_width_arcsec, star_density, galaxy_density, star_mags, gal_mags
-):
+def make_scene(rng, ra0, dec0, half_width_arcsec, star_density, galaxy_density, star_mags, gal_mags):
     """Random stars and galaxies over a square of ``2 * half_width_arcsec`` around (ra0, dec0).
 
     Densities are per square arcmin. Returns an astropy Table with columns id, type, ra, dec (deg),
@@ -74,9 +72,7 @@ def galaxy_stamp(source, jacobian, psf_kernel, oversample, pixel_scale, dx, dy):
     galaxy's sub-pixel offset from the stamp's centre pixel. The profile is truncated at 6 effective
     radii and the stamp normalised to 1.
     """
-    radius = int(np.ceil(6 * source["r_eff"] / pixel_scale)) + psf_kernel.shape[0] // (
-        2 * oversample
-    )
+    radius = int(np.ceil(6 * source["r_eff"] / pixel_scale)) + psf_kernel.shape[0] // (2 * oversample)
     n = 2 * radius + 1
     sub = (np.arange(n * oversample) + 0.5) / oversample - 0.5 - radius
     gx, gy = np.meshgrid(sub - dx, sub - dy)
