@@ -1,0 +1,31 @@
+"""Shared fixtures: small simulated datasets (in memory) built once per test session."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import simdata  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def aligned_f150w():
+    """6 exposures of 512^2, F150W, no pointing errors and no cosmic rays (for flux/astrometry)."""
+    sim = simdata.settings(
+        shape=[512, 512],
+        filter="F150W",
+        pointing_shift_arcsec=[0.0, 0.0],
+        pointing_roll_deg=0.0,
+        cosmic_ray_rate=0.0,
+        star_density=800,
+    )
+    return sim, *simdata.simulate(sim)
+
+
+@pytest.fixture(scope="session")
+def default_small():
+    """6 exposures of 384^2 with the default config (pointing errors, cosmic rays, bad pixels)."""
+    sim = simdata.settings(shape=[384, 384])
+    return sim, *simdata.simulate(sim)

@@ -1,0 +1,132 @@
+"""Small simulated datasets and truth-based measurements shared by the tests.
+
+Everything here runs in memory through the library (no Snakemake), so the science tests are fast;
+tests/test_workflow.py runs the real workflow.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+from astropy.coordinates import SkyCoord
+from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photometry
+
+from image3.grid import make_grid, native_pixel_scale
+from image3.resample import DrizzleSettings, Exposure, Mosaic
+from image3.simulate.dataset import detector_model, plan
+from image3.simulate.exposure import simulate_exposure
+from image3.simulate.psf import PixelIntegratedPSF
+
+REPO = Path(__file__).resolve().parents[1]
+ARCSEC2_TO_SR = (np.pi / 180 / 3600) ** 2
+
+
+def settings(**overrides):
+    """The default ``simulate`` config section with ``overrides``."""
+    base = yaml.safe_load((REPO / "config.yaml").read_text())["simulate"]
+    return {**base, **overrides}
+
+
+def simulate(sim):
+    """(scene, per-exposure truth dicts, ImageModels, cosmic-ray tables) for ``sim`` settings."""
+    scene, truth = plan(sim)
+    det = detector_model(sim)
+    models, crs = [], []
+    from image3.simulate.observation import ExposurePointing
+
+    for k, entry in enumerate(truth):
+        pointing = ExposurePointing.from_dict({key: v for key, v in entry.items() if key != "sky_level"})
+        model, cr = simulate_exposure(scene, pointing, entry["sky_level"], k, det)
+        models.append(model)
+        crs.append(cr)
+    return scene, truth, models, crs
+
+
+def drizzle(models, grid=None, **drizzle_settings):
+    """Mosaic arrays and grid for ``models`` drizzled with ``drizzle_settings``."""
+    if grid is None:
+        grid = make_grid([(m.meta.wcs, m.data.shape) for m in models])
+    mosaic = Mosaic(grid, DrizzleSettings(**drizzle_settings), len(models))
+    for m in models:
+        mosaic.add(Exposure.from_model(m), native_pixel_scale(m.meta.wcs, m.data.shape))
+    return mosaic.arrays(), grid
+
+
+def isolated_stars(scene, grid, radius_pix, mag_range, exclude_pix=None):
+    """Stars in ``mag_range`` inside the mosaic whose surroundings hold no other bright source.
+
+    A star is isolated when no other source within ``radius_pix`` + 8 output pixels is brighter than
+    the star's magnitude + 6 (0.4 % of its flux), and no galaxy brighter than that lies within
+    ``radius_pix`` + 8 + 6 effective radii. Returns the scene rows and their mosaic x, y (0-based).
+    """
+    x, y = grid.wcs.invert(np.asarray(scene["ra"]), np.asarray(scene["dec"]), with_bounding_box=False)
+    coords = SkyCoord(scene["ra"], scene["dec"], unit="deg")
+    scale = grid.pixel_scale
+    keep = []
+    ny, nx = grid.shape
+    margin = radius_pix + 12
+    for i, row in enumerate(scene):
+        if row["type"] != "star" or not (mag_range[0] <= row["mag_ab"] < mag_range[1]):
+            continue
+        if not (margin < x[i] < nx - margin and margin < y[i] < ny - margin):
+            continue
+        sep = coords[i].separation(coords).arcsec / scale
+        reach = radius_pix + 8 + 6 * np.asarray(scene["r_eff"]) / scale
+        bright = np.asarray(scene["mag_ab"]) < row["mag_ab"] + 6
+        others = np.arange(len(scene)) != i
+        if np.any(others & bright & (sep < reach)):
+            continue
+        keep.append(i)
+    return scene[keep], x[keep], y[keep]
+
+
+def aperture_flux(image, x, y, radius, annulus=(4, 12)):
+    """Background-subtracted aperture sums (image units x pixels) at 0-based (x, y).
+
+    The background is the median in an annulus from radius + annulus[0] to radius + annulus[1].
+    """
+    pos = np.column_stack([x, y])
+    aper = CircularAperture(pos, radius)
+    ann = CircularAnnulus(pos, radius + annulus[0], radius + annulus[1])
+    mask = ~np.isfinite(image)
+    phot = aperture_photometry(np.where(mask, 0.0, image), aper)
+    bkg = np.array([np.nanmedian(m.multiply(image)[m.data > 0]) for m in ann.to_mask(method="center")])
+    return np.asarray(phot["aperture_sum"]) - bkg * aper.area
+
+
+def truth_flux_in_mosaic(scene_rows, grid):
+    """True flux of sources in mosaic units: MJy/sr summed over output pixels."""
+    omega = (grid.pixel_scale**2) * ARCSEC2_TO_SR
+    return np.asarray(scene_rows["flux_jy"]) * 1e-6 / omega
+
+
+def windowed_centroids(image, x, y, sigma=1.5, half=10, iterations=20):
+    """Positions (0-based) from SExtractor-style windowed centroids, started at the brightest pixel.
+
+    The Gaussian window (``sigma`` pixels) is re-centred on each estimate, so it converges to the
+    centre of a symmetric profile without knowing the true position; the local background (median of
+    the stamp's edge) is subtracted first.
+    """
+    out = []
+    for xi, yi in zip(x, y, strict=True):
+        ix, iy = int(round(xi)), int(round(yi))
+        yy, xx = np.mgrid[iy - half : iy + half + 1, ix - half : ix + half + 1]
+        cut = image[iy - half : iy + half + 1, ix - half : ix + half + 1]
+        edge = np.hypot(xx - ix, yy - iy) > half - 3
+        cut = np.nan_to_num(cut - np.nanmedian(cut[edge]))
+        py, px = np.unravel_index(
+            np.argmax(np.where(np.hypot(xx - ix, yy - iy) < 3, cut, -np.inf)), cut.shape
+        )
+        cx, cy = float(xx[py, px]), float(yy[py, px])
+        for _ in range(iterations):
+            w = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2)) * cut
+            dx = 2 * (w * (xx - cx)).sum() / w.sum()
+            dy = 2 * (w * (yy - cy)).sum() / w.sum()
+            cx, cy = cx + dx, cy + dy
+        out.append((cx, cy))
+    return np.array(out)
+
+
+def psf_radius(filter_name):
+    """Radius in pixels beyond which the simulated PSF is zero."""
+    return PixelIntegratedPSF(filter_name, 0.0311).radius
