@@ -83,13 +83,16 @@ def isolated_stars(scene, grid, radius_pix, mag_range, exclude_pix=None):
 def aperture_flux(image, x, y, radius, annulus=(4, 12)):
     """Background-subtracted aperture sums (image units x pixels) at 0-based (x, y).
 
-    The background is the median in an annulus from radius + annulus[0] to radius + annulus[1].
+    The background is the median in an annulus from radius + annulus[0] to radius + annulus[1];
+    ``annulus=None`` subtracts nothing (the image is already background-free).
     """
     pos = np.column_stack([x, y])
     aper = CircularAperture(pos, radius)
-    ann = CircularAnnulus(pos, radius + annulus[0], radius + annulus[1])
     mask = ~np.isfinite(image)
     phot = aperture_photometry(np.where(mask, 0.0, image), aper)
+    if annulus is None:
+        return np.asarray(phot["aperture_sum"])
+    ann = CircularAnnulus(pos, radius + annulus[0], radius + annulus[1])
     bkg = np.array([np.nanmedian(m.multiply(image)[m.data > 0]) for m in ann.to_mask(method="center")])
     return np.asarray(phot["aperture_sum"]) - bkg * aper.area
 

@@ -1,0 +1,491 @@
+#!/usr/bin/env python
+"""Benchmark the image3 workflow on a simulated demo dataset.
+
+Creates a fresh work directory, writes an override config there (simulate.n_exposures,
+simulate.shape, outdir, demo_dir), then runs Snakemake twice, timing each run:
+
+1. the simulation: the demo's association file and _cal files as targets;
+2. the pipeline: the default target (crf, resample_grid, resample, preview).
+
+Afterwards every Snakemake benchmark TSV of the run is read and summarised per rule as a Markdown
+table (simulation rules separately from pipeline rules). Two cross-checks are added that
+Snakemake's files do not give:
+
+* the time each job spent inside its script's main() (the ``done in X s`` line image3.jobs.run
+  writes to the job's log), so the rest of the job's wall time is start-up: the interpreter,
+  imports, Snakemake's script preamble;
+* the exact peak RSS of each job's Python process (``VmHWM`` from /proc, polled while the jobs
+  run). Snakemake samples memory only every 0.5 s for the first ~15 s of a job and then every
+  30 s, so its max_rss can miss a short peak of a longer job.
+
+Usage: python bench/run_bench.py --n-exposures 6 --size 2048 --cores 2 [--workdir DIR] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MARKER = ".run_bench"
+OUTDIR = "results"
+DEMO_DIR = "demo"
+SCRIPT_RE = re.compile(r"\.snakemake/scripts/tmp[^/\s]*?\.([A-Za-z0-9_]+)\.py\b")
+DONE_RE = re.compile(r"\bdone in ([0-9.]+) s\b")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n-exposures", type=int, default=6, help="simulate.n_exposures (default 6)")
+    p.add_argument("--size", type=int, default=1024, help="detector size: simulate.shape = [size, size]")
+    p.add_argument("--cores", type=int, default=2, help="snakemake --cores (default 2)")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        help="work directory, recreated on each run (default bench/runs/<n>x<size>)",
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the data products (FITS, ASDF, .snakemake); by default they are deleted after the "
+        "report and only the config, logs, benchmark TSVs and report stay",
+    )
+    p.add_argument("--markdown-out", type=Path, help="append the result section to this file")
+    p.add_argument("--snakemake", default="snakemake", help="snakemake executable (default: from PATH)")
+    p.add_argument(
+        "--snakemake-args",
+        default="",
+        help="extra arguments for both snakemake runs, one string (e.g. '--resources mem_mb=30000')",
+    )
+    p.add_argument("--poll", type=float, default=0.2, help="/proc polling interval in s (default 0.2)")
+    args = p.parse_args(argv)
+    if args.workdir is None:
+        args.workdir = REPO / "bench" / "runs" / f"{args.n_exposures}x{args.size}"
+    args.workdir = args.workdir.resolve()
+    return args
+
+
+# --- machine -------------------------------------------------------------------------------------
+
+
+def _read(path):
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def machine_info(snakemake_exe):
+    info = {}
+    info["host"] = platform.node()
+    info["nproc"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info["cpu_count"] = os.cpu_count()
+    model = re.search(r"^model name\s*:\s*(.+)$", _read("/proc/cpuinfo"), re.M)
+    info["cpu"] = model.group(1).strip() if model else platform.processor() or "?"
+    mem = re.search(r"^MemTotal:\s*(\d+) kB", _read("/proc/meminfo"), re.M)
+    info["mem_total_gib"] = int(mem.group(1)) / 1024**2 if mem else None
+    cgroup = _read("/sys/fs/cgroup/memory.max").strip()
+    info["cgroup_memory_max"] = f"{int(cgroup) / 1024**3:.1f} GiB" if cgroup.isdigit() else (cgroup or "n/a")
+    info["kernel"] = platform.release()
+    info["python"] = platform.python_version()
+    try:
+        out = subprocess.run([snakemake_exe, "--version"], capture_output=True, text=True, check=True)
+        info["snakemake"] = out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as err:
+        info["snakemake"] = f"? ({err})"
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        info["git"] = out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        info["git"] = "?"
+    return info
+
+
+# --- work directory ------------------------------------------------------------------------------
+
+
+def fresh_workdir(workdir: Path):
+    """Remove and recreate ``workdir``; refuse to delete a directory this script did not create."""
+    if workdir == REPO or REPO.is_relative_to(workdir):
+        sys.exit(f"error: refusing to use {workdir} as work directory (it contains the repository)")
+    if workdir.exists():
+        if any(workdir.iterdir()) and not (workdir / MARKER).exists():
+            sys.exit(f"error: {workdir} exists, is not empty and was not made by run_bench.py; remove it")
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    (workdir / MARKER).write_text("work directory of bench/run_bench.py; deleted on the next run\n")
+
+
+def write_override(workdir: Path, n_exposures: int, size: int) -> Path:
+    override = {
+        "outdir": OUTDIR,
+        "demo_dir": DEMO_DIR,
+        "simulate": {"n_exposures": n_exposures, "shape": [size, size]},
+    }
+    path = workdir / "bench_config.yaml"
+    path.write_text(yaml.safe_dump(override, sort_keys=False))
+    return path
+
+
+def simulation_targets(n_exposures: int) -> list[str]:
+    """The demo's association file and _cal files, named as rules/common.smk names them."""
+    from image3.simulate import observation
+
+    names = observation.exposure_names(n_exposures)
+    return [f"{DEMO_DIR}/{observation.association_name()}"] + [f"{DEMO_DIR}/{n}_cal.fits" for n in names]
+
+
+def clean_products(workdir: Path):
+    """Delete the bulky files of a run (FITS, ASDF, Snakemake's state); keep text files."""
+    shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
+    for pattern in ("*.fits", "*.asdf", "*.png"):
+        for path in workdir.rglob(pattern):
+            path.unlink()
+
+
+# --- peak memory from /proc ----------------------------------------------------------------------
+
+
+class PeakSampler(threading.Thread):
+    """Poll the descendants of a process; record each job script's exact peak RSS (VmHWM).
+
+    Snakemake runs a ``script:`` job as ``python .snakemake/scripts/tmpXXXX.<script>.py``; VmHWM is
+    the kernel's high-water mark of that process's RSS, so polling only has to catch the process
+    alive (a job shorter than the poll interval may be missed, its last interval's growth too).
+    """
+
+    def __init__(self, root_pid: int, interval: float):
+        super().__init__(daemon=True)
+        self.root_pid = root_pid
+        self.interval = interval
+        self.peaks: dict[int, tuple[str, float]] = {}  # pid -> (script, VmHWM MiB)
+        self._halt = threading.Event()
+
+    def stop(self):
+        self._halt.set()
+        self.join()
+
+    def _children(self):
+        parent = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            stat = _read(f"/proc/{entry.name}/stat")
+            # the command name (2nd field) is parenthesised and may contain spaces
+            rest = stat.rpartition(")")[2].split()
+            if len(rest) > 1:
+                parent[int(entry.name)] = int(rest[1])
+        found, frontier = set(), {self.root_pid}
+        while frontier:
+            frontier = {pid for pid, ppid in parent.items() if ppid in frontier} - found
+            found |= frontier
+        return found
+
+    def sample(self):
+        for pid in self._children():
+            if pid in self.peaks:
+                script = self.peaks[pid][0]
+            else:
+                cmdline = _read(f"/proc/{pid}/cmdline").replace("\0", " ")
+                match = SCRIPT_RE.search(cmdline)
+                if not match:
+                    continue
+                script = match.group(1)
+            hwm = re.search(r"^VmHWM:\s*(\d+) kB", _read(f"/proc/{pid}/status"), re.M)
+            if hwm:
+                mib = int(hwm.group(1)) / 1024
+                self.peaks[pid] = (script, max(mib, self.peaks.get(pid, (script, 0.0))[1]))
+
+    def run(self):
+        while not self._halt.is_set():
+            try:
+                self.sample()
+            except OSError:
+                pass
+            self._halt.wait(self.interval)
+
+    def per_script(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for script, mib in self.peaks.values():
+            out[script] = max(out.get(script, 0.0), mib)
+        return out
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    cmd: list[str]
+    log: Path
+    returncode: int | None = None
+    wall: float | None = None
+    started: float | None = None
+    peaks: dict[str, float] = field(default_factory=dict)
+
+
+def run_phase(phase: Phase, workdir: Path, poll: float) -> Phase:
+    print(f"[run_bench] {phase.name}: {shlex.join(phase.cmd)}", file=sys.stderr, flush=True)
+    with open(phase.log, "w") as log:
+        phase.started = time.time()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(phase.cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        sampler = PeakSampler(proc.pid, poll)
+        sampler.start()
+        phase.returncode = proc.wait()
+        phase.wall = time.perf_counter() - t0
+        sampler.stop()
+    phase.peaks = sampler.per_script()
+    status = "ok" if phase.returncode == 0 else f"FAILED (exit {phase.returncode})"
+    print(f"[run_bench] {phase.name}: {status} in {phase.wall:.1f} s", file=sys.stderr, flush=True)
+    if phase.returncode:
+        tail = phase.log.read_text().splitlines()[-40:]
+        print("\n".join(tail), file=sys.stderr)
+    return phase
+
+
+# --- benchmark files -----------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    rule: str
+    path: Path
+    wall: float
+    max_rss: float | None
+    cpu_time: float | None
+    in_main: float | None
+    mtime: float
+
+
+def _float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None  # "NA" or missing
+
+
+def rule_of(path: Path, root: Path, rules: set[str]) -> str:
+    """A benchmark file's rule: its name or the nearest enclosing directory that is a rule name."""
+    rel = path.relative_to(root)
+    for name in (rel.stem, *reversed(rel.parent.parts)):
+        if name in rules:
+            return name
+    return rel.parent.name if rel.parent.parts else rel.stem
+
+
+def in_main_seconds(bench_path: Path, root: Path) -> float | None:
+    """Seconds in the script's main(): the last 'done in X s' line of the job's log, if any."""
+    rel = bench_path.relative_to(root).with_suffix(".log")
+    text = _read(root.parent / "logs" / rel)
+    found = DONE_RE.findall(text)
+    return float(found[-1]) if found else None
+
+
+def read_benchmarks(root: Path, rules: set[str]) -> list[Job]:
+    jobs = []
+    for path in sorted(root.rglob("*.tsv")):
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        for row in rows:  # one row per repeat (benchmark: repeat("...", n))
+            jobs.append(
+                Job(
+                    rule=rule_of(path, root, rules),
+                    path=path,
+                    wall=float(row["s"]),
+                    max_rss=_float(row.get("max_rss")),
+                    cpu_time=_float(row.get("cpu_time")),
+                    in_main=in_main_seconds(path, root),
+                    mtime=path.stat().st_mtime,
+                )
+            )
+    return jobs
+
+
+def list_rules(snakemake_cmd: list[str], workdir: Path) -> set[str]:
+    out = subprocess.run([*snakemake_cmd, "--list-rules"], cwd=workdir, capture_output=True, text=True)
+    names = {line.strip() for line in out.stdout.splitlines()}
+    return {n for n in names if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)}
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def _fmt(value, digits=1):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _max(values):
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+def rule_table(jobs: list[Job], peaks: dict[str, float], order: list[str]) -> list[str]:
+    header = (
+        "| rule | jobs | total wall s | max wall s/job | mean in main() s/job | mean start-up s/job "
+        "| total CPU s | max_rss MiB (Snakemake) | peak RSS MiB (VmHWM) |"
+    )
+    lines = [header, "|" + "---|" * 9]
+    rules = sorted({j.rule for j in jobs}, key=lambda r: (order.index(r) if r in order else len(order), r))
+    for rule in rules:
+        mine = [j for j in jobs if j.rule == rule]
+        startup = [j.wall - j.in_main for j in mine if j.in_main is not None]
+        cpu = [j.cpu_time for j in mine if j.cpu_time is not None]
+        lines.append(
+            f"| {rule} | {len(mine)} | {sum(j.wall for j in mine):.1f} | {max(j.wall for j in mine):.1f} "
+            f"| {_fmt(_mean([j.in_main for j in mine]), 2)} | {_fmt(_mean(startup), 2)} "
+            f"| {_fmt(sum(cpu) if cpu else None)} | {_fmt(_max([j.max_rss for j in mine]), 0)} "
+            f"| {_fmt(peaks.get(rule), 0)} |"
+        )
+    lines.append(
+        f"| **sum** | {len(jobs)} | {sum(j.wall for j in jobs):.1f} | | | | "
+        f"{_fmt(sum(j.cpu_time for j in jobs if j.cpu_time is not None))} | "
+        f"{_fmt(_max([j.max_rss for j in jobs]), 0)} | "
+        f"{_fmt(_max([peaks.get(r) for r in rules]), 0)} |"
+    )
+    return lines
+
+
+SIM_ORDER = ["simulate_plan", "simulate_exposure", "simulate_association"]
+PIPE_ORDER = ["crf", "resample_grid", "resample", "preview"]
+
+
+def report(args, info, phases, sim_jobs, pipe_jobs, warnings) -> str:
+    sim, pipe = phases
+    size = f"{args.n_exposures} x {args.size}²"
+    out = [f"## {size}, --cores {args.cores}", ""]
+    out.append(f"Run {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, repository {info['git']}.")
+    out.append("")
+    out.append("Command:")
+    out.append("")
+    out.append("```")
+    out.append("python " + shlex.join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]]))
+    out.append("```")
+    out.append("")
+    out.append("which ran (in the work directory; the first run only simulates the demo dataset):")
+    out.append("")
+    out.append("```")
+    for phase in phases:
+        out.append(shlex.join(phase.cmd))
+    out.append("```")
+    out.append("")
+    mem = info["mem_total_gib"]
+    out.append(
+        f"Machine: {info['host']}, {info['nproc']} CPUs usable (os.cpu_count {info['cpu_count']}, "
+        f"{info['cpu']}), MemTotal {_fmt(mem)} GiB (cgroup memory.max {info['cgroup_memory_max']}), "
+        f"Linux {info['kernel']}, Python {info['python']}, Snakemake {info['snakemake']}."
+    )
+    out.append("")
+    out.append("| phase | wall s | result |")
+    out.append("|---|---|---|")
+    for phase in phases:
+        if phase.returncode is None:
+            result = "not run"
+        else:
+            result = "ok" if phase.returncode == 0 else f"**FAILED** (exit {phase.returncode})"
+        out.append(f"| {phase.name} | {_fmt(phase.wall)} | {result} |")
+    total = (sim.wall or 0) + (pipe.wall or 0)
+    out.append(f"| total | {total:.1f} | |")
+    out.append("")
+    out.append("Pipeline rules (second run; its wall time excludes the simulation):")
+    out.append("")
+    out += rule_table(pipe_jobs, pipe.peaks, PIPE_ORDER) if pipe_jobs else ["(no benchmark files)"]
+    out.append("")
+    out.append("Simulation rules (first run):")
+    out.append("")
+    out += rule_table(sim_jobs, sim.peaks, SIM_ORDER) if sim_jobs else ["(no benchmark files)"]
+    out.append("")
+    for warning in warnings:
+        out.append(f"**Warning:** {warning}")
+        out.append("")
+    return "\n".join(out)
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    workdir = args.workdir
+    fresh_workdir(workdir)
+    override = write_override(workdir, args.n_exposures, args.size)
+    info = machine_info(args.snakemake)
+
+    base = [
+        args.snakemake,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(override),
+        "--cores",
+        str(args.cores),
+        *shlex.split(args.snakemake_args),
+    ]
+    phases = (
+        Phase("simulation", [*base, *simulation_targets(args.n_exposures)], workdir / "snakemake_sim.log"),
+        Phase("pipeline", base, workdir / "snakemake_pipeline.log"),
+    )
+    run_phase(phases[0], workdir, args.poll)
+    if phases[0].returncode == 0:
+        run_phase(phases[1], workdir, args.poll)
+
+    rules = list_rules(base, workdir)
+    sim_jobs = read_benchmarks(workdir / DEMO_DIR / "benchmarks", rules)
+    pipe_jobs = read_benchmarks(workdir / OUTDIR / "benchmarks", rules)
+
+    warnings = []
+    if phases[1].started is not None:
+        rerun = sorted({j.rule for j in sim_jobs if j.mtime >= phases[1].started})
+        if rerun:
+            warnings.append(f"the pipeline run re-ran simulation rules {rerun}; its wall time includes them")
+    for phase in phases:
+        if phase.returncode:
+            warnings.append(f"the {phase.name} run failed, see {phase.log}; the tables show finished jobs")
+    for phase in phases:
+        jobs = sim_jobs if phase is phases[0] else pipe_jobs
+        unmatched = sorted(set(phase.peaks) - {j.rule for j in jobs})
+        if unmatched:
+            peaks = ", ".join(f"{s} {phase.peaks[s]:.0f} MiB" for s in unmatched)
+            warnings.append(f"{phase.name}: job scripts with no matching rule, peak RSS: {peaks}")
+
+    text = report(args, info, phases, sim_jobs, pipe_jobs, warnings)
+    print(text)
+    (workdir / "report.md").write_text(text + "\n")
+    if args.markdown_out:
+        with open(args.markdown_out, "a") as f:
+            f.write(text + "\n\n")
+    if not args.keep:
+        clean_products(workdir)
+    return 0 if all(p.returncode == 0 for p in phases) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
