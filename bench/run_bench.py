@@ -243,10 +243,24 @@ class Phase:
     wall: float | None = None
     started: float | None = None
     peaks: dict[str, float] = field(default_factory=dict)
+    load_before: float | None = None
+    cpu_busy: float | None = None  # fraction of all CPUs busy (any process) during the run
+
+
+def cpu_times():
+    """(busy, total) jiffies of all CPUs from /proc/stat."""
+    fields = [int(x) for x in _read("/proc/stat").split("\n", 1)[0].split()[1:]]
+    if len(fields) < 5:
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return total - idle, total
 
 
 def run_phase(phase: Phase, workdir: Path, poll: float) -> Phase:
     print(f"[run_bench] {phase.name}: {shlex.join(phase.cmd)}", file=sys.stderr, flush=True)
+    phase.load_before = os.getloadavg()[0]
+    cpu0 = cpu_times()
     with open(phase.log, "w") as log:
         phase.started = time.time()
         t0 = time.perf_counter()
@@ -257,6 +271,9 @@ def run_phase(phase: Phase, workdir: Path, poll: float) -> Phase:
         phase.wall = time.perf_counter() - t0
         sampler.stop()
     phase.peaks = sampler.per_script()
+    cpu1 = cpu_times()
+    if cpu0 and cpu1 and cpu1[1] > cpu0[1]:
+        phase.cpu_busy = (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])
     status = "ok" if phase.returncode == 0 else f"FAILED (exit {phase.returncode})"
     print(f"[run_bench] {phase.name}: {status} in {phase.wall:.1f} s", file=sys.stderr, flush=True)
     if phase.returncode:
@@ -402,16 +419,18 @@ def report(args, info, phases, sim_jobs, pipe_jobs, warnings) -> str:
         f"Linux {info['kernel']}, Python {info['python']}, Snakemake {info['snakemake']}."
     )
     out.append("")
-    out.append("| phase | wall s | result |")
-    out.append("|---|---|---|")
+    out.append("| phase | wall s | all CPUs busy % | load avg before | result |")
+    out.append("|---|---|---|---|---|")
     for phase in phases:
         if phase.returncode is None:
             result = "not run"
         else:
             result = "ok" if phase.returncode == 0 else f"**FAILED** (exit {phase.returncode})"
-        out.append(f"| {phase.name} | {_fmt(phase.wall)} | {result} |")
+        busy = _fmt(None if phase.cpu_busy is None else 100 * phase.cpu_busy, 0)
+        load = _fmt(phase.load_before, 2)
+        out.append(f"| {phase.name} | {_fmt(phase.wall)} | {busy} | {load} | {result} |")
     total = (sim.wall or 0) + (pipe.wall or 0)
-    out.append(f"| total | {total:.1f} | |")
+    out.append(f"| total | {total:.1f} | | | |")
     out.append("")
     out.append("Pipeline rules (second run; its wall time excludes the simulation):")
     out.append("")

@@ -11,7 +11,9 @@ from image3.errors import InputError
 def test_members_resolve_relative_to_the_association(tmp_path):
     (tmp_path / "sub").mkdir()
     path = tmp_path / "sub" / "x_asn.json"
-    write_association(path, "o007", "jw1-o007_t001_nircam_clear-f200w", ["a_nrca1_cal.fits", "b_nrca1_cal.fits"])
+    write_association(
+        path, "o007", "jw1-o007_t001_nircam_clear-f200w", ["a_nrca1_cal.fits", "b_nrca1_cal.fits"]
+    )
     (product,) = load_association(path)
     assert product.name == "jw1-o007_t001_nircam_clear-f200w"
     assert product.asn_id == "o007" and product.asn_table == "x_asn.json"

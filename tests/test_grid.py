@@ -76,7 +76,9 @@ def test_grid_round_trips_through_asdf_and_user_wcs(tmp_path):
 
 def test_absurd_grid_is_refused_with_a_clear_message(tmp_path):
     # A wrong pointing puts one exposure 30 degrees away: the union would be enormous.
-    exposures = _exposures() + [(imaging_wcs(SHAPE, Pointing(ra_ref=180.0, dec_ref=2.0, roll_ref=40.0)), SHAPE)]
+    exposures = _exposures() + [
+        (imaging_wcs(SHAPE, Pointing(ra_ref=180.0, dec_ref=2.0, roll_ref=40.0)), SHAPE)
+    ]
     with pytest.raises(InputError, match="max_output_pixels"):
         make_grid(exposures, max_output_pixels=10**8)
     asdf.AsdfFile({"nothing": 1}).write_to(tmp_path / "bad.asdf")

@@ -96,7 +96,9 @@ def test_star_flux_in_an_exposure_matches_truth(aligned_f150w):
     flux_image = model.data * model.area * omega * 1e6  # Jy per pixel, sky included
     sky_image = truth[0]["sky_level"] * model.area * omega * 1e6
     yy, xx = np.indices(shape)
-    clean = [not np.any(model.dq[np.hypot(xx - xi, yy - yi) < radius + 1]) for xi, yi in zip(x, y, strict=True)]
+    clean = [
+        not np.any(model.dq[np.hypot(xx - xi, yy - yi) < radius + 1]) for xi, yi in zip(x, y, strict=True)
+    ]
     measured = simdata.aperture_flux(flux_image - sky_image, x[clean], y[clean], radius, annulus=None)
     assert sum(clean) >= 3
     assert np.allclose(measured / rows["flux_jy"][clean], 1.0, atol=0.006)

@@ -1,0 +1,165 @@
+"""The Snakemake workflow end to end on a small demo: products, reruns, bad input, report."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from astropy.io import fits
+from astropy.wcs import WCS as FitsWCS
+from stdatamodels.jwst import datamodels
+
+from image3.simulate import observation
+
+pytestmark = pytest.mark.workflow
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+SMALL = {"simulate": {"shape": [256, 256], "n_exposures": 4, "star_density": 300, "galaxy_density": 80}}
+PRODUCT = observation.product_name("F150W")
+
+
+def snakemake(workdir, *args, config=None, check=True):
+    """Run snakemake on the repository's Snakefile in ``workdir`` with an override config."""
+    override = workdir / "override.yaml"
+    override.write_text(yaml.safe_dump(config if config is not None else SMALL))
+    cmd = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir), "--configfile", str(override), "--cores", "2", *args,
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def planned_jobs(workdir, config=None):
+    """Rule -> number of jobs that ``snakemake -n`` would run."""
+    result = snakemake(workdir, "-n", config=config)
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:", 1)[1]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M))
+    jobs.pop("total", None)
+    return {rule: int(n) for rule, n in jobs.items()}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("demo")
+    snakemake(workdir)
+    return workdir
+
+
+def test_demo_products_open_with_stdatamodels_and_astropy(demo):
+    out = demo / "results" / PRODUCT
+    i2d = out / f"{PRODUCT}_i2d.fits"
+    with datamodels.open(i2d) as model:
+        assert isinstance(model, datamodels.ImageModel)
+        assert model.meta.bunit_data == "MJy/sr"
+        for name in ("data", "err", "wht", "con", "var_poisson", "var_rnoise", "var_flat"):
+            assert getattr(model, name).shape[-2:] == model.data.shape
+        assert model.meta.resample.pointings == 4
+        gwcs = model.meta.wcs
+    with fits.open(i2d) as hdul:
+        assert {"SCI", "ERR", "WHT", "CON", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT"} <= {h.name for h in hdul}
+        fits_wcs = FitsWCS(hdul["SCI"].header)
+    ny, nx = model.data.shape
+    y, x = np.mgrid[0:ny:20, 0:nx:20].astype(float)
+    xf, yf = fits_wcs.all_world2pix(*gwcs(x, y), 0)
+    assert np.hypot(xf - x, yf - y).max() < 0.01
+    crfs = sorted(out.glob("*_o001_crf.fits"))
+    assert [p.name for p in crfs] == [f"{e}_o001_crf.fits" for e in observation.exposure_names(4)]
+    with datamodels.open(crfs[0]) as crf:
+        assert crf.meta.filename == crfs[0].name
+        assert crf.meta.background.subtracted is False
+        assert crf.meta.asn.table_name == observation.association_name()
+        assert fits.getheader(crfs[0], "SCI")["CTYPE1"] == "RA---TAN-SIP"
+    assert (out / "qa" / f"{PRODUCT}_i2d.png").stat().st_size > 10_000
+    assert (demo / "demo" / observation.association_name()).exists()
+    assert list((demo / "results" / "benchmarks" / PRODUCT).glob("resample.tsv"))
+
+
+def test_nothing_reruns_without_a_change(demo):
+    assert planned_jobs(demo) == {}
+
+
+def test_pixfrac_change_reruns_only_resample_and_its_dependents(demo):
+    config = {**SMALL, "resample": {"pixfrac": 0.8}}
+    assert planned_jobs(demo, config) == {"resample": 1, "preview": 1, "all": 1}
+
+
+def test_grid_change_reruns_grid_and_mosaic_only(demo):
+    config = {**SMALL, "resample": {"rotation": 0.0}}
+    assert planned_jobs(demo, config) == {"resample_grid": 1, "resample": 1, "preview": 1, "all": 1}
+
+
+def test_report_has_the_mosaic_preview(demo):
+    snakemake(demo, "--report", "report.html")
+    html = (demo / "report.html").read_text(errors="ignore")
+    assert f"{PRODUCT}_i2d.png" in html
+
+
+def _user_asn(path, products):
+    asn = {
+        "asn_type": "image3",
+        "asn_id": "o009",
+        "products": [
+            {"name": name, "members": [{"expname": m, "exptype": "science"} for m in members]}
+            for name, members in products.items()
+        ],
+    }
+    path.write_text(json.dumps(asn))
+
+
+def test_missing_member_stops_with_its_name(demo, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    _user_asn(data / "x_asn.json", {"p1": ["nowhere_nrca1_cal.fits"]})
+    result = snakemake(tmp_path, config={"asn": str(data / "x_asn.json")}, check=False)
+    assert result.returncode != 0
+    assert "nowhere_nrca1_cal.fits" in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    result = snakemake(tmp_path, config={"resample": {"pixfrak": 0.5}}, check=False)
+    assert result.returncode != 0
+    assert "pixfrak" in result.stderr + result.stdout
+    result = snakemake(tmp_path, config={"resample": {"pixfrac": "big"}}, check=False)
+    assert result.returncode != 0
+    assert "big" in result.stderr + result.stdout and "pixfrac" in result.stderr + result.stdout
+
+
+def test_non_level2b_file_fails_its_product_only(demo, tmp_path):
+    """A file that is not a level-2b image stops its product with a message naming it and leaves
+    no partial product; under --keep-going the other product is still made."""
+    data = tmp_path / "data"
+    data.mkdir()
+    names = observation.exposure_names(4)
+    for name in names[:2]:
+        shutil.copy(demo / "demo" / f"{name}_cal.fits", data)
+    ramp = datamodels.RampModel((1, 2, 32, 32))
+    ramp.save(data / "jw09999001001_02101_00001_nrca1_uncal.fits")
+    _user_asn(
+        data / "two_asn.json",
+        {
+            "good": [f"{n}_cal.fits" for n in names[:2]],
+            "bad": [f"{names[0]}_cal.fits", "jw09999001001_02101_00001_nrca1_uncal.fits"],
+        },
+    )
+    result = snakemake(tmp_path, "--keep-going", config={"asn": str(data / "two_asn.json")}, check=False)
+    assert result.returncode != 0
+    log = (
+        tmp_path / "results" / "logs" / "bad" / "crf" / "jw09999001001_02101_00001_nrca1_o009.log"
+    ).read_text()
+    assert "jw09999001001_02101_00001_nrca1_uncal.fits" in log and "not a level-2b" in log
+    assert (tmp_path / "results" / "good" / "good_i2d.fits").exists()
+    bad = tmp_path / "results" / "bad"
+    assert not (bad / "bad_i2d.fits").exists()
+    assert not (bad / "jw09999001001_02101_00001_nrca1_o009_crf.fits").exists()
+    assert not [p for p in bad.rglob("*") if ".tmp" in p.name]
