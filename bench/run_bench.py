@@ -72,6 +72,13 @@ def parse_args(argv=None):
         default="",
         help="extra arguments for both snakemake runs, one string (e.g. '--resources mem_mb=30000')",
     )
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        metavar="S",
+        help="before each snakemake run wait up to S s for the CPUs to be idle (default 0: do not wait)",
+    )
     p.add_argument("--poll", type=float, default=0.2, help="/proc polling interval in s (default 0.2)")
     args = p.parse_args(argv)
     if args.workdir is None:
@@ -243,24 +250,50 @@ class Phase:
     wall: float | None = None
     started: float | None = None
     peaks: dict[str, float] = field(default_factory=dict)
-    load_before: float | None = None
     cpu_busy: float | None = None  # fraction of all CPUs busy (any process) during the run
+    own_cpu: float | None = None  # CPU s of snakemake and its jobs (and of this script)
+    other_cpu: float | None = None  # CPU s of every other process on the machine meanwhile
 
 
-def cpu_times():
-    """(busy, total) jiffies of all CPUs from /proc/stat."""
+def cpu_jiffies():
+    """(busy, total) jiffies summed over all CPUs, from /proc/stat; None if unreadable."""
     fields = [int(x) for x in _read("/proc/stat").split("\n", 1)[0].split()[1:]]
-    if len(fields) < 5:
+    if len(fields) < 8:
         return None
     idle = fields[3] + fields[4]  # idle + iowait
-    total = sum(fields[:8])  # guest time is already counted in user
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
     return total - idle, total
 
 
-def run_phase(phase: Phase, workdir: Path, poll: float) -> Phase:
+def own_cpu_seconds():
+    """CPU s used by this process and its waited-for descendants so far."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def wait_idle(max_wait: float, threshold: float = 0.15, settle: int = 5):
+    """Wait (up to ``max_wait`` s) until other processes leave the CPUs idle for ``settle`` s."""
+    deadline = time.monotonic() + max_wait
+    quiet = 0
+    while time.monotonic() < deadline and quiet < settle:
+        before = cpu_jiffies()
+        time.sleep(1)
+        after = cpu_jiffies()
+        if not before or not after or after[1] == before[1]:
+            return True
+        busy = (after[0] - before[0]) / (after[1] - before[1])
+        quiet = quiet + 1 if busy < threshold else 0
+    if quiet < settle:
+        print(f"[run_bench] machine still busy after {max_wait:.0f} s; running anyway", file=sys.stderr)
+    return quiet >= settle
+
+
+def run_phase(phase: Phase, workdir: Path, poll: float, max_wait: float) -> Phase:
+    if max_wait > 0:
+        wait_idle(max_wait)
     print(f"[run_bench] {phase.name}: {shlex.join(phase.cmd)}", file=sys.stderr, flush=True)
-    phase.load_before = os.getloadavg()[0]
-    cpu0 = cpu_times()
+    hz = os.sysconf("SC_CLK_TCK")
+    cpu0, own0 = cpu_jiffies(), own_cpu_seconds()
     with open(phase.log, "w") as log:
         phase.started = time.time()
         t0 = time.perf_counter()
@@ -270,10 +303,12 @@ def run_phase(phase: Phase, workdir: Path, poll: float) -> Phase:
         phase.returncode = proc.wait()
         phase.wall = time.perf_counter() - t0
         sampler.stop()
+    cpu1, own1 = cpu_jiffies(), own_cpu_seconds()
     phase.peaks = sampler.per_script()
-    cpu1 = cpu_times()
+    phase.own_cpu = own1 - own0
     if cpu0 and cpu1 and cpu1[1] > cpu0[1]:
         phase.cpu_busy = (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])
+        phase.other_cpu = max(0.0, (cpu1[0] - cpu0[0]) / hz - phase.own_cpu)
     status = "ok" if phase.returncode == 0 else f"FAILED (exit {phase.returncode})"
     print(f"[run_bench] {phase.name}: {status} in {phase.wall:.1f} s", file=sys.stderr, flush=True)
     if phase.returncode:
@@ -419,18 +454,18 @@ def report(args, info, phases, sim_jobs, pipe_jobs, warnings) -> str:
         f"Linux {info['kernel']}, Python {info['python']}, Snakemake {info['snakemake']}."
     )
     out.append("")
-    out.append("| phase | wall s | all CPUs busy % | load avg before | result |")
-    out.append("|---|---|---|---|---|")
+    out.append("| phase | wall s | CPU s (run) | CPU s (other processes) | all CPUs busy % | result |")
+    out.append("|---|---|---|---|---|---|")
     for phase in phases:
         if phase.returncode is None:
             result = "not run"
         else:
             result = "ok" if phase.returncode == 0 else f"**FAILED** (exit {phase.returncode})"
         busy = _fmt(None if phase.cpu_busy is None else 100 * phase.cpu_busy, 0)
-        load = _fmt(phase.load_before, 2)
-        out.append(f"| {phase.name} | {_fmt(phase.wall)} | {busy} | {load} | {result} |")
+        cpu = f"{_fmt(phase.own_cpu)} | {_fmt(phase.other_cpu)}"
+        out.append(f"| {phase.name} | {_fmt(phase.wall)} | {cpu} | {busy} | {result} |")
     total = (sim.wall or 0) + (pipe.wall or 0)
-    out.append(f"| total | {total:.1f} | | | |")
+    out.append(f"| total | {total:.1f} | | | | |")
     out.append("")
     out.append("Pipeline rules (second run; its wall time excludes the simulation):")
     out.append("")
@@ -472,9 +507,9 @@ def main(argv=None):
         Phase("simulation", [*base, *simulation_targets(args.n_exposures)], workdir / "snakemake_sim.log"),
         Phase("pipeline", base, workdir / "snakemake_pipeline.log"),
     )
-    run_phase(phases[0], workdir, args.poll)
+    run_phase(phases[0], workdir, args.poll, args.wait_idle)
     if phases[0].returncode == 0:
-        run_phase(phases[1], workdir, args.poll)
+        run_phase(phases[1], workdir, args.poll, args.wait_idle)
 
     rules = list_rules(base, workdir)
     sim_jobs = read_benchmarks(workdir / DEMO_DIR / "benchmarks", rules)
@@ -486,6 +521,12 @@ def main(argv=None):
         if rerun:
             warnings.append(f"the pipeline run re-ran simulation rules {rerun}; its wall time includes them")
     for phase in phases:
+        if phase.other_cpu is not None and phase.wall and phase.other_cpu > 0.05 * phase.wall * info["nproc"]:
+            warnings.append(
+                f"other processes used {phase.other_cpu:.1f} CPU s during the {phase.name} run "
+                f"({100 * phase.other_cpu / (phase.wall * info['nproc']):.0f}% of the machine): "
+                "its times are inflated"
+            )
         if phase.returncode:
             warnings.append(f"the {phase.name} run failed, see {phase.log}; the tables show finished jobs")
     for phase in phases:

@@ -35,6 +35,10 @@ class DrizzleSettings:
             raise InputError(f"resample.kernel = {self.kernel!r}: choose one of {KERNELS}")
         if self.weight_type not in ("ivm", "exptime"):
             raise InputError(f"resample.weight_type = {self.weight_type!r}: use 'ivm' or 'exptime'")
+        try:
+            _fill_value(self.fillval)
+        except ValueError:
+            raise InputError(f"resample.fillval = {self.fillval!r}: a number, 'NaN' or 'INDEF'") from None
 
 
 @dataclass
@@ -122,14 +126,26 @@ class Mosaic:
         self.exptime += exposure.exptime
 
     def arrays(self) -> dict:
-        """Output arrays: data, err, wht, con and the three variances (NaN where nothing landed)."""
+        """Output arrays: data, err, wht, con and the three variances.
+
+        Pixels without positive total weight (nothing landed, or lanczos' negative lobes cancelled
+        it) get ``fillval`` in data and NaN in the errors.
+        """
         wht = self._driz.out_wht
         empty = wht <= 0
-        out = {"data": self._driz.out_img, "wht": wht, "con": self._driz.out_ctx}
+        data = np.where(empty, _fill_value(self.settings.fillval), self._driz.out_img).astype(np.float32)
+        out = {"data": data, "wht": wht, "con": self._driz.out_ctx}
         for name, var in zip(VARIANCES, self._driz.out_img2, strict=True):
             out[name] = np.where(empty, np.nan, var).astype(np.float32)
         out["err"] = np.sqrt(sum(out[v] for v in VARIANCES)).astype(np.float32)
         return out
+
+
+def _fill_value(fillval) -> float:
+    """``fillval`` as a number: "NaN" and "INDEF" (official spellings) are NaN."""
+    if isinstance(fillval, str) and fillval.strip().upper() in ("NAN", "INDEF"):
+        return np.nan
+    return float(fillval)
 
 
 def coverage_count(con) -> np.ndarray:

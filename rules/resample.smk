@@ -51,7 +51,11 @@ rule resample:
     conda:
         "../envs/image3.yaml"
     resources:
-        mem_mb=lambda w, input, attempt: 1000 + attempt * 60 * input.size_mb,
+        # Output arrays take at most the inputs' size (the grid is no larger than the exposures'
+        # summed area, and both carry 7 float32 planes); one exposure at a time plus its pixel map.
+        mem_mb=lambda w, input, attempt: int(
+            attempt * (600 + input.size_mb + 3 * input.size_mb / len(input.crf))
+        ),
     params:
         drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
         sip=sip_settings("resample"),
