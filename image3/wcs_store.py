@@ -1,0 +1,32 @@
+"""The side file that carries each exposure's current WCS between steps.
+
+An ASDF file with a mapping ``wcs: {exposure name: gwcs}``, written by the alignment step of a
+product and read by every later step instead of copying whole exposures.
+"""
+
+import asdf
+
+from .atomic import atomic_path
+from .errors import InputError
+
+
+def save_wcs_set(path, wcs_by_exposure: dict, **extra):
+    """Write ``{exposure: gwcs}`` (and any ``extra`` tree entries) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        asdf.AsdfFile({"wcs": dict(wcs_by_exposure), **extra}).write_to(tmp)
+
+
+def load_wcs_set(path) -> dict:
+    """Read ``{exposure: gwcs}`` from a file written by :func:`save_wcs_set`."""
+    with asdf.open(path, lazy_load=False, memmap=False) as af:
+        return dict(af["wcs"])
+
+
+def exposure_wcs(model, exposure: str, wcs_set: dict | None):
+    """The current WCS of an exposure: from ``wcs_set`` when given, else the file's own."""
+    if wcs_set is None:
+        return model.meta.wcs
+    try:
+        return wcs_set[exposure]
+    except KeyError:
+        raise InputError(f"no WCS for exposure {exposure} in the alignment output") from None
