@@ -9,33 +9,7 @@ star's injected flux is exactly its catalogue flux.
 import numpy as np
 from scipy import ndimage, special
 
-TELESCOPE_DIAMETER_M = 6.5
-
-# Pivot wavelengths in micron of NIRCam short-wave filters (JDox).
-PIVOT_MICRON = {
-    "F070W": 0.704,
-    "F090W": 0.902,
-    "F115W": 1.154,
-    "F140M": 1.405,
-    "F150W": 1.501,
-    "F162M": 1.627,
-    "F182M": 1.845,
-    "F187N": 1.874,
-    "F200W": 1.990,
-    "F210M": 2.093,
-    "F212N": 2.121,
-}
-
-
-def lambda_over_d_pixels(filter_name: str, pixel_scale: float) -> float:
-    """lambda/D of the filter in detector pixels (``pixel_scale`` in arcsec/pixel)."""
-    wavelength_m = PIVOT_MICRON[filter_name.upper()] * 1e-6
-    return np.rad2deg(wavelength_m / TELESCOPE_DIAMETER_M) * 3600.0 / pixel_scale
-
-
-def airy_fwhm_pixels(filter_name: str, pixel_scale: float) -> float:
-    """FWHM of the Airy core in pixels (1.029 lambda/D)."""
-    return 1.029 * lambda_over_d_pixels(filter_name, pixel_scale)
+from ..psf_width import lambda_over_d_pixels
 
 
 class PixelIntegratedPSF:
