@@ -6,6 +6,8 @@ file otherwise; every writer goes through a temporary file so a failed job leave
 
 import warnings
 
+import numpy as np
+from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
 from .atomic import atomic_path
@@ -64,3 +66,51 @@ def set_fits_wcs(model, wcs, shape, max_pix_error=0.01, degree=None, npoints=12)
 def _wcsinfo_keys():
     schema = datamodels.ImageModel().meta.wcsinfo._schema
     return set(schema.get("properties", {}))
+
+
+def read_science_arrays(path):
+    """SCI, DQ and the FILTER and pixel-area keywords of a level-2b file, without the datamodel.
+
+    The lean reader for hot per-exposure jobs (astropy.io.fits only, about 0.05 s instead of the
+    1-2 s of a first ``datamodels.open``). Returns (sci, dq, filter name or None, pixel scale in
+    arcsec or None); raises InputError naming the file when it has no 2-D SCI in MJy/sr.
+    """
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            if "SCI" not in hdul or hdul["SCI"].data is None or hdul["SCI"].data.ndim != 2:
+                raise InputError(f"{path}: not a level-2b calibrated image: no 2-D SCI extension")
+            unit = str(hdul["SCI"].header.get("BUNIT", "")).replace(" ", "")
+            if unit not in ("MJy/sr", "MJy/str"):
+                raise InputError(f"{path}: not a level-2b calibrated image: SCI unit is {unit!r}")
+            sci = hdul["SCI"].data.astype(np.float32)
+            dq = hdul["DQ"].data if "DQ" in hdul else np.zeros(sci.shape, np.uint32)
+            area = hdul["SCI"].header.get("PIXAR_A2")
+            return sci, dq, hdul[0].header.get("FILTER"), (float(np.sqrt(area)) if area else None)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except OSError as err:
+        raise InputError(f"{path}: not a FITS file ({err})") from None
+
+
+def exposure_group(model) -> str:
+    """Exposure group id: exposures read out together (one per detector) share it, as officially."""
+    o = model.meta.observation
+    parts = (
+        o.program_number,
+        o.observation_number,
+        o.visit_number,
+        o.visit_group,
+        o.sequence_id,
+        o.activity_id,
+        o.exposure_number,
+    )
+    return "_".join(str(p) for p in parts)
+
+
+def image_shape(path) -> tuple:
+    """(ny, nx) of a level-2b file's SCI array, from its header alone."""
+    try:
+        header = fits.getheader(path, "SCI")
+    except (OSError, KeyError) as err:
+        raise InputError(f"{path}: not a level-2b calibrated image: {err}") from None
+    return int(header["NAXIS2"]), int(header["NAXIS1"])

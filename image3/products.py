@@ -18,14 +18,20 @@ class SipSettings:
     npoints: int = 12
 
 
-def write_crf(cal_path, crf_path, asn_table: str, sip: SipSettings, sky=None):
+def write_crf(cal_path, crf_path, asn_table: str, sip: SipSettings, wcs=None, sky=None, steps=None):
     """Write an exposure's ``_crf`` product: the level-2b file with the final WCS, sky and DQ.
 
-    ``sky`` is a dict with the ``meta.background`` fields (``level`` MJy/sr, ``subtracted``,
-    ``method``) when sky matching ran; the SCI header carries a fresh SIP approximation of the WCS.
+    ``wcs`` replaces the file's gwcs (the aligned one); ``steps`` maps ``meta.cal_step`` names to
+    their status (e.g. ``{"tweakreg": "COMPLETE"}``); ``sky`` is a dict with the
+    ``meta.background`` fields (``level`` MJy/sr, ``subtracted``, ``method``) when sky matching ran.
+    The SCI header carries a fresh SIP approximation of the WCS.
     """
     with open_level2b(cal_path) as model:
         model.meta.asn.table_name = asn_table
+        if wcs is not None:
+            model.meta.wcs = wcs
+        for step, status in (steps or {}).items():
+            setattr(model.meta.cal_step, step, status)
         if sky is not None:
             model.meta.background.level = sky["level"]
             model.meta.background.subtracted = sky["subtracted"]

@@ -86,6 +86,19 @@ def crf_paths(product):
     return [crf_path(product, e) for e in PRODUCTS[product].exposures]
 
 
+def wcs_set_path(product):
+    """The product's aligned WCS of every exposure (tweakreg's output)."""
+    return f"{OUT}/{product}/work/{product}_wcs.asdf"
+
+
+def custom_catalog(exposure):
+    """The user's alignment catalog for an exposure, or nothing (tweakreg.use_custom_catalogs)."""
+    tw = config["tweakreg"]
+    if tw["use_custom_catalogs"] and exposure in tw["custom_catalogs"]:
+        return tw["custom_catalogs"][exposure]
+    return []
+
+
 def i2d_path(product):
     return f"{OUT}/{product}/{product}_i2d.fits"
 
@@ -111,4 +124,5 @@ def all_products():
     for product in PRODUCTS:
         files += crf_paths(product)
         files += [i2d_path(product), f"{OUT}/{product}/qa/{product}_i2d.png"]
+        files += [f"{OUT}/{product}/qa/{product}_tweakreg.png"]
     return files

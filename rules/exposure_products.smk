@@ -4,6 +4,7 @@
 rule crf:
     input:
         cal=lambda w: cal_path(w.product, w.exposure),
+        wcs=lambda w: wcs_set_path(w.product),
     output:
         f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_crf.fits",
     log:
@@ -14,6 +15,7 @@ rule crf:
         "../envs/image3.yaml"
     params:
         asn_table=lambda w: PRODUCTS[w.product].asn_table,
-        sip=sip_settings("crf"),
+        tweakreg="SKIPPED" if config["tweakreg"]["skip"] else "COMPLETE",
+        sip=sip_settings("tweakreg"),
     script:
         "../scripts/crf.py"

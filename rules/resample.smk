@@ -23,6 +23,7 @@ DRIZZLE_KEYS = (
 rule resample_grid:
     input:
         cal=lambda w: cal_paths(w.product),
+        wcs=lambda w: wcs_set_path(w.product),
         output_wcs=config["resample"]["output_wcs"] or [],
     output:
         f"{OUT}/{{product}}/work/{{product}}_grid.asdf",
@@ -34,6 +35,7 @@ rule resample_grid:
         "../envs/image3.yaml"
     params:
         **{k: config["resample"][k] for k in GRID_KEYS},
+        exposures=lambda w: PRODUCTS[w.product].exposures,
     script:
         "../scripts/resample_grid.py"
 

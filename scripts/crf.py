@@ -2,11 +2,20 @@
 
 from image3.jobs import run
 from image3.products import SipSettings, write_crf
+from image3.wcs_store import load_wcs_set
 
 
 def main():
     sm = snakemake  # noqa: F821
-    write_crf(sm.input.cal, sm.output[0], sm.params.asn_table, SipSettings(**sm.params.sip))
+    wcs = load_wcs_set(sm.input.wcs)[sm.wildcards.exposure]
+    write_crf(
+        sm.input.cal,
+        sm.output[0],
+        sm.params.asn_table,
+        SipSettings(**sm.params.sip),
+        wcs=wcs,
+        steps={"tweakreg": sm.params.tweakreg},
+    )
 
 
 run(main, snakemake.log[0])  # noqa: F821

@@ -4,16 +4,10 @@ import logging
 
 from image3.grid import grid_from_asdf, make_grid, write_grid
 from image3.jobs import run
-from image3.level2b import open_level2b
+from image3.level2b import image_shape
+from image3.wcs_store import load_wcs_set
 
 log = logging.getLogger("image3")
-
-
-def exposure_wcs(paths):
-    """(gwcs, shape) of each exposure."""
-    for path in paths:
-        with open_level2b(path) as model:
-            yield model.meta.wcs, model.data.shape
 
 
 def main():
@@ -22,8 +16,9 @@ def main():
     if p.output_wcs:
         grid = grid_from_asdf(p.output_wcs, p.output_shape, p.max_output_pixels)
     else:
+        wcs = load_wcs_set(sm.input.wcs)
         grid = make_grid(
-            exposure_wcs(sm.input.cal),
+            [(wcs[e], image_shape(cal)) for e, cal in zip(p.exposures, sm.input.cal, strict=True)],
             pixel_scale=p.pixel_scale,
             pixel_scale_ratio=p.pixel_scale_ratio,
             rotation=p.rotation,

@@ -133,3 +133,57 @@ def windowed_centroids(image, x, y, sigma=1.5, half=10, iterations=20):
 def psf_radius(filter_name):
     """Radius in pixels beyond which the simulated PSF is zero."""
     return PixelIntegratedPSF(filter_name, 0.0311).radius
+
+
+def true_wcs(entry, shape):
+    """The true gwcs of an exposure from its truth entry."""
+    from image3.jwst_wcs import imaging_wcs
+    from image3.simulate.observation import ExposurePointing
+
+    pointing = ExposurePointing.from_dict({k: v for k, v in entry.items() if k != "sky_level"})
+    return imaging_wcs(shape, pointing.true)
+
+
+def wcs_errors_mas(wcs_list, truth, shape, step=64):
+    """Sky offsets (mas, east and north) of each WCS from the truth over a grid of chip pixels.
+
+    For every exposure and grid pixel, the true sky position of the pixel and the position the WCS
+    gives it. Returns (ra, dec of the true positions, offsets with shape (n_exposures, n_points, 2)).
+    """
+    y, x = np.mgrid[0 : shape[0] : step, 0 : shape[1] : step].astype(float)
+    x, y = x.ravel(), y.ravel()
+    points, offsets = [], []
+    for wcs, entry in zip(wcs_list, truth, strict=True):
+        ra_t, dec_t = true_wcs(entry, shape)(x, y)
+        ra_w, dec_w = wcs(x, y)
+        east = (ra_w - ra_t) * np.cos(np.deg2rad(dec_t)) * 3.6e6
+        north = (dec_w - dec_t) * 3.6e6
+        points.append((ra_t, dec_t))
+        offsets.append(np.column_stack([east, north]))
+    return points, np.array(offsets)
+
+
+def relative_alignment_rms(wcs_list, truth, shape):
+    """RMS (mas) of the exposures' WCS errors about their common part.
+
+    Relative alignment leaves all exposures off by the same small rigid motion (the reference's
+    error); what matters is how far apart the exposures put the same sky. The common part is fitted
+    as a rigid shift + rotation of the whole field (in the tangent plane at the field centre) to all
+    offsets; the RMS is of what remains.
+    """
+    points, offsets = wcs_errors_mas(wcs_list, truth, shape)
+    ra = np.concatenate([p[0] for p in points])
+    dec = np.concatenate([p[1] for p in points])
+    d = offsets.reshape(-1, 2)
+    ra0, dec0 = np.mean(ra), np.mean(dec)
+    xi = (ra - ra0) * np.cos(np.deg2rad(dec0)) * 3.6e6  # mas
+    eta = (dec - dec0) * 3.6e6
+    # d = (tx - w * eta, ty + w * xi): least squares for tx, ty, w
+    a = np.zeros((2 * len(xi), 3))
+    a[0::2, 0] = 1
+    a[0::2, 2] = -eta
+    a[1::2, 1] = 1
+    a[1::2, 2] = xi
+    sol, *_ = np.linalg.lstsq(a, d.ravel(), rcond=None)
+    resid = d.ravel() - a @ sol
+    return float(np.sqrt(np.mean(resid.reshape(-1, 2) ** 2) * 2))

@@ -8,8 +8,10 @@ import sys
 
 import numpy as np
 import pytest
+import simdata
 import yaml
 from astropy.io import fits
+from astropy.table import Table
 from astropy.wcs import WCS as FitsWCS
 from stdatamodels.jwst import datamodels
 
@@ -18,7 +20,7 @@ from image3.simulate import observation
 pytestmark = pytest.mark.workflow
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
-SMALL = {"simulate": {"shape": [256, 256], "n_exposures": 4, "star_density": 300, "galaxy_density": 80}}
+SMALL = {"simulate": {"shape": [384, 384], "n_exposures": 4, "star_density": 1500, "galaxy_density": 100}}
 PRODUCT = observation.product_name("F150W")
 
 
@@ -98,10 +100,56 @@ def test_grid_change_reruns_grid_and_mosaic_only(demo):
     assert planned_jobs(demo, config) == {"resample_grid": 1, "resample": 1, "preview": 1, "all": 1}
 
 
+def test_tweakreg_changes_rerun_alignment_and_everything_after(demo):
+    downstream = {"tweakreg": 1, "tweakreg_qa": 1, "crf": 4, "resample_grid": 1, "resample": 1, "preview": 1}
+    fit = {**SMALL, "tweakreg": {"searchrad": 1.5}}
+    assert planned_jobs(demo, fit) == {**downstream, "all": 1}
+    detect = {**SMALL, "tweakreg": {"snr_threshold": 8.0}}
+    assert planned_jobs(demo, detect) == {"tweakreg_catalog": 4, **downstream, "all": 1}
+
+
+def test_crf_files_carry_the_aligned_wcs(demo):
+    """The crf WCS agree with each other to 1 mas RMS (they disagreed by 0.1-0.5 arcsec as simulated)."""
+    truth = json.loads((demo / "demo" / "truth" / "exposures.json").read_text())["exposures"]
+    out = demo / "results" / PRODUCT
+    wcs, cal_wcs = [], []
+    for entry in truth:
+        with datamodels.open(out / f"{entry['name']}_o001_crf.fits") as crf:
+            wcs.append(crf.meta.wcs)
+            assert crf.meta.cal_step.tweakreg == "COMPLETE"
+        with datamodels.open(demo / "demo" / f"{entry['name']}_cal.fits") as cal:
+            cal_wcs.append(cal.meta.wcs)
+    shape = tuple(SMALL["simulate"]["shape"])
+    assert simdata.relative_alignment_rms(cal_wcs, truth, shape) > 100
+    assert simdata.relative_alignment_rms(wcs, truth, shape) < 1.0
+    report = Table.read(out / f"{PRODUCT}_tweakreg.ecsv")
+    assert report["aligned"].all() and (report["n_matched"][1:] >= 15).all()
+
+
+def test_exposure_with_too_few_sources_is_flagged_and_the_run_completes(tmp_path):
+    """A custom catalog of 5 sources for one exposure: it keeps its WCS, the report flags it."""
+    names = observation.exposure_names(4)
+    Table({"x": [10.0, 50.0, 90.0, 130.0, 170.0], "y": [20.0, 160.0, 40.0, 300.0, 80.0]}).write(
+        tmp_path / "five.ecsv"
+    )
+    config = {
+        **SMALL,
+        "tweakreg": {"use_custom_catalogs": True, "custom_catalogs": {names[2]: str(tmp_path / "five.ecsv")}},
+    }
+    snakemake(tmp_path, config=config)
+    out = tmp_path / "results" / PRODUCT
+    report = Table.read(out / f"{PRODUCT}_tweakreg.ecsv")
+    assert list(report["aligned"]) == [True, True, False, True]
+    assert "FAILED" in report["status"][2]
+    assert (out / f"{PRODUCT}_i2d.fits").exists()
+    log = (tmp_path / "results" / "logs" / PRODUCT / "tweakreg.log").read_text()
+    assert "WARNING" in log and names[2] in log
+
+
 def test_report_has_the_mosaic_preview(demo):
     snakemake(demo, "--report", "report.html")
     html = (demo / "report.html").read_text(errors="ignore")
-    assert f"{PRODUCT}_i2d.png" in html
+    assert f"{PRODUCT}_i2d.png" in html and f"{PRODUCT}_tweakreg.png" in html
 
 
 def _user_asn(path, products):
@@ -154,10 +202,8 @@ def test_non_level2b_file_fails_its_product_only(demo, tmp_path):
     )
     result = snakemake(tmp_path, "--keep-going", config={"asn": str(data / "two_asn.json")}, check=False)
     assert result.returncode != 0
-    log = (
-        tmp_path / "results" / "logs" / "bad" / "crf" / "jw09999001001_02101_00001_nrca1_o009.log"
-    ).read_text()
-    assert "jw09999001001_02101_00001_nrca1_uncal.fits" in log and "not a level-2b" in log
+    logs = "".join(p.read_text() for p in (tmp_path / "results" / "logs" / "bad").rglob("*.log"))
+    assert "jw09999001001_02101_00001_nrca1_uncal.fits" in logs and "not a level-2b" in logs
     assert (tmp_path / "results" / "good" / "good_i2d.fits").exists()
     bad = tmp_path / "results" / "bad"
     assert not (bad / "bad_i2d.fits").exists()

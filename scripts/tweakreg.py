@@ -1,0 +1,55 @@
+"""Align a product's exposures to each other (and to a reference catalog) and save their WCS."""
+
+import logging
+
+from astropy.table import Table
+
+from image3 import alignment
+from image3.atomic import atomic_path
+from image3.jobs import run
+from image3.level2b import exposure_group, open_level2b
+from image3.tweakreg_qa import match_residuals
+from image3.wcs_store import save_wcs_set
+
+log = logging.getLogger("image3")
+
+
+def load(cal_paths, catalog_paths, names):
+    """ExposureCatalogs (and the mid-exposure MJD of the first) from the inputs."""
+    exposures, mjd = [], None
+    for cal, cat, name in zip(cal_paths, catalog_paths, names, strict=True):
+        with open_level2b(cal) as model:
+            info = model.meta.wcsinfo
+            refangles = {"v2_ref": info.v2_ref, "v3_ref": info.v3_ref, "roll_ref": info.roll_ref}
+            group = exposure_group(model)
+            exposures.append(
+                alignment.ExposureCatalog(
+                    name, group, model.meta.wcs, refangles, Table.read(cat), model.data.shape
+                )
+            )
+            mjd = mjd or model.meta.exposure.mid_time
+    return exposures, mjd
+
+
+def main():
+    sm = snakemake  # noqa: F821
+    p = sm.params
+    exposures, mjd = load(sm.input.cal, sm.input.catalogs, p.exposures)
+    if not p.skip:
+        fit = alignment.FitSettings(**p.fit)
+        alignment.align_relative(exposures, fit, p.enforce_user_order, p.expand_refcat, p.refine_tolerance)
+        if sm.input.refcat:
+            refcat = alignment.read_reference_catalog(sm.input.refcat, p.abs_epoch, mjd)
+            alignment.align_absolute(
+                exposures, refcat, alignment.FitSettings(**p.abs_fit), p.refine_tolerance
+            )
+    report = alignment.report(exposures)
+    log.info("alignment report:\n%s", "\n".join(report.pformat(max_lines=-1, max_width=-1)))
+    with atomic_path(sm.output.report) as tmp:
+        report.write(tmp, format="ascii.ecsv")
+    with atomic_path(sm.output.residuals) as tmp:
+        match_residuals(exposures).write(tmp, format="ascii.ecsv")
+    save_wcs_set(sm.output.wcs, {e.name: e.wcs for e in exposures})
+
+
+run(main, snakemake.log[0])  # noqa: F821

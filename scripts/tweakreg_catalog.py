@@ -1,0 +1,42 @@
+"""Detect the point sources of one exposure for alignment (or take the user's catalog)."""
+
+import logging
+
+from astropy.table import Table
+
+from image3.atomic import atomic_path
+from image3.errors import InputError
+from image3.jobs import run
+from image3.level2b import read_science_arrays
+from image3.psf_width import detection_fwhm
+from image3.source_finding import DetectionSettings, find_sources
+
+log = logging.getLogger("image3")
+
+
+def custom_catalog(path):
+    """A user catalog with x, y (or xcentroid, ycentroid) in 0-based pixels."""
+    table = Table.read(path)
+    for x, y in (("x", "y"), ("xcentroid", "ycentroid")):
+        if x in table.colnames and y in table.colnames:
+            return Table({"x": table[x], "y": table[y]})
+    raise InputError(f"tweakreg.custom_catalogs: {path} has no x/y or xcentroid/ycentroid columns")
+
+
+def main():
+    sm = snakemake  # noqa: F821
+    if sm.input.custom:
+        catalog = custom_catalog(sm.input.custom)
+        log.info("using the custom catalog %s", sm.input.custom)
+    else:
+        sci, dq, filter_name, pixel_scale = read_science_arrays(sm.input.cal)
+        settings = DetectionSettings(**sm.params.detection)
+        fwhm = settings.kernel_fwhm or detection_fwhm(filter_name, pixel_scale or 0.0311)
+        catalog = find_sources(sci, dq, fwhm, settings)
+        catalog.meta["kernel_fwhm"] = fwhm
+    log.info("%d sources", len(catalog))
+    with atomic_path(sm.output[0]) as tmp:
+        catalog.write(tmp, format="ascii.ecsv")
+
+
+run(main, snakemake.log[0])  # noqa: F821
