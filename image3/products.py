@@ -22,14 +22,21 @@ def write_crf(cal_path, crf_path, asn_table: str, sip: SipSettings, sky=None):
     """Write an exposure's ``_crf`` product: the level-2b file with the final WCS, sky and DQ.
 
     ``sky`` is a dict with the ``meta.background`` fields (``level`` MJy/sr, ``subtracted``,
-    ``method``) when sky matching ran; the SCI header carries a fresh SIP approximation of the WCS.
+    ``method``) when sky matching ran; with ``subtracted`` the level is taken off SCI (less any
+    level the input had already subtracted). The SCI header carries a fresh SIP approximation of
+    the WCS.
     """
     with open_level2b(cal_path) as model:
         model.meta.asn.table_name = asn_table
         if sky is not None:
-            model.meta.background.level = sky["level"]
-            model.meta.background.subtracted = sky["subtracted"]
-            model.meta.background.method = sky["method"]
+            bkg = model.meta.background
+            if sky["subtracted"]:
+                done = bkg.level if (bkg.subtracted and bkg.level is not None) else 0.0
+                model.data = (model.data - np.float32(sky["level"] - done)).astype(np.float32)
+            bkg.level = sky["level"]
+            bkg.subtracted = sky["subtracted"]
+            bkg.method = sky["method"]
+            model.meta.cal_step.skymatch = "COMPLETE"
         elif model.meta.background.subtracted is None:
             model.meta.background.subtracted = False
         shape = model.data.shape
