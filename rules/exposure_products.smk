@@ -4,6 +4,7 @@
 rule crf:
     input:
         cal=lambda w: cal_path(w.product, w.exposure),
+        sky=rules.skymatch.output.sky,
     output:
         f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_crf.fits",
     log:

@@ -2,11 +2,13 @@
 
 from image3.jobs import run
 from image3.products import SipSettings, write_crf
+from image3.sky_store import read_sky_entry
 
 
 def main():
     sm = snakemake  # noqa: F821
-    write_crf(sm.input.cal, sm.output[0], sm.params.asn_table, SipSettings(**sm.params.sip))
+    sky = read_sky_entry(sm.input.sky, sm.wildcards.exposure)
+    write_crf(sm.input.cal, sm.output[0], sm.params.asn_table, SipSettings(**sm.params.sip), sky=sky)
 
 
 run(main, snakemake.log[0])  # noqa: F821

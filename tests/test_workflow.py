@@ -14,11 +14,15 @@ from astropy.wcs import WCS as FitsWCS
 from stdatamodels.jwst import datamodels
 
 from image3.simulate import observation
+from image3.skymatch import SkySettings, sky_statistic
 
 pytestmark = pytest.mark.workflow
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
-SMALL = {"simulate": {"shape": [256, 256], "n_exposures": 4, "star_density": 300, "galaxy_density": 80}}
+SMALL = {
+    "simulate": {"shape": [256, 256], "n_exposures": 4, "star_density": 300, "galaxy_density": 80},
+    "skymatch": {"skymethod": "global+match"},
+}
 PRODUCT = observation.product_name("F150W")
 
 
@@ -80,8 +84,24 @@ def test_demo_products_open_with_stdatamodels_and_astropy(demo):
         assert crf.meta.asn.table_name == observation.association_name()
         assert fits.getheader(crfs[0], "SCI")["CTYPE1"] == "RA---TAN-SIP"
     assert (out / "qa" / f"{PRODUCT}_i2d.png").stat().st_size > 10_000
+    assert (out / "qa" / f"{PRODUCT}_skymatch.png").stat().st_size > 10_000
     assert (demo / "demo" / observation.association_name()).exists()
     assert list((demo / "results" / "benchmarks" / PRODUCT).glob("resample.tsv"))
+
+
+def test_crf_carry_the_sky_levels_and_the_mosaic_sky_is_subtracted(demo):
+    """global+match: each _crf records its exposure's true sky level within 0.0005 MJy/sr, and the
+    mosaic (resample subtracts the recorded levels) has a sky near zero instead of 0.22-0.3."""
+    truth = json.loads((demo / "demo" / "truth" / "exposures.json").read_text())["exposures"]
+    out = demo / "results" / PRODUCT
+    for entry in truth:
+        with datamodels.open(out / f"{entry['name']}_o001_crf.fits") as crf:
+            bkg = crf.meta.background
+            assert bkg.method == "global+match" and bkg.subtracted is False
+            assert abs(bkg.level - entry["sky_level"]) < 0.0005
+    with datamodels.open(out / f"{PRODUCT}_i2d.fits") as i2d:
+        data = i2d.data[np.isfinite(i2d.data)]
+    assert abs(sky_statistic(data, SkySettings(skystat="mode")).value) < 0.003
 
 
 def test_nothing_reruns_without_a_change(demo):
@@ -93,6 +113,11 @@ def test_pixfrac_change_reruns_only_resample_and_its_dependents(demo):
     assert planned_jobs(demo, config) == {"resample": 1, "preview": 1, "all": 1}
 
 
+def test_skymatch_change_reruns_sky_crf_and_mosaic(demo):
+    config = {**SMALL, "skymatch": {"skymethod": "global+match", "skystat": "median"}}
+    assert planned_jobs(demo, config) == {"skymatch": 1, "crf": 4, "resample": 1, "preview": 1, "all": 1}
+
+
 def test_grid_change_reruns_grid_and_mosaic_only(demo):
     config = {**SMALL, "resample": {"rotation": 0.0}}
     assert planned_jobs(demo, config) == {"resample_grid": 1, "resample": 1, "preview": 1, "all": 1}
@@ -101,7 +126,7 @@ def test_grid_change_reruns_grid_and_mosaic_only(demo):
 def test_report_has_the_mosaic_preview(demo):
     snakemake(demo, "--report", "report.html")
     html = (demo / "report.html").read_text(errors="ignore")
-    assert f"{PRODUCT}_i2d.png" in html
+    assert f"{PRODUCT}_i2d.png" in html and f"{PRODUCT}_skymatch.png" in html
 
 
 def _user_asn(path, products):
@@ -154,9 +179,8 @@ def test_non_level2b_file_fails_its_product_only(demo, tmp_path):
     )
     result = snakemake(tmp_path, "--keep-going", config={"asn": str(data / "two_asn.json")}, check=False)
     assert result.returncode != 0
-    log = (
-        tmp_path / "results" / "logs" / "bad" / "crf" / "jw09999001001_02101_00001_nrca1_o009.log"
-    ).read_text()
+    # skymatch is the first job to read all of a product's files.
+    log = (tmp_path / "results" / "logs" / "bad" / "skymatch.log").read_text()
     assert "jw09999001001_02101_00001_nrca1_uncal.fits" in log and "not a level-2b" in log
     assert (tmp_path / "results" / "good" / "good_i2d.fits").exists()
     bad = tmp_path / "results" / "bad"
