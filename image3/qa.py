@@ -62,7 +62,7 @@ def plot_skymatch(result, png_path):
     local = [result.local[result.groups[n]].value if result.local else np.nan for n in names]
     if np.isfinite(local).any():
         axes[0].plot(x, local, "k_", markersize=14, label="measured alone (local)")
-        axes[0].legend(loc="upper right", framealpha=0.8)
+        axes[0].legend(loc="best", framealpha=0.8)
     axes[0].set_xticks(x)
     axes[0].set_xlabel("exposure")
     axes[0].set_ylabel("level (MJy/sr)")

@@ -275,21 +275,23 @@ def exposure_cells(name, group, data, dq, wcs, grid, s: SkySettings, level0=0.0,
     sources, outliers = source_mask(data, usable, s)
     usable &= ~outliers & ~sources
     xy = pixel_map(wcs, grid.wcs, data.shape, step)
-    ix = np.floor(xy[..., 0] + 0.5).astype(np.int64)
-    iy = np.floor(xy[..., 1] + 0.5).astype(np.int64)
-    del xy
     ny, nx = grid.shape
-    inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-    flat = np.where(inside, iy * nx + ix, ny * nx)
-    size = ny * nx + 1
-    total = np.bincount(flat.ravel(), minlength=size)[:-1]
-    count = np.bincount(flat[usable], minlength=size)[:-1]
-    sums = np.bincount(flat[usable], weights=data[usable].astype(np.float64), minlength=size)[:-1]
-    source = np.bincount(flat[sources], minlength=size)[:-1]
-    cells = np.flatnonzero(total)
-    return ExposureCells(
-        name, group, cells, total[cells], count[cells], sums[cells], source[cells], float(level0)
-    )
+    ix = np.clip(np.floor(xy[..., 0] + 0.5), 0, nx - 1).astype(np.int64)
+    iy = np.clip(np.floor(xy[..., 1] + 0.5), 0, ny - 1).astype(np.int64)
+    del xy
+    # Count in the exposure's own bounding box of cells (bounded by its size, not the grid's).
+    x0, y0, width = ix.min(), iy.min(), ix.max() - ix.min() + 1
+    box = (iy - y0) * width + (ix - x0)
+    del ix, iy
+    size = int(box.max()) + 1
+    total = np.bincount(box.ravel(), minlength=size)
+    count = np.bincount(box[usable], minlength=size)
+    sums = np.bincount(box[usable], weights=data[usable].astype(np.float64), minlength=size)
+    source = np.bincount(box[sources], minlength=size)
+    touched = np.flatnonzero(total)
+    cells = (touched // width + y0) * nx + (touched % width + x0)
+    total, count, sums, source = total[touched], count[touched], sums[touched], source[touched]
+    return ExposureCells(name, group, cells, total, count, sums, source, float(level0))
 
 
 def exposure_group(meta, name, group_exposures=True) -> str:
@@ -357,13 +359,17 @@ def _usable_cells(exposures, cell_size):
 
 
 def _pair_differences(exposures, usable, groups, s: SkySettings):
+    """The measured level difference of every pair of groups that share enough usable cells."""
     members = {g: [k for k, e in enumerate(exposures) if e.group == g] for g in groups}
+    span = [(c.min(), c.max()) if c.size else (0, -1) for c, _ in usable]
     pairs = []
     for i, ga in enumerate(groups):
         for gb in groups[i + 1 :]:
-            diffs = []
+            diffs = [np.empty(0)]
             for a in members[ga]:
                 for b in members[gb]:
+                    if span[a][1] < span[b][0] or span[b][1] < span[a][0]:
+                        continue  # disjoint ranges of cells: no overlap
                     (ca, ma), (cb, mb) = usable[a], usable[b]
                     _, ia, ib = np.intersect1d(ca, cb, assume_unique=True, return_indices=True)
                     diffs.append(ma[ia] - mb[ib])
