@@ -39,8 +39,11 @@ def pointing(entry) -> ExposurePointing:
     return ExposurePointing.from_dict({k: v for k, v in entry.items() if k != "sky_level"})
 
 
-def reduce(data, wcs, names, settings, groups=None, models=None):
-    """ExposureCells of each exposure on a common sky grid (in memory, no files)."""
+def reduce(models, names, settings, data=None, wcs=None, groups=None):
+    """ExposureCells of each exposure on a common sky grid (in memory, no files); ``data`` and
+    ``wcs`` replace the models' own when given."""
+    data = data or [m.data for m in models]
+    wcs = wcs or [m.meta.wcs for m in models]
     grid = sky_grid([(w, d.shape) for d, w in zip(data, wcs, strict=True)], settings.cell_size)
     groups = groups or names
     return [
@@ -67,7 +70,7 @@ def small(default_small):
     sim, scene, truth, models, _ = default_small
     names = [e["name"] for e in truth]
     settings = SkySettings()
-    cells = reduce([m.data for m in models], [m.meta.wcs for m in models], names, settings, models=models)
+    cells = reduce(models, names, settings)
     true = np.array([e["sky_level"] for e in truth])
     return settings, cells, true
 
@@ -154,14 +157,13 @@ def test_bright_galaxy_in_an_overlap_does_not_move_matched_levels(default_small,
     galaxy, covering = _galaxy_images(sim, truth, models)
     assert len(covering) == 2 and max(g.max() for g in galaxy) > 50.0
     data = [m.data + g for m, g in zip(models, galaxy, strict=True)]
-    wcs = [m.meta.wcs for m in models]
     names = [c.name for c in cells]
     _, plain = levels_of(cells, settings)
-    _, with_galaxy = levels_of(reduce(data, wcs, names, settings, models=models), settings)
+    _, with_galaxy = levels_of(reduce(models, names, settings, data=data), settings)
     assert np.abs(with_galaxy - plain).max() < TOLERANCE, with_galaxy - plain
     assert pair_rms(with_galaxy, true) < TOLERANCE
     unmasked = dataclasses.replace(settings, detect_threshold=1e9, mask_dilate=0)
-    _, naive = levels_of(reduce(data, wcs, names, unmasked, models=models), unmasked)
+    _, naive = levels_of(reduce(models, names, unmasked, data=data), unmasked)
     assert np.abs(naive - plain).max() > 2 * TOLERANCE  # the test is sensitive to masking
 
 
@@ -177,7 +179,7 @@ def test_two_fields_that_do_not_overlap_are_matched_separately(default_small, sm
             nominal = dataclasses.replace(nominal, dec_ref=nominal.dec_ref + 0.1)
         wcs.append(imaging_wcs(model.data.shape, nominal))
     names = [c.name for c in cells]
-    moved = reduce([m.data for m in models], wcs, names, settings, models=models)
+    moved = reduce(models, names, settings, wcs=wcs)
     with caplog.at_level(logging.WARNING, logger="image3"):
         result, levels = levels_of(moved, settings)
     assert sorted(map(sorted, result.components)) == [names[:3], names[3:]]
@@ -247,7 +249,7 @@ def test_files_sky_side_file_and_crf(default_small, tmp_path):
     result = measure_files(paths, names, settings)
     three = models[:3]
     groups = [exposure_group(m.meta, n) for m, n in zip(three, names, strict=True)]
-    cells = reduce([m.data for m in three], [m.meta.wcs for m in three], names, settings, groups, three)
+    cells = reduce(three, names, settings, groups=groups)
     assert result.levels == pytest.approx(compute_sky(cells, settings).levels, abs=1e-9)
     for name, entry in zip(names, truth, strict=False):
         assert abs(result.levels[name] - entry["sky_level"]) < TOLERANCE
