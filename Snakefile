@@ -1,7 +1,7 @@
 # JWST imaging stage 3 (calwebb_image3) as a Snakemake workflow.
 #
-# Per association product: exposures (_cal) -> sources -> alignment (WCS) -> output grid ->
-# per-exposure _crf -> _i2d mosaic.
+# Per association product: exposures (_cal) -> sources -> alignment (WCS) -> sky levels ->
+# per-exposure _crf -> _i2d mosaic on the output grid.
 # With no `asn` in the config the demo dataset is simulated first (rules/simulate.smk).
 
 from pathlib import Path
@@ -23,6 +23,7 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/simulate.smk"
 include: "rules/tweakreg.smk"
+include: "rules/skymatch.smk"
 include: "rules/exposure_products.smk"
 include: "rules/resample.smk"
 

@@ -5,6 +5,7 @@ file otherwise; every writer goes through a temporary file so a failed job leave
 """
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
@@ -68,24 +69,58 @@ def _wcsinfo_keys():
     return set(schema.get("properties", {}))
 
 
-def read_science_arrays(path):
-    """SCI, DQ and the FILTER and pixel-area keywords of a level-2b file, without the datamodel.
+@dataclass
+class LeanExposure:
+    """Arrays and keywords of a level-2b file read without the datamodel (see read_lean).
 
-    The lean reader for hot per-exposure jobs (astropy.io.fits only, about 0.05 s instead of the
-    1-2 s of a first ``datamodels.open``). Returns (sci, dq, filter name or None, pixel scale in
-    arcsec or None); raises InputError naming the file when it has no 2-D SCI in MJy/sr.
+    ``arrays`` maps lower-case extension names (sci, dq, err, var_rnoise, ...) to arrays; ``filter``
+    is the FILTER keyword; ``pixel_scale`` the nominal pixel scale in arcsec (from PIXAR_A2);
+    ``exptime`` in s; ``background`` the BKGLEVEL (MJy/sr) when it is known and not yet subtracted.
+    """
+
+    arrays: dict
+    filter: str | None
+    pixel_scale: float | None
+    exptime: float
+    background: float
+
+
+def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
+    """Read ``extensions`` of a level-2b file with astropy.io.fits alone.
+
+    The reader for hot per-exposure jobs (about 0.05 s instead of the 1-2 s of a first
+    ``datamodels.open``). Raises InputError naming the file when it is not a level-2b image (no 2-D
+    SCI in MJy/sr). A missing DQ reads as zeros; other missing extensions are an error.
     """
     try:
         with fits.open(path, memmap=False) as hdul:
             if "SCI" not in hdul or hdul["SCI"].data is None or hdul["SCI"].data.ndim != 2:
                 raise InputError(f"{path}: not a level-2b calibrated image: no 2-D SCI extension")
-            unit = str(hdul["SCI"].header.get("BUNIT", "")).replace(" ", "")
+            sci_header = hdul["SCI"].header
+            unit = str(sci_header.get("BUNIT", "")).replace(" ", "")
             if unit not in ("MJy/sr", "MJy/str"):
                 raise InputError(f"{path}: not a level-2b calibrated image: SCI unit is {unit!r}")
-            sci = hdul["SCI"].data.astype(np.float32)
-            dq = hdul["DQ"].data if "DQ" in hdul else np.zeros(sci.shape, np.uint32)
-            area = hdul["SCI"].header.get("PIXAR_A2")
-            return sci, dq, hdul[0].header.get("FILTER"), (float(np.sqrt(area)) if area else None)
+            arrays = {}
+            for name in extensions:
+                if name in hdul:
+                    arrays[name.lower()] = hdul[name].data
+                elif name == "DQ":
+                    arrays["dq"] = np.zeros(hdul["SCI"].data.shape, np.uint32)
+                else:
+                    raise InputError(f"{path}: level-2b file has no {name} extension")
+            primary = hdul[0].header
+            area = sci_header.get("PIXAR_A2")
+            subtracted = bool(primary.get("BKGSUB", False))
+            level = primary.get("BKGLEVEL")
+            return LeanExposure(
+                arrays=arrays,
+                filter=primary.get("FILTER"),
+                pixel_scale=float(np.sqrt(area)) if area else None,
+                exptime=float(
+                    primary.get("XPOSURE") or sci_header.get("XPOSURE") or primary.get("EFFEXPTM") or 1.0
+                ),
+                background=float(level) if (level is not None and not subtracted) else 0.0,
+            )
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except OSError as err:

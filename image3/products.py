@@ -23,8 +23,9 @@ def write_crf(cal_path, crf_path, asn_table: str, sip: SipSettings, wcs=None, sk
 
     ``wcs`` replaces the file's gwcs (the aligned one); ``steps`` maps ``meta.cal_step`` names to
     their status (e.g. ``{"tweakreg": "COMPLETE"}``); ``sky`` is a dict with the
-    ``meta.background`` fields (``level`` MJy/sr, ``subtracted``, ``method``) when sky matching ran.
-    The SCI header carries a fresh SIP approximation of the WCS.
+    ``meta.background`` fields (``level`` MJy/sr, ``subtracted``, ``method``) when sky matching ran;
+    with ``subtracted`` the level is taken off SCI (less any level the input had already
+    subtracted). The SCI header carries a fresh SIP approximation of the WCS.
     """
     with open_level2b(cal_path) as model:
         model.meta.asn.table_name = asn_table
@@ -33,9 +34,14 @@ def write_crf(cal_path, crf_path, asn_table: str, sip: SipSettings, wcs=None, sk
         for step, status in (steps or {}).items():
             setattr(model.meta.cal_step, step, status)
         if sky is not None:
-            model.meta.background.level = sky["level"]
-            model.meta.background.subtracted = sky["subtracted"]
-            model.meta.background.method = sky["method"]
+            bkg = model.meta.background
+            if sky["subtracted"]:
+                done = bkg.level if (bkg.subtracted and bkg.level is not None) else 0.0
+                model.data = (model.data - np.float32(sky["level"] - done)).astype(np.float32)
+            bkg.level = sky["level"]
+            bkg.subtracted = sky["subtracted"]
+            bkg.method = sky["method"]
+            model.meta.cal_step.skymatch = "COMPLETE"
         elif model.meta.background.subtracted is None:
             model.meta.background.subtracted = False
         shape = model.data.shape

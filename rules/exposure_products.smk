@@ -5,6 +5,7 @@ rule crf:
     input:
         cal=lambda w: cal_path(w.product, w.exposure),
         wcs=lambda w: wcs_set_path(w.product),
+        sky=rules.skymatch.output.sky,
     output:
         f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_crf.fits",
     log:

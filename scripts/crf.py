@@ -2,18 +2,19 @@
 
 from image3.jobs import run
 from image3.products import SipSettings, write_crf
+from image3.sky_store import read_sky_entry
 from image3.wcs_store import load_wcs_set
 
 
 def main():
     sm = snakemake  # noqa: F821
-    wcs = load_wcs_set(sm.input.wcs)[sm.wildcards.exposure]
     write_crf(
         sm.input.cal,
         sm.output[0],
         sm.params.asn_table,
         SipSettings(**sm.params.sip),
-        wcs=wcs,
+        wcs=load_wcs_set(sm.input.wcs)[sm.wildcards.exposure],
+        sky=read_sky_entry(sm.input.sky, sm.wildcards.exposure),
         steps={"tweakreg": sm.params.tweakreg},
     )
 

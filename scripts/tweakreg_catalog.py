@@ -7,7 +7,7 @@ from astropy.table import Table
 from image3.atomic import atomic_path
 from image3.errors import InputError
 from image3.jobs import run
-from image3.level2b import read_science_arrays
+from image3.level2b import read_lean
 from image3.psf_width import detection_fwhm
 from image3.source_finding import DetectionSettings, find_sources
 
@@ -29,10 +29,10 @@ def main():
         catalog = custom_catalog(sm.input.custom)
         log.info("using the custom catalog %s", sm.input.custom)
     else:
-        sci, dq, filter_name, pixel_scale = read_science_arrays(sm.input.cal)
+        exposure = read_lean(sm.input.cal)
         settings = DetectionSettings(**sm.params.detection)
-        fwhm = settings.kernel_fwhm or detection_fwhm(filter_name, pixel_scale or 0.0311)
-        catalog = find_sources(sci, dq, fwhm, settings)
+        fwhm = settings.kernel_fwhm or detection_fwhm(exposure.filter, exposure.pixel_scale or 0.0311)
+        catalog = find_sources(exposure.arrays["sci"], exposure.arrays["dq"], fwhm, settings)
         catalog.meta["kernel_fwhm"] = fwhm
     log.info("%d sources", len(catalog))
     with atomic_path(sm.output[0]) as tmp:

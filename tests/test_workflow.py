@@ -16,11 +16,15 @@ from astropy.wcs import WCS as FitsWCS
 from stdatamodels.jwst import datamodels
 
 from image3.simulate import observation
+from image3.skymatch import SkySettings, sky_statistic
 
 pytestmark = pytest.mark.workflow
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
-SMALL = {"simulate": {"shape": [384, 384], "n_exposures": 4, "star_density": 1500, "galaxy_density": 100}}
+SMALL = {
+    "simulate": {"shape": [384, 384], "n_exposures": 4, "star_density": 1500, "galaxy_density": 100},
+    "skymatch": {"skymethod": "global+match"},
+}
 PRODUCT = observation.product_name("F150W")
 
 
@@ -82,8 +86,24 @@ def test_demo_products_open_with_stdatamodels_and_astropy(demo):
         assert crf.meta.asn.table_name == observation.association_name()
         assert fits.getheader(crfs[0], "SCI")["CTYPE1"] == "RA---TAN-SIP"
     assert (out / "qa" / f"{PRODUCT}_i2d.png").stat().st_size > 10_000
+    assert (out / "qa" / f"{PRODUCT}_skymatch.png").stat().st_size > 10_000
     assert (demo / "demo" / observation.association_name()).exists()
     assert list((demo / "results" / "benchmarks" / PRODUCT).glob("resample.tsv"))
+
+
+def test_crf_carry_the_sky_levels_and_the_mosaic_sky_is_subtracted(demo):
+    """global+match: each _crf records its exposure's true sky level within 0.0005 MJy/sr, and the
+    mosaic (resample subtracts the recorded levels) has a sky near zero instead of 0.22-0.3."""
+    truth = json.loads((demo / "demo" / "truth" / "exposures.json").read_text())["exposures"]
+    out = demo / "results" / PRODUCT
+    for entry in truth:
+        with datamodels.open(out / f"{entry['name']}_o001_crf.fits") as crf:
+            bkg = crf.meta.background
+            assert bkg.method == "global+match" and bkg.subtracted is False
+            assert abs(bkg.level - entry["sky_level"]) < 0.0005
+    with datamodels.open(out / f"{PRODUCT}_i2d.fits") as i2d:
+        data = i2d.data[np.isfinite(i2d.data)]
+    assert abs(sky_statistic(data, SkySettings(skystat="mode")).value) < 0.003
 
 
 def test_nothing_reruns_without_a_change(demo):
@@ -93,6 +113,11 @@ def test_nothing_reruns_without_a_change(demo):
 def test_pixfrac_change_reruns_only_resample_and_its_dependents(demo):
     config = {**SMALL, "resample": {"pixfrac": 0.8}}
     assert planned_jobs(demo, config) == {"resample": 1, "preview": 1, "all": 1}
+
+
+def test_skymatch_change_reruns_sky_crf_and_mosaic(demo):
+    config = {**SMALL, "skymatch": {"skymethod": "global+match", "skystat": "median"}}
+    assert planned_jobs(demo, config) == {"skymatch": 1, "crf": 4, "resample": 1, "preview": 1, "all": 1}
 
 
 def test_grid_change_reruns_grid_and_mosaic_only(demo):
@@ -149,7 +174,8 @@ def test_exposure_with_too_few_sources_is_flagged_and_the_run_completes(tmp_path
 def test_report_has_the_mosaic_preview(demo):
     snakemake(demo, "--report", "report.html")
     html = (demo / "report.html").read_text(errors="ignore")
-    assert f"{PRODUCT}_i2d.png" in html and f"{PRODUCT}_tweakreg.png" in html
+    for figure in ("i2d", "tweakreg", "skymatch"):
+        assert f"{PRODUCT}_{figure}.png" in html
 
 
 def _user_asn(path, products):

@@ -1,0 +1,31 @@
+"""The side file that carries each exposure's sky level between steps.
+
+JSON ``{exposure name: {"level": MJy/sr, "subtracted": bool, "method": str}}``, the fields of the
+official ``meta.background``; written by skymatch for a product and read by the steps that use the
+levels (the ``_crf`` files, and through them resample). Light on imports: per-exposure jobs read it.
+"""
+
+import json
+from pathlib import Path
+
+from .atomic import atomic_path
+from .errors import InputError
+
+
+def write_sky_file(path, levels: dict, subtracted: bool, method: str):
+    """Write ``{exposure: {level, subtracted, method}}`` for ``levels`` (exposure -> MJy/sr) atomically."""
+    table = {
+        name: {"level": float(level), "subtracted": bool(subtracted), "method": str(method)}
+        for name, level in levels.items()
+    }
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(table, indent=2) + "\n")
+
+
+def read_sky_entry(path, exposure) -> dict:
+    """The ``meta.background`` fields of ``exposure`` from a file written by :func:`write_sky_file`."""
+    table = json.loads(Path(path).read_text())
+    try:
+        return table[exposure]
+    except KeyError:
+        raise InputError(f"{path}: no sky level for exposure {exposure}") from None

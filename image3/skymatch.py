@@ -1,0 +1,540 @@
+"""Sky levels of a product's exposures: per exposure (``local``), common (``global``), matched in the
+overlaps (``match``, ``global+match``) or given by the user (``user``), as the official skymatch step.
+
+Conventions: images and levels in MJy/sr; detector pixels 0-based; the sky grid is a TAN grid whose
+cells are ``cell_size`` detector pixels on a side (0-based cell centres at integers).
+
+How it works (our own algorithm, not the official code):
+
+- Each exposure is reduced to *cells* of a common coarse sky grid: for every cell the exposure
+  touches, the number of its pixels that land there, the sum and number of usable pixels (good DQ,
+  finite, within ``lower``/``upper``, not a single-pixel outlier such as a cosmic ray) and the
+  number of pixels in detected sources (a smoothed-image segmentation, dilated). Only these small
+  arrays are kept, so memory does not grow with the number of exposures.
+- A cell in which *any* exposure found a source is dropped for every exposure: the cells compared
+  hold the same patch of sky in every exposure, so faint light that no detection caught is present
+  in both members of a pair and cancels in their difference.
+- ``match`` compares two exposures (or exposure groups) cell by cell in their common cells; the
+  statistic ``skystat`` of the per-cell differences is the pair's level difference. One weighted
+  least-squares system over all pairs gives the levels; each connected set of overlapping exposures
+  is solved on its own (its lowest level is 0 with ``match_down``), and a warning says so when there
+  is more than one.
+- ``local`` takes ``skystat`` of the cell means of an exposure (cells averaging 64 pixels make the
+  Poisson skew of single pixels negligible); ``global`` the smallest of the local levels;
+  ``global+match`` the matched levels plus the smallest local level after matching, per connected set.
+
+Statistics (``skystat``) are taken after ``nclip`` rounds of clipping at ``lsigma``/``usigma``
+standard deviations about the median: ``mean``, ``median``, ``midpt`` (the median interpolated in a
+histogram of bins ``binwidth`` standard deviations wide) and ``mode`` (the peak of that histogram
+smoothed by a Gaussian of one standard deviation, found by mean shift). The official step's mode is
+the highest bin refined by a three-bin parabola, which on a few thousand values scatters by several
+bin widths; ours is about as steady as a median and still gives little weight to a tail of source
+light.
+"""
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from photutils.segmentation import detect_sources
+from photutils.utils.exceptions import NoDetectionsWarning
+from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .association import exposure_name
+from .dq import good_pixels
+from .errors import InputError
+from .grid import make_grid, native_pixel_scale
+from .level2b import open_level2b
+from .pixmap import pixel_map
+from .wcs_store import exposure_wcs
+
+log = logging.getLogger("image3")
+
+METHODS = ("local", "global", "match", "global+match", "user")
+STATISTICS = ("mode", "median", "midpt", "mean")
+
+
+@dataclass(frozen=True)
+class SkySettings:
+    """The ``skymatch`` config section (official names and defaults, plus the masking and cell keys).
+
+    ``lower``/``upper`` bound usable pixel values (MJy/sr); ``nclip``, ``lsigma``, ``usigma`` and
+    ``binwidth`` (in standard deviations) configure ``skystat``. ``skylist`` is the user file of
+    ``exposure level`` lines for ``skymethod: user``. ``group_exposures``: detectors of one exposure
+    share one level (as the official step). ``cell_size`` in detector pixels; ``detect_threshold``
+    in standard deviations of the smoothed image (Gaussian of ``detect_fwhm`` pixels);
+    ``detect_npixels`` the smallest source; ``mask_dilate`` pixels added around each source;
+    ``min_overlap_cells`` the fewest common cells that make two exposures overlap.
+    """
+
+    skymethod: str = "match"
+    match_down: bool = True
+    subtract: bool = False
+    skylist: str = ""
+    skystat: str = "mode"
+    dqbits: str | int | None = "~DO_NOT_USE+NON_SCIENCE"
+    lower: float | None = None
+    upper: float | None = None
+    nclip: int = 5
+    lsigma: float = 4.0
+    usigma: float = 4.0
+    binwidth: float = 0.1
+    group_exposures: bool = True
+    cell_size: int = 8
+    detect_fwhm: float = 3.0
+    detect_threshold: float = 3.0
+    detect_npixels: int = 10
+    mask_dilate: int = 4
+    min_overlap_cells: int = 25
+
+    def __post_init__(self):
+        checks = {
+            "skymethod": self.skymethod in METHODS,
+            "skystat": self.skystat in STATISTICS,
+            "nclip": self.nclip >= 0,
+            "lsigma": self.lsigma > 0,
+            "usigma": self.usigma > 0,
+            "binwidth": self.binwidth > 0,
+            "cell_size": self.cell_size >= 2,
+            "detect_threshold": self.detect_threshold > 0,
+            "detect_npixels": self.detect_npixels >= 1,
+            "mask_dilate": self.mask_dilate >= 0,
+            "min_overlap_cells": self.min_overlap_cells >= 1,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise InputError(f"skymatch.{key} = {getattr(self, key)!r} is not valid")
+        if self.lower is not None and self.upper is not None and self.lower >= self.upper:
+            raise InputError(f"skymatch.lower = {self.lower} must be below skymatch.upper = {self.upper}")
+        if self.skymethod == "user" and not self.skylist:
+            raise InputError("skymatch.skymethod = 'user' needs skymatch.skylist (a file of levels)")
+
+
+# --- statistics ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """A sky statistic of a set of values: ``value``, clipped standard deviation ``std`` and the
+    number ``n`` of values kept (``value`` is NaN when nothing is left)."""
+
+    value: float
+    std: float
+    n: int
+
+    @property
+    def error(self) -> float:
+        """Standard error of ``value`` (as for a mean; a rough scale for the other statistics)."""
+        return self.std / np.sqrt(self.n) if self.n > 1 else np.inf
+
+
+def sky_statistic(values, s: SkySettings) -> Statistic:
+    """``s.skystat`` of ``values`` after ``s.nclip`` rounds of clipping about the median."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return Statistic(np.nan, np.nan, 0)
+    for _ in range(s.nclip):
+        centre, std = np.median(v), v.std()
+        kept = v[(v >= centre - s.lsigma * std) & (v <= centre + s.usigma * std)]
+        if kept.size in (0, v.size):
+            break
+        v = kept
+    std = float(v.std())
+    if s.skystat == "mean":
+        value = v.mean()
+    elif s.skystat == "median":
+        value = np.median(v)
+    elif s.skystat == "midpt":
+        value = _midpt(v, s.binwidth * std)
+    else:
+        value = _mode(v, s.binwidth * std)
+    return Statistic(float(value), std, int(v.size))
+
+
+def _histogram(v, width):
+    nbins = int(np.clip(np.ceil((v.max() - v.min()) / width), 1, 100_000)) if width > 0 else 1
+    counts, edges = np.histogram(v, bins=nbins)
+    return counts, edges
+
+
+def _midpt(v, width):
+    """Median interpolated linearly in the cumulative histogram (IRAF's ``midpt``)."""
+    if width <= 0:
+        return float(np.median(v))
+    counts, edges = _histogram(v, width)
+    cumulative = np.concatenate([[0.0], np.cumsum(counts)]) / counts.sum()
+    return float(np.interp(0.5, cumulative, edges))
+
+
+def _mode(v, width, iterations=50):
+    """Peak of the distribution smoothed by a Gaussian of one standard deviation: mean shift over
+    the histogram (bins ``width`` wide), started at the median. The smoothing keeps it as steady
+    as a median (on Gaussian noise) while values more than 3 standard deviations from the peak
+    weigh almost nothing."""
+    peak = float(np.median(v))
+    std = v.std()
+    if width <= 0 or std == 0:
+        return peak
+    counts, edges = _histogram(v, width)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    for _ in range(iterations):
+        w = counts * np.exp(-0.5 * ((centres - peak) / std) ** 2)
+        new = float(np.sum(w * centres) / np.sum(w))
+        if abs(new - peak) < 1e-6 * std:
+            return new
+        peak = new
+    return peak
+
+
+# --- cells -----------------------------------------------------------------------------------------
+
+
+def sky_grid(exposures, cell_size):
+    """The coarse TAN grid of cells over the union of the exposures' footprints.
+
+    ``exposures``: pairs of (gwcs, shape); a cell is ``cell_size`` pixels of the first exposure.
+    """
+    exposures = list(exposures)
+    wcs, shape = exposures[0]
+    scale = cell_size * native_pixel_scale(wcs, shape)
+    return make_grid(exposures, pixel_scale=scale)
+
+
+@dataclass
+class ExposureCells:
+    """One exposure reduced to the sky cells it touches (flat indices ``cells``, sorted).
+
+    ``total``: pixels landing in the cell; ``count``/``sum``: usable pixels and their sum (MJy/sr);
+    ``source``: pixels in detected sources. ``level0`` is a level already subtracted from the data.
+    """
+
+    name: str
+    group: str
+    cells: np.ndarray
+    total: np.ndarray
+    count: np.ndarray
+    sum: np.ndarray
+    source: np.ndarray
+    level0: float = 0.0
+
+
+def source_mask(data, usable, s: SkySettings):
+    """Pixels of detected sources (dilated by ``s.mask_dilate``) and single-pixel outliers.
+
+    The image minus a rough sky (median of usable pixels) is smoothed with a Gaussian of FWHM
+    ``s.detect_fwhm`` pixels, normalised by the smoothed usable-pixel weight so bad pixels do not
+    pull it down; connected regions of at least ``s.detect_npixels`` above ``s.detect_threshold``
+    robust standard deviations are sources. Pixels beyond ``s.usigma`` (``s.lsigma``) standard
+    deviations above (below) the rough sky are outliers (cosmic rays missed by the DQ flags); returns
+    ``(sources, outliers)`` boolean maps.
+    """
+    sample = data[usable][:: max(1, int(usable.sum() // 200_000))]
+    sky = np.median(sample)
+    std = 1.4826 * np.median(np.abs(sample - sky))
+    resid = np.where(usable, data - sky, 0.0).astype(np.float32)
+    high = usable & (resid > s.usigma * std)
+    outliers = ndimage.binary_dilation(high, iterations=1) | (usable & (resid < -s.lsigma * std))
+    resid[outliers] = 0.0
+    weight = (usable & ~outliers).astype(np.float32)
+    sigma = s.detect_fwhm / 2.3548
+    num = ndimage.gaussian_filter(resid, sigma, mode="constant")
+    den = ndimage.gaussian_filter(weight, sigma, mode="constant")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        smooth = np.where(den > 0.2, num / den, 0.0)
+    inner = den > 0.2
+    values = smooth[inner][:: max(1, int(inner.sum() // 200_000))]
+    smooth_std = 1.4826 * np.median(np.abs(values - np.median(values)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoDetectionsWarning)
+        segm = detect_sources(smooth, s.detect_threshold * smooth_std, s.detect_npixels)
+    sources = np.zeros(data.shape, bool) if segm is None else segm.data > 0
+    if s.mask_dilate > 0:
+        sources = ndimage.maximum_filter(sources, size=2 * s.mask_dilate + 1)
+    return sources, outliers
+
+
+def exposure_cells(name, group, data, dq, wcs, grid, s: SkySettings, level0=0.0, step=16) -> ExposureCells:
+    """Reduce one exposure to the cells of ``grid`` (see :class:`ExposureCells`).
+
+    ``data`` in MJy/sr; ``dq`` the DQ array (``s.dqbits`` are the good flags); ``wcs`` the
+    exposure's current gwcs; ``step`` the pixel-map evaluation step (pixels).
+    """
+    data = np.asarray(data, dtype=np.float32)
+    usable = good_pixels(dq, s.dqbits, "skymatch.dqbits") & np.isfinite(data)
+    if s.lower is not None:
+        usable &= data >= s.lower
+    if s.upper is not None:
+        usable &= data <= s.upper
+    if usable.sum() < 100:
+        raise InputError(f"exposure {name}: fewer than 100 usable pixels (skymatch.dqbits/lower/upper)")
+    sources, outliers = source_mask(data, usable, s)
+    usable &= ~outliers & ~sources
+    xy = pixel_map(wcs, grid.wcs, data.shape, step)
+    ny, nx = grid.shape
+    ix = np.clip(np.floor(xy[..., 0] + 0.5), 0, nx - 1).astype(np.int64)
+    iy = np.clip(np.floor(xy[..., 1] + 0.5), 0, ny - 1).astype(np.int64)
+    del xy
+    # Count in the exposure's own bounding box of cells (bounded by its size, not the grid's).
+    x0, y0, width = ix.min(), iy.min(), ix.max() - ix.min() + 1
+    box = (iy - y0) * width + (ix - x0)
+    del ix, iy
+    size = int(box.max()) + 1
+    total = np.bincount(box.ravel(), minlength=size)
+    count = np.bincount(box[usable], minlength=size)
+    sums = np.bincount(box[usable], weights=data[usable].astype(np.float64), minlength=size)
+    source = np.bincount(box[sources], minlength=size)
+    touched = np.flatnonzero(total)
+    cells = (touched // width + y0) * nx + (touched % width + x0)
+    total, count, sums, source = total[touched], count[touched], sums[touched], source[touched]
+    return ExposureCells(name, group, cells, total, count, sums, source, float(level0))
+
+
+def exposure_group(meta, name, group_exposures=True) -> str:
+    """The exposure group of a level-2b file (its detectors taken in one exposure share a level).
+
+    Built from ``meta.observation`` as the official association's group id (program, observation,
+    visit, visit group, sequence, activity, exposure number); ``name`` when grouping is off or the
+    metadata is incomplete.
+    """
+    obs = meta.observation
+    keys = ("program_number", "observation_number", "visit_number", "visit_group", "sequence_id")
+    keys += ("activity_id", "exposure_number")
+    values = [getattr(obs, k, None) for k in keys]
+    if not group_exposures or any(v is None for v in values):
+        return name
+    p, o, v, vg, seq, act, num = values
+    return f"jw{p}{o}{v}_{vg}{seq}{act}_{num}"
+
+
+# --- levels ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Pair:
+    """Level difference of two exposure groups in their common sky cells (MJy/sr).
+
+    ``before`` is ``level(a) - level(b)`` as measured, ``error`` its standard error, ``n`` the number
+    of cell differences used; ``after`` what is left of it once the chosen levels are removed.
+    """
+
+    a: str
+    b: str
+    before: float
+    error: float
+    n: int
+    after: float = np.nan
+
+
+@dataclass
+class SkyResult:
+    """Levels per exposure (MJy/sr) and what they came from.
+
+    ``groups``: exposure -> group; ``local``: group -> local :class:`Statistic`; ``components``:
+    lists of groups connected by overlaps (``match`` solves each on its own); ``pairs``: the
+    overlap measurements.
+    """
+
+    method: str
+    levels: dict
+    groups: dict
+    local: dict = field(default_factory=dict)
+    components: list = field(default_factory=list)
+    pairs: list = field(default_factory=list)
+
+
+def _usable_cells(exposures, cell_size):
+    """Per exposure: (cells, cell means) of cells that are well covered and hold no source in any
+    exposure."""
+    flagged = np.unique(np.concatenate([e.cells[e.source > 0] for e in exposures]))
+    out = []
+    for e in exposures:
+        ok = (e.total >= 0.5 * cell_size**2) & (e.count >= 0.5 * e.total) & ~np.isin(e.cells, flagged)
+        out.append((e.cells[ok], e.sum[ok] / e.count[ok]))
+    return out
+
+
+def _pair_differences(exposures, usable, groups, s: SkySettings):
+    """The measured level difference of every pair of groups that share enough usable cells."""
+    members = {g: [k for k, e in enumerate(exposures) if e.group == g] for g in groups}
+    span = [(c.min(), c.max()) if c.size else (0, -1) for c, _ in usable]
+    pairs = []
+    for i, ga in enumerate(groups):
+        for gb in groups[i + 1 :]:
+            diffs = [np.empty(0)]
+            for a in members[ga]:
+                for b in members[gb]:
+                    if span[a][1] < span[b][0] or span[b][1] < span[a][0]:
+                        continue  # disjoint ranges of cells: no overlap
+                    (ca, ma), (cb, mb) = usable[a], usable[b]
+                    _, ia, ib = np.intersect1d(ca, cb, assume_unique=True, return_indices=True)
+                    diffs.append(ma[ia] - mb[ib])
+            diffs = np.concatenate(diffs)
+            if diffs.size < s.min_overlap_cells:
+                continue
+            stat = sky_statistic(diffs, s)
+            if np.isfinite(stat.value) and stat.n >= s.min_overlap_cells:
+                pairs.append(Pair(ga, gb, stat.value, max(stat.error, 1e-12), stat.n))
+    return pairs
+
+
+def _solve(groups, pairs):
+    """Relative levels (mean 0 in each connected component) from the pair differences by one
+    weighted least-squares system per component; returns (levels, components)."""
+    index = {g: k for k, g in enumerate(groups)}
+    a, b = [index[p.a] for p in pairs], [index[p.b] for p in pairs]
+    adjacency = coo_matrix((np.ones(len(pairs)), (a, b)), shape=(len(groups), len(groups)))
+    ncomp, labels = connected_components(adjacency, directed=False)
+    levels = np.zeros(len(groups))
+    components = []
+    for c in range(ncomp):
+        member = np.flatnonzero(labels == c)
+        components.append([groups[k] for k in member])
+        inside = [p for p in pairs if labels[index[p.a]] == c]
+        if not inside:
+            continue
+        local = {k: m for m, k in enumerate(member)}
+        design = np.zeros((len(inside) + 1, len(member)))
+        rhs = np.zeros(len(inside) + 1)
+        for r, p in enumerate(inside):
+            w = 1.0 / p.error
+            design[r, local[index[p.a]]] = w
+            design[r, local[index[p.b]]] = -w
+            rhs[r] = w * p.before
+        design[-1] = 1.0  # gauge: the component's levels sum to zero
+        levels[member] = np.linalg.lstsq(design, rhs, rcond=None)[0]
+    return levels, components
+
+
+def compute_sky(exposures: list[ExposureCells], s: SkySettings) -> SkyResult:
+    """Levels of ``exposures`` by ``s.skymethod`` (not ``user``: see :func:`user_sky`)."""
+    groups = list(dict.fromkeys(e.group for e in exposures))
+    usable = _usable_cells(exposures, s.cell_size)
+    local = {}
+    for g in groups:
+        means = [m for e, (_, m) in zip(exposures, usable, strict=True) if e.group == g]
+        local[g] = sky_statistic(np.concatenate(means), s)
+        if not np.isfinite(local[g].value):
+            log.warning("group %s: no usable sky cells; its local level is unknown", g)
+    pairs = _pair_differences(exposures, usable, groups, s)
+    relative, components = _solve(groups, pairs)
+    rel = dict(zip(groups, relative, strict=True))
+    method = s.skymethod
+    if method == "local":
+        level = {g: local[g].value for g in groups}
+    elif method == "global":
+        finite = [local[g].value for g in groups if np.isfinite(local[g].value)]
+        level = dict.fromkeys(groups, min(finite) if finite else np.nan)
+    else:
+        level = {}
+        for comp in components:
+            if method == "match":
+                ref = min(rel[g] for g in comp) if s.match_down else max(rel[g] for g in comp)
+                level.update({g: rel[g] - ref for g in comp})
+            else:
+                finite = [local[g].value - rel[g] for g in comp if np.isfinite(local[g].value)]
+                base = min(finite) if finite else np.nan
+                level.update({g: rel[g] + base for g in comp})
+        if len(components) > 1:
+            log.warning(
+                "%d groups of exposures do not overlap each other; each is matched on its own and their "
+                "levels are not matched to one another: %s",
+                len(components),
+                "; ".join(", ".join(c) for c in components),
+            )
+    for g in groups:
+        if not np.isfinite(level[g]):
+            log.warning("group %s: no sky level could be measured; recording 0", g)
+            level[g] = 0.0
+    for p in pairs:
+        p.after = p.before - (level[p.a] - level[p.b])
+        log.info(
+            "overlap %s - %s: %.6f +- %.6f MJy/sr in %d cells; %.6f after",
+            p.a,
+            p.b,
+            p.before,
+            p.error,
+            p.n,
+            p.after,
+        )
+    levels = {e.name: float(level[e.group]) + e.level0 for e in exposures}
+    return SkyResult(method, levels, {e.name: e.group for e in exposures}, local, components, pairs)
+
+
+# --- files -----------------------------------------------------------------------------------------
+
+
+def user_sky(skylist, names, key="skymatch.skylist") -> SkyResult:
+    """Levels from a user file: one ``<exposure or file name> <level MJy/sr>`` pair per line.
+
+    Names may be the exposure names or file names (``..._cal.fits``, any folder); blank lines and
+    lines starting with ``#`` are skipped. Every exposure of ``names`` must appear exactly once.
+    """
+    path = Path(skylist)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as err:
+        raise InputError(f"{key} = {skylist!r}: cannot read it ({err.strerror})") from None
+    wanted = set(names)
+    levels = {}
+    for number, line in enumerate(lines, 1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        try:
+            name, value = words[0], float(words[1])
+        except (IndexError, ValueError):
+            raise InputError(f"{path}, line {number}: expected '<exposure> <level>', got {line!r}") from None
+        stem = Path(name).name.removesuffix(".fits")
+        name = stem if stem in wanted else exposure_name(name)
+        if name in levels:
+            raise InputError(f"{path}, line {number}: exposure {name} is listed twice")
+        if name in wanted:
+            levels[name] = value
+    missing = [n for n in names if n not in levels]
+    if missing:
+        raise InputError(f"{key} = {skylist!r} has no level for exposure(s) {', '.join(missing)}")
+    return SkyResult("user", {n: levels[n] for n in names}, {n: n for n in names})
+
+
+def measure_files(paths, names, s: SkySettings, wcs_set=None) -> SkyResult:
+    """Levels of the level-2b files ``paths`` (exposures ``names``) by ``s.skymethod``.
+
+    ``wcs_set`` is ``{exposure: gwcs}`` from the alignment step (None: each file's own WCS). Files are
+    read twice, one at a time: first the WCS and shape (for the sky grid), then the data, which is
+    reduced to sky cells at once.
+    """
+    footprints, groups, level0 = [], [], []
+    for path, name in zip(paths, names, strict=True):
+        with open_level2b(path) as model:
+            footprints.append((exposure_wcs(model, name, wcs_set), model.data.shape))
+            groups.append(exposure_group(model.meta, name, s.group_exposures))
+            level0.append(_subtracted_level(model, path, s))
+    grid = sky_grid(footprints, s.cell_size)
+    log.info("sky grid of %d x %d cells of %d pixels", grid.shape[1], grid.shape[0], s.cell_size)
+    cells = []
+    for path, name, group, (wcs, _), l0 in zip(paths, names, groups, footprints, level0, strict=True):
+        with open_level2b(path) as model:
+            cells.append(exposure_cells(name, group, model.data, model.dq, wcs, grid, s, l0))
+        share = cells[-1].source.sum() / max(cells[-1].total.sum(), 1)
+        log.info("%s: %d sky cells, %.1f%% of its pixels in sources", name, cells[-1].cells.size, 100 * share)
+    return compute_sky(cells, s)
+
+
+def _subtracted_level(model, path, s: SkySettings) -> float:
+    """The level already subtracted from the file's data (``meta.background``), 0 if none."""
+    bkg = model.meta.background
+    if not bkg.subtracted:
+        return 0.0
+    if bkg.level is None:
+        raise InputError(f"{path}: meta.background.subtracted is set but meta.background.level is not")
+    if not s.subtract:
+        raise InputError(
+            f"{path}: its sky ({bkg.level} MJy/sr) was already subtracted from the data "
+            "(meta.background.subtracted); set skymatch.subtract: true to measure and subtract the rest"
+        )
+    return float(bkg.level)

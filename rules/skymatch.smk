@@ -1,0 +1,34 @@
+# skymatch: one sky level per exposure of a product, in a side file that the _crf files (and so
+# resample) use, with its QA figure in the report.
+
+
+rule skymatch:
+    input:
+        cal=lambda w: cal_paths(w.product),
+        wcs=lambda w: wcs_set_path(w.product),
+        skylist=config["skymatch"]["skylist"] or [],
+    output:
+        sky=f"{OUT}/{{product}}/work/{{product}}_sky.json",
+        qa=report(
+            f"{OUT}/{{product}}/qa/{{product}}_skymatch.png",
+            caption="../report/skymatch.rst",
+            category="Sky matching",
+            subcategory="{product}",
+        ),
+    log:
+        f"{OUT}/logs/{{product}}/skymatch.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/skymatch.tsv"
+    conda:
+        "../envs/image3.yaml"
+    resources:
+        # One exposure at a time: its arrays (the file's size) and about 4 times that in masks
+        # and the pixel-to-cell map.
+        mem_mb=lambda w, input, attempt: int(
+            attempt * (800 + 4 * input.size_mb / max(len(input.cal), 1))
+        ),
+    params:
+        settings=config["skymatch"],
+        exposures=lambda w: list(PRODUCTS[w.product].exposures),
+    script:
+        "../scripts/skymatch.py"
