@@ -1,7 +1,7 @@
 # JWST imaging stage 3 (calwebb_image3) as a Snakemake workflow.
 #
 # Per association product: exposures (_cal) -> sources -> alignment (WCS) -> sky levels ->
-# per-exposure _crf -> _i2d mosaic on the output grid.
+# output grid -> outlier detection (singles, median, flags) -> per-exposure _crf -> _i2d mosaic.
 # With no `asn` in the config the demo dataset is simulated first (rules/simulate.smk).
 
 from pathlib import Path
@@ -24,8 +24,9 @@ include: "rules/common.smk"
 include: "rules/simulate.smk"
 include: "rules/tweakreg.smk"
 include: "rules/skymatch.smk"
-include: "rules/exposure_products.smk"
 include: "rules/resample.smk"
+include: "rules/outlier_detection.smk"
+include: "rules/exposure_products.smk"
 
 
 rule all:

@@ -8,6 +8,8 @@ import sys
 import time
 import warnings
 
+from astropy.utils.exceptions import AstropyDeprecationWarning
+
 from .errors import InputError
 
 log = logging.getLogger("image3")
@@ -25,6 +27,7 @@ def run(main, log_path=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers)
     logging.captureWarnings(True)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=AstropyDeprecationWarning)
     start = time.perf_counter()
     try:
         main()

@@ -75,14 +75,15 @@ class LeanExposure:
 
     ``arrays`` maps lower-case extension names (sci, dq, err, var_rnoise, ...) to arrays; ``filter``
     is the FILTER keyword; ``pixel_scale`` the nominal pixel scale in arcsec (from PIXAR_A2);
-    ``exptime`` in s; ``background`` the BKGLEVEL (MJy/sr) when it is known and not yet subtracted.
+    ``exptime`` in s; ``subtracted_sky`` the level (MJy/sr) already taken off SCI (BKGLEVEL when
+    BKGSUB is true, else 0).
     """
 
     arrays: dict
     filter: str | None
     pixel_scale: float | None
     exptime: float
-    background: float
+    subtracted_sky: float
 
 
 def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
@@ -119,7 +120,7 @@ def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
                 exptime=float(
                     primary.get("XPOSURE") or sci_header.get("XPOSURE") or primary.get("EFFEXPTM") or 1.0
                 ),
-                background=float(level) if (level is not None and not subtracted) else 0.0,
+                subtracted_sky=float(level) if (level is not None and subtracted) else 0.0,
             )
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None

@@ -4,9 +4,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from stdatamodels.jwst import datamodels
+from stdatamodels.jwst.datamodels.dqflags import pixel as DQ_FLAGS
 
 from .jwst_wcs import s_region
 from .level2b import open_level2b, save_model, set_fits_wcs
+
+OUTLIER = DQ_FLAGS["OUTLIER"]
+DO_NOT_USE = DQ_FLAGS["DO_NOT_USE"]
 
 
 @dataclass(frozen=True)
@@ -18,19 +22,24 @@ class SipSettings:
     npoints: int = 12
 
 
-def write_crf(cal_path, crf_path, asn_table: str, sip: SipSettings, wcs=None, sky=None, steps=None):
+def write_crf(
+    cal_path, crf_path, asn_table: str, sip: SipSettings, wcs=None, sky=None, outliers=None, steps=None
+):
     """Write an exposure's ``_crf`` product: the level-2b file with the final WCS, sky and DQ.
 
     ``wcs`` replaces the file's gwcs (the aligned one); ``steps`` maps ``meta.cal_step`` names to
     their status (e.g. ``{"tweakreg": "COMPLETE"}``); ``sky`` is a dict with the
     ``meta.background`` fields (``level`` MJy/sr, ``subtracted``, ``method``) when sky matching ran;
     with ``subtracted`` the level is taken off SCI (less any level the input had already
-    subtracted). The SCI header carries a fresh SIP approximation of the WCS.
+    subtracted). ``outliers`` is a boolean mask whose pixels get DQ OUTLIER and DO_NOT_USE. The SCI
+    header carries a fresh SIP approximation of the WCS.
     """
     with open_level2b(cal_path) as model:
         model.meta.asn.table_name = asn_table
         if wcs is not None:
             model.meta.wcs = wcs
+        if outliers is not None:
+            model.dq = model.dq | np.where(outliers, np.uint32(OUTLIER | DO_NOT_USE), np.uint32(0))
         for step, status in (steps or {}).items():
             setattr(model.meta.cal_step, step, status)
         if sky is not None:

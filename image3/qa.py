@@ -8,6 +8,7 @@ import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
 from astropy.visualization import AsinhStretch, ImageNormalize, ZScaleInterval  # noqa: E402
 from astropy.wcs import WCS  # noqa: E402
+from scipy import ndimage  # noqa: E402
 
 from .resample import coverage_count  # noqa: E402
 
@@ -90,4 +91,41 @@ def plot_skymatch(result, png_path):
         )
     fig.tight_layout()
     fig.savefig(png_path, dpi=90, format="png")
+    plt.close(fig)
+
+
+def plot_outliers(names, masks, images, png_path, n_cutouts=4, half=8):
+    """Fraction of pixels flagged per exposure, and cut-outs around the strongest flagged pixels.
+
+    ``masks`` and ``images`` are per exposure (boolean masks and SCI arrays); the cut-outs are
+    ``2 * half + 1`` pixels wide, flagged pixels outlined in red.
+    """
+    n = len(names)
+    fig = plt.figure(figsize=(12, 3 + 2.4 * min(n, 6)))
+    ax = fig.add_subplot(min(n, 6) + 1, 1, 1)
+    fractions = [100 * m.mean() for m in masks]
+    ax.bar(range(n), fractions, color="C1")
+    ax.set_xticks(range(n), [s[-24:] for s in names], fontsize=7)
+    ax.set_ylabel("% pixels flagged")
+    for k, (name, mask, image) in enumerate(list(zip(names, masks, images, strict=True))[:6]):
+        labels, count = ndimage.label(mask)
+        if count == 0:
+            continue
+        peaks = ndimage.maximum_position(image, labels, range(1, count + 1))
+        peaks = sorted(peaks, key=lambda p: -image[p])[:n_cutouts]
+        for j, (y, x) in enumerate(peaks):
+            cut = (slice(max(y - half, 0), y + half + 1), slice(max(x - half, 0), x + half + 1))
+            sub = fig.add_subplot(min(n, 6) + 1, n_cutouts, (k + 1) * n_cutouts + j + 1)
+            sub.imshow(
+                image[cut],
+                origin="lower",
+                cmap="gray",
+                norm=ImageNormalize(image[cut], stretch=AsinhStretch()),
+            )
+            sub.contour(mask[cut], levels=[0.5], colors="red", linewidths=0.8)
+            sub.set_xticks([])
+            sub.set_yticks([])
+            sub.set_title(f"{name[-12:]} ({x},{y})", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=80, format="png")
     plt.close(fig)

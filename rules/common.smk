@@ -108,6 +108,13 @@ def simulate_settings(keys):
     return {k: config["simulate"][k] for k in keys}
 
 
+def intermediate(path):
+    """Outlier detection's single images and medians: kept only with save_intermediate_results."""
+    return (
+        path if config["outlier_detection"]["save_intermediate_results"] else temp(path)
+    )
+
+
 def sip_settings(section):
     """SIP approximation settings of a config section, as products.SipSettings takes them."""
     s = config[section]
@@ -124,5 +131,7 @@ def all_products():
     for product in PRODUCTS:
         files += crf_paths(product)
         files += [i2d_path(product), f"{OUT}/{product}/qa/{product}_i2d.png"]
-        files += [f"{OUT}/{product}/qa/{product}_tweakreg.png"]
+        files += [
+            f"{OUT}/{product}/qa/{product}_{qa}.png" for qa in ("tweakreg", "outliers")
+        ]
     return files

@@ -6,6 +6,7 @@ rule crf:
         cal=lambda w: cal_path(w.product, w.exposure),
         wcs=lambda w: wcs_set_path(w.product),
         sky=rules.skymatch.output.sky,
+        outliers=rules.outlier_flag.output[0],
     output:
         f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_crf.fits",
     log:

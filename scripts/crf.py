@@ -1,6 +1,7 @@
 """Write one exposure's _crf product (level-2b format with the final WCS, sky level and DQ)."""
 
 from image3.jobs import run
+from image3.outliers import read_mask
 from image3.products import SipSettings, write_crf
 from image3.sky_store import read_sky_entry
 from image3.wcs_store import load_wcs_set
@@ -15,7 +16,8 @@ def main():
         SipSettings(**sm.params.sip),
         wcs=load_wcs_set(sm.input.wcs)[sm.wildcards.exposure],
         sky=read_sky_entry(sm.input.sky, sm.wildcards.exposure),
-        steps={"tweakreg": sm.params.tweakreg},
+        outliers=read_mask(sm.input.outliers)[0],
+        steps={"tweakreg": sm.params.tweakreg, "outlier_detection": "COMPLETE"},
     )
 
 

@@ -103,7 +103,8 @@ def test_crf_carry_the_sky_levels_and_the_mosaic_sky_is_subtracted(demo):
             assert abs(bkg.level - entry["sky_level"]) < 0.0005
     with datamodels.open(out / f"{PRODUCT}_i2d.fits") as i2d:
         data = i2d.data[np.isfinite(i2d.data)]
-    assert abs(sky_statistic(data, SkySettings(skystat="mode")).value) < 0.003
+    # Unsubtracted it would be 0.22-0.30 MJy/sr; faint source light leaves a few 1e-3 in a dense field.
+    assert abs(sky_statistic(data, SkySettings(skystat="mode")).value) < 0.01
 
 
 def test_nothing_reruns_without_a_change(demo):
@@ -115,22 +116,40 @@ def test_pixfrac_change_reruns_only_resample_and_its_dependents(demo):
     assert planned_jobs(demo, config) == {"resample": 1, "preview": 1, "all": 1}
 
 
-def test_skymatch_change_reruns_sky_crf_and_mosaic(demo):
+# Outlier detection and what follows it. Its single images and median are temporary files, so any
+# rerun of the flags re-creates them.
+OUTLIERS_ON = {"outlier_single": 4, "outlier_median": 1, "outlier_flag": 4, "outlier_qa": 1}
+MOSAIC_ON = {"crf": 4, "resample": 1, "preview": 1, "all": 1}
+
+
+def test_skymatch_change_reruns_sky_and_what_uses_it(demo):
     config = {**SMALL, "skymatch": {"skymethod": "global+match", "skystat": "median"}}
-    assert planned_jobs(demo, config) == {"skymatch": 1, "crf": 4, "resample": 1, "preview": 1, "all": 1}
+    assert planned_jobs(demo, config) == {"skymatch": 1, **OUTLIERS_ON, **MOSAIC_ON}
 
 
-def test_grid_change_reruns_grid_and_mosaic_only(demo):
+def test_grid_change_reruns_grid_and_what_uses_it(demo):
     config = {**SMALL, "resample": {"rotation": 0.0}}
-    assert planned_jobs(demo, config) == {"resample_grid": 1, "resample": 1, "preview": 1, "all": 1}
+    assert planned_jobs(demo, config) == {"resample_grid": 1, **OUTLIERS_ON, **MOSAIC_ON}
+
+
+def test_outlier_change_reruns_outlier_detection_and_the_products(demo):
+    config = {**SMALL, "outlier_detection": {"snr": "4.5 3.5"}}
+    assert planned_jobs(demo, config) == {**OUTLIERS_ON, **MOSAIC_ON}
 
 
 def test_tweakreg_changes_rerun_alignment_and_everything_after(demo):
-    downstream = {"tweakreg": 1, "tweakreg_qa": 1, "crf": 4, "resample_grid": 1, "resample": 1, "preview": 1}
+    downstream = {
+        "tweakreg": 1,
+        "tweakreg_qa": 1,
+        "skymatch": 1,
+        "resample_grid": 1,
+        **OUTLIERS_ON,
+        **MOSAIC_ON,
+    }
     fit = {**SMALL, "tweakreg": {"searchrad": 1.5}}
-    assert planned_jobs(demo, fit) == {**downstream, "all": 1}
+    assert planned_jobs(demo, fit) == downstream
     detect = {**SMALL, "tweakreg": {"snr_threshold": 8.0}}
-    assert planned_jobs(demo, detect) == {"tweakreg_catalog": 4, **downstream, "all": 1}
+    assert planned_jobs(demo, detect) == {"tweakreg_catalog": 4, **downstream}
 
 
 def test_crf_files_carry_the_aligned_wcs(demo):
@@ -174,7 +193,7 @@ def test_exposure_with_too_few_sources_is_flagged_and_the_run_completes(tmp_path
 def test_report_has_the_mosaic_preview(demo):
     snakemake(demo, "--report", "report.html")
     html = (demo / "report.html").read_text(errors="ignore")
-    for figure in ("i2d", "tweakreg", "skymatch"):
+    for figure in ("i2d", "tweakreg", "skymatch", "outliers"):
         assert f"{PRODUCT}_{figure}.png" in html
 
 

@@ -1,0 +1,46 @@
+"""Blot the median back onto one exposure and flag its outliers (a mask side file)."""
+
+import logging
+
+import numpy as np
+from astropy.io import fits
+
+from image3.atomic import atomic_path
+from image3.grid import read_grid
+from image3.jobs import run
+from image3.level2b import read_lean
+from image3.outliers import FlagSettings, blot, flag_outliers, write_mask
+from image3.pixmap import pixel_map
+from image3.sky_store import read_sky_entry
+from image3.wcs_store import load_wcs_set
+
+log = logging.getLogger("image3")
+
+
+def main():
+    sm = snakemake  # noqa: F821
+    name = sm.wildcards.exposure
+    lean = read_lean(sm.input.cal, ("SCI", "DQ", "ERR"))
+    data, err = lean.arrays["sci"], lean.arrays["err"]
+    with fits.open(sm.input.median) as hdul:
+        median, count = hdul["MEDIAN"].data, hdul["COUNT"].data
+    if sm.params.n_exposures < 2:
+        log.warning("one exposure: outlier detection skipped")
+        mask, psf_term = np.zeros(data.shape, bool), 0.0
+    else:
+        if sm.params.resample_data:
+            grid = read_grid(sm.input.grid)
+            blotted, coverage = blot(
+                median, count, pixel_map(load_wcs_set(sm.input.wcs)[name], grid.wcs, data.shape)
+            )
+        else:
+            blotted, coverage = np.nan_to_num(median), count
+        sky = read_sky_entry(sm.input.sky, name)["level"] - lean.subtracted_sky
+        mask, psf_term = flag_outliers(data, err, blotted, coverage, sky, FlagSettings(**sm.params.flag))
+        mask &= (lean.arrays["dq"] & 1) == 0  # already DO_NOT_USE: nothing to add
+    log.info("%d pixels flagged (%.4f %%), psf_term %.3f", mask.sum(), 100 * mask.mean(), psf_term)
+    with atomic_path(sm.output[0]) as tmp:
+        write_mask(tmp, mask, nflagged=int(mask.sum()), fraction=float(mask.mean()), psfterm=psf_term)
+
+
+run(main, snakemake.log[0])  # noqa: F821

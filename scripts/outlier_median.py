@@ -1,0 +1,25 @@
+"""Median of a product's single images, in row sections of bounded memory."""
+
+import logging
+
+from astropy.io import fits
+
+from image3.atomic import atomic_path
+from image3.jobs import run
+from image3.outliers import median_image
+
+log = logging.getLogger("image3")
+
+
+def main():
+    sm = snakemake  # noqa: F821
+    if len(sm.input.singles) == 2:
+        log.warning("only two exposures: the median is their lower value, a weaker estimate")
+    median, count = median_image(sm.input.singles, sm.params.maskpt, sm.params.max_memory_mb)
+    with atomic_path(sm.output[0]) as tmp:
+        fits.HDUList(
+            [fits.PrimaryHDU(), fits.ImageHDU(median, name="MEDIAN"), fits.ImageHDU(count, name="COUNT")]
+        ).writeto(tmp)
+
+
+run(main, snakemake.log[0])  # noqa: F821

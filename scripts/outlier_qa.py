@@ -1,0 +1,18 @@
+"""Outlier-detection QA figure for the report: fraction flagged and cut-outs."""
+
+from image3.atomic import atomic_path
+from image3.jobs import run
+from image3.level2b import read_lean
+from image3.outliers import read_mask
+from image3.qa import plot_outliers
+
+
+def main():
+    sm = snakemake  # noqa: F821
+    masks = [read_mask(p)[0] for p in sm.input.masks]
+    images = [read_lean(p).arrays["sci"] for p in sm.input.cal]
+    with atomic_path(sm.output[0]) as tmp:
+        plot_outliers(sm.params.exposures, masks, images, tmp)
+
+
+run(main, snakemake.log[0])  # noqa: F821

@@ -1,0 +1,37 @@
+"""Drizzle one exposure alone (sky subtracted) onto the product grid, for the outlier median."""
+
+from image3.atomic import atomic_path
+from image3.grid import read_grid
+from image3.jobs import run
+from image3.level2b import read_lean
+from image3.outliers import single_image, write_image_pair
+from image3.resample import DrizzleSettings, Exposure, weight_map
+from image3.sky_store import read_sky_entry
+from image3.wcs_store import load_wcs_set
+
+
+def main():
+    sm = snakemake  # noqa: F821
+    name = sm.wildcards.exposure
+    lean = read_lean(sm.input.cal, ("SCI", "DQ", "VAR_RNOISE"))
+    sky = read_sky_entry(sm.input.sky, name)["level"] - lean.subtracted_sky
+    exposure = Exposure(
+        data=lean.arrays["sci"],
+        dq=lean.arrays["dq"],
+        var_poisson=None,
+        var_rnoise=lean.arrays["var_rnoise"],
+        var_flat=None,
+        wcs=load_wcs_set(sm.input.wcs)[name],
+        exptime=lean.exptime,
+        sky=sky,
+    )
+    settings = DrizzleSettings(**sm.params.drizzle)
+    if sm.params.resample_data:
+        sci, wht = single_image(exposure, read_grid(sm.input.grid), settings, lean.pixel_scale or 0.0311)
+    else:  # exposures share one pixel grid: the "single image" is the exposure itself
+        sci, wht = exposure.data - exposure.sky, weight_map(exposure, settings)
+    with atomic_path(sm.output[0]) as tmp:
+        write_image_pair(tmp, sci, wht)
+
+
+run(main, snakemake.log[0])  # noqa: F821
