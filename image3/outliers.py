@@ -30,6 +30,8 @@ from .errors import InputError
 from .pixmap import pixel_map
 from .resample import DrizzleSettings, Exposure, weight_map
 
+PSF_TERM_PERCENTILE = 98
+
 
 def _pair(text, key):
     try:
@@ -50,7 +52,7 @@ class FlagSettings:
     backg: float = 0.0
     psf_term: float | None = None
     single_coverage_crs: bool = True
-    lacosmic_sigclip: float = 4.5
+    lacosmic_sigclip: float = 6.0
     lacosmic_sigfrac: float = 0.3
     lacosmic_objlim: float = 5.0
 
@@ -169,11 +171,12 @@ def measure_psf_term(diff, base, source, err, peaks_snr=50.0):
         return 0.0
     excess = ndimage.maximum_filter(np.abs(diff) - base, size=3)
     ratios = excess[peaks] / source[peaks]
-    return float(max(0.0, np.percentile(ratios, 90)))
+    return float(max(0.0, np.percentile(ratios, PSF_TERM_PERCENTILE)))
 
 
 def laplacian_significance(data, err):
-    """L.A.Cosmic's statistics (van Dokkum 2001): Laplacian significance and fine structure.
+    """L.A.Cosmic's statistics (van Dokkum 2001): Laplacian significance and fine structure, and
+    how far each pixel sticks out of its 3x3 median (in noise units).
 
     The Laplacian of the 2x-subsampled image (negative values clipped, block-averaged back) in units
     of the noise, minus its 5x5 median (large-scale structure); and the fine-structure image (3x3
@@ -189,13 +192,15 @@ def laplacian_significance(data, err):
     significance -= ndimage.median_filter(significance, size=5)
     m3 = ndimage.median_filter(data, size=3)
     fine = np.clip((m3 - ndimage.median_filter(m3, size=7)) / noise, 0.01, None)
-    return significance, fine
+    stickout = (data - m3) / noise
+    return significance, fine, stickout
 
 
-def laplacian_cosmic_rays(significance, fine, sigclip=4.5, sigfrac=0.3, objlim=5.0):
-    """Cosmic rays: Laplacian significance above ``sigclip`` and ``objlim`` times the fine structure
-    (sharper than any source), grown to neighbours above ``sigfrac * sigclip``."""
-    candidates = (significance > sigclip) & (significance / fine > objlim)
+def laplacian_cosmic_rays(significance, fine, stickout, sigclip=6.0, sigfrac=0.3, objlim=5.0):
+    """Cosmic rays: Laplacian significance above ``sigclip`` and ``objlim`` times the fine structure,
+    standing ``sigclip`` above their own 3x3 median (which a resolved source does not), grown to
+    neighbours above ``sigfrac * sigclip``."""
+    candidates = (significance > sigclip) & (significance / fine > objlim) & (stickout > sigclip)
     grown = ndimage.binary_dilation(candidates, structure=np.ones((3, 3), bool))
     return candidates | (grown & (significance > sigfrac * sigclip))
 
@@ -204,8 +209,8 @@ def source_objlim(significance, fine, peaks, objlim):
     """``objlim`` raised above the sharpness of this exposure's real sources.
 
     Undersampled stars (F090W) are as sharp as faint cosmic rays by L.A.Cosmic's measure; the
-    Laplacian-to-fine-structure ratio at ``peaks`` (bright sources confirmed by other exposures)
-    sets a floor of 1.5 x its 90th percentile (robust to the few peaks a cosmic ray hit).
+    Laplacian-to-fine-structure ratio at ``peaks`` (sources confirmed by other exposures) sets a
+    floor of 1.5 x its 90th percentile (robust to the few peaks a cosmic ray hit).
     """
     if peaks.sum() < 5:
         return objlim
@@ -236,11 +241,11 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
     mask = ndimage.binary_dilation(strict, structure=np.ones((3, 3), bool)) & loose
     mask &= coverage >= 2
     if settings.single_coverage_crs and (coverage <= 1).any():
-        significance, fine = laplacian_significance(data - background, err)
-        peaks = (source == ndimage.maximum_filter(source, size=5)) & (source > 20 * err) & (coverage >= 2)
+        significance, fine, stickout = laplacian_significance(data - background, err)
+        peaks = (source == ndimage.maximum_filter(source, size=5)) & (source > 8 * err) & (coverage >= 2)
         objlim = source_objlim(significance, fine, peaks, settings.lacosmic_objlim)
         single = laplacian_cosmic_rays(
-            significance, fine, settings.lacosmic_sigclip, settings.lacosmic_sigfrac, objlim
+            significance, fine, stickout, settings.lacosmic_sigclip, settings.lacosmic_sigfrac, objlim
         )
         mask |= single & (coverage <= 1)
     return mask & np.isfinite(data), psf_term
