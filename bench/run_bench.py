@@ -5,7 +5,7 @@ Creates a fresh work directory, writes an override config there (simulate.n_expo
 simulate.shape, outdir, demo_dir), then runs Snakemake twice, timing each run:
 
 1. the simulation: the demo's association file and _cal files as targets;
-2. the pipeline: the default target (crf, resample_grid, resample, preview).
+2. the pipeline: the default target (everything after the simulation).
 
 Afterwards every Snakemake benchmark TSV of the run is read and summarised per rule as a Markdown
 table (simulation rules separately from pipeline rules). Two cross-checks are added that
@@ -64,6 +64,12 @@ def parse_args(argv=None):
         action="store_true",
         help="keep the data products (FITS, ASDF, .snakemake); by default they are deleted after the "
         "report and only the config, logs, benchmark TSVs and report stay",
+    )
+    p.add_argument(
+        "--rev",
+        help="benchmark this git revision (e.g. HEAD) of the repository instead of the working tree: "
+        "it is extracted to <workdir>/src and put first on PYTHONPATH, so edits made meanwhile do not "
+        "affect the run",
     )
     p.add_argument("--markdown-out", type=Path, help="append the result section to this file")
     p.add_argument("--snakemake", default="snakemake", help="snakemake executable (default: from PATH)")
@@ -154,6 +160,24 @@ def write_override(workdir: Path, n_exposures: int, size: int) -> Path:
     return path
 
 
+def snapshot(rev: str, workdir: Path) -> tuple[Path, str]:
+    """Extract ``rev`` of the repository to ``<workdir>/src``; return the directory and the commit."""
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    src = workdir / "src"
+    src.mkdir()
+    archive = subprocess.Popen(["git", "-C", str(REPO), "archive", commit], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(src)], stdin=archive.stdout, check=True)
+    archive.stdout.close()
+    if archive.wait():
+        sys.exit(f"error: git archive {commit} failed")
+    return src, commit
+
+
 def simulation_targets(n_exposures: int) -> list[str]:
     """The demo's association file and _cal files, named as rules/common.smk names them."""
     from image3.simulate import observation
@@ -163,8 +187,9 @@ def simulation_targets(n_exposures: int) -> list[str]:
 
 
 def clean_products(workdir: Path):
-    """Delete the bulky files of a run (FITS, ASDF, Snakemake's state); keep text files."""
+    """Delete the bulky files of a run (FITS, ASDF, Snakemake's state, the snapshot); keep text files."""
     shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
+    shutil.rmtree(workdir / "src", ignore_errors=True)
     for pattern in ("*.fits", "*.asdf", "*.png"):
         for path in workdir.rglob(pattern):
             path.unlink()
@@ -187,6 +212,7 @@ class PeakSampler(threading.Thread):
         self.interval = interval
         self.peaks: dict[int, tuple[str, float]] = {}  # pid -> (script, VmHWM MiB)
         self._halt = threading.Event()
+        self.cpu = 0.0  # CPU s the polling took
 
     def stop(self):
         self._halt.set()
@@ -224,6 +250,11 @@ class PeakSampler(threading.Thread):
                 self.peaks[pid] = (script, max(mib, self.peaks.get(pid, (script, 0.0))[1]))
 
     def run(self):
+        t0 = time.thread_time()
+        self._run()
+        self.cpu = time.thread_time() - t0
+
+    def _run(self):
         while not self._halt.is_set():
             try:
                 self.sample()
@@ -252,6 +283,7 @@ class Phase:
     peaks: dict[str, float] = field(default_factory=dict)
     cpu_busy: float | None = None  # fraction of all CPUs busy (any process) during the run
     own_cpu: float | None = None  # CPU s of snakemake and its jobs (and of this script)
+    poll_cpu: float | None = None  # of which the /proc polling
     other_cpu: float | None = None  # CPU s of every other process on the machine meanwhile
 
 
@@ -288,7 +320,7 @@ def wait_idle(max_wait: float, threshold: float = 0.15, settle: int = 5):
     return quiet >= settle
 
 
-def run_phase(phase: Phase, workdir: Path, poll: float, max_wait: float) -> Phase:
+def run_phase(phase: Phase, workdir: Path, poll: float, max_wait: float, env=None) -> Phase:
     if max_wait > 0:
         wait_idle(max_wait)
     print(f"[run_bench] {phase.name}: {shlex.join(phase.cmd)}", file=sys.stderr, flush=True)
@@ -297,7 +329,7 @@ def run_phase(phase: Phase, workdir: Path, poll: float, max_wait: float) -> Phas
     with open(phase.log, "w") as log:
         phase.started = time.time()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(phase.cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(phase.cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
         sampler = PeakSampler(proc.pid, poll)
         sampler.start()
         phase.returncode = proc.wait()
@@ -305,6 +337,7 @@ def run_phase(phase: Phase, workdir: Path, poll: float, max_wait: float) -> Phas
         sampler.stop()
     cpu1, own1 = cpu_jiffies(), own_cpu_seconds()
     phase.peaks = sampler.per_script()
+    phase.poll_cpu = sampler.cpu
     phase.own_cpu = own1 - own0
     if cpu0 and cpu1 and cpu1[1] > cpu0[1]:
         phase.cpu_busy = (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])
@@ -375,8 +408,10 @@ def read_benchmarks(root: Path, rules: set[str]) -> list[Job]:
     return jobs
 
 
-def list_rules(snakemake_cmd: list[str], workdir: Path) -> set[str]:
-    out = subprocess.run([*snakemake_cmd, "--list-rules"], cwd=workdir, capture_output=True, text=True)
+def list_rules(snakemake_cmd: list[str], workdir: Path, env=None) -> set[str]:
+    out = subprocess.run(
+        [*snakemake_cmd, "--list-rules"], cwd=workdir, env=env, capture_output=True, text=True
+    )
     names = {line.strip() for line in out.stdout.splitlines()}
     return {n for n in names if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)}
 
@@ -425,14 +460,24 @@ def rule_table(jobs: list[Job], peaks: dict[str, float], order: list[str]) -> li
 
 
 SIM_ORDER = ["simulate_plan", "simulate_exposure", "simulate_association"]
-PIPE_ORDER = ["crf", "resample_grid", "resample", "preview"]
+PIPE_ORDER = [
+    "tweakreg_catalog",
+    "tweakreg",
+    "tweakreg_qa",
+    "skymatch",
+    "outlier_detection",
+    "crf",
+    "resample_grid",
+    "resample",
+    "preview",
+]  # rules not listed come last, by name
 
 
 def report(args, info, phases, sim_jobs, pipe_jobs, warnings) -> str:
     sim, pipe = phases
     size = f"{args.n_exposures} x {args.size}²"
     out = [f"## {size}, --cores {args.cores}", ""]
-    out.append(f"Run {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, repository {info['git']}.")
+    out.append(f"Run {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; workflow at {info['git']}.")
     out.append("")
     out.append("Command:")
     out.append("")
@@ -440,11 +485,12 @@ def report(args, info, phases, sim_jobs, pipe_jobs, warnings) -> str:
     out.append("python " + shlex.join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]]))
     out.append("```")
     out.append("")
+    env = f"PYTHONPATH={shlex.quote(str(args.workdir / 'src'))} " if args.rev else ""
     out.append("which ran (in the work directory; the first run only simulates the demo dataset):")
     out.append("")
     out.append("```")
     for phase in phases:
-        out.append(shlex.join(phase.cmd))
+        out.append(env + shlex.join(phase.cmd))
     out.append("```")
     out.append("")
     mem = info["mem_total_gib"]
@@ -466,6 +512,9 @@ def report(args, info, phases, sim_jobs, pipe_jobs, warnings) -> str:
         out.append(f"| {phase.name} | {_fmt(phase.wall)} | {cpu} | {busy} | {result} |")
     total = (sim.wall or 0) + (pipe.wall or 0)
     out.append(f"| total | {total:.1f} | | | | |")
+    poll = sum(p.poll_cpu or 0 for p in phases)
+    out.append("")
+    out.append(f"CPU s (run) includes {poll:.1f} CPU s of this script's /proc polling.")
     out.append("")
     out.append("Pipeline rules (second run; its wall time excludes the simulation):")
     out.append("")
@@ -490,11 +539,20 @@ def main(argv=None):
     fresh_workdir(workdir)
     override = write_override(workdir, args.n_exposures, args.size)
     info = machine_info(args.snakemake)
+    src, env = REPO, None
+    if args.rev:
+        src, commit = snapshot(args.rev, workdir)
+        info["git"] = f"{commit[:10]} ({args.rev}, extracted to {src.relative_to(workdir)}/)"
+        pythonpath = os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))
+        env = dict(os.environ, PYTHONPATH=pythonpath)
+        sys.path.insert(0, str(src))  # simulation_targets() imports image3 from the snapshot too
+    else:
+        info["git"] += " (working tree)"
 
     base = [
         args.snakemake,
         "--snakefile",
-        str(REPO / "Snakefile"),
+        str(src / "Snakefile"),
         "--directory",
         str(workdir),
         "--configfile",
@@ -507,11 +565,11 @@ def main(argv=None):
         Phase("simulation", [*base, *simulation_targets(args.n_exposures)], workdir / "snakemake_sim.log"),
         Phase("pipeline", base, workdir / "snakemake_pipeline.log"),
     )
-    run_phase(phases[0], workdir, args.poll, args.wait_idle)
+    run_phase(phases[0], workdir, args.poll, args.wait_idle, env)
     if phases[0].returncode == 0:
-        run_phase(phases[1], workdir, args.poll, args.wait_idle)
+        run_phase(phases[1], workdir, args.poll, args.wait_idle, env)
 
-    rules = list_rules(base, workdir)
+    rules = list_rules(base, workdir, env)
     sim_jobs = read_benchmarks(workdir / DEMO_DIR / "benchmarks", rules)
     pipe_jobs = read_benchmarks(workdir / OUTDIR / "benchmarks", rules)
 
