@@ -1,58 +1,17 @@
 """The Snakemake workflow end to end on a small demo: products, reruns, bad input, report."""
 
-import json
-import re
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-import yaml
 from astropy.io import fits
 from astropy.wcs import WCS as FitsWCS
 from stdatamodels.jwst import datamodels
+from workflow_helpers import PRODUCT, SMALL, planned_jobs, snakemake, user_asn
 
 from image3.simulate import observation
 
 pytestmark = pytest.mark.workflow
-
-REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
-SMALL = {"simulate": {"shape": [256, 256], "n_exposures": 4, "star_density": 300, "galaxy_density": 80}}
-PRODUCT = observation.product_name("F150W")
-
-
-def snakemake(workdir, *args, config=None, check=True):
-    """Run snakemake on the repository's Snakefile in ``workdir`` with an override config."""
-    override = workdir / "override.yaml"
-    override.write_text(yaml.safe_dump(config if config is not None else SMALL))
-    cmd = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(override), "--cores", "2", *args,
-    ]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
-    return result
-
-
-def planned_jobs(workdir, config=None):
-    """Rule -> number of jobs that ``snakemake -n`` would run."""
-    result = snakemake(workdir, "-n", config=config)
-    text = result.stdout + result.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:", 1)[1]
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M))
-    jobs.pop("total", None)
-    return {rule: int(n) for rule, n in jobs.items()}
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("demo")
-    snakemake(workdir)
-    return workdir
 
 
 def test_demo_products_open_with_stdatamodels_and_astropy(demo):
@@ -104,22 +63,10 @@ def test_report_has_the_mosaic_preview(demo):
     assert f"{PRODUCT}_i2d.png" in html
 
 
-def _user_asn(path, products):
-    asn = {
-        "asn_type": "image3",
-        "asn_id": "o009",
-        "products": [
-            {"name": name, "members": [{"expname": m, "exptype": "science"} for m in members]}
-            for name, members in products.items()
-        ],
-    }
-    path.write_text(json.dumps(asn))
-
-
 def test_missing_member_stops_with_its_name(demo, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    _user_asn(data / "x_asn.json", {"p1": ["nowhere_nrca1_cal.fits"]})
+    user_asn(data / "x_asn.json", {"p1": ["nowhere_nrca1_cal.fits"]})
     result = snakemake(tmp_path, config={"asn": str(data / "x_asn.json")}, check=False)
     assert result.returncode != 0
     assert "nowhere_nrca1_cal.fits" in result.stderr + result.stdout
@@ -145,7 +92,7 @@ def test_non_level2b_file_fails_its_product_only(demo, tmp_path):
         shutil.copy(demo / "demo" / f"{name}_cal.fits", data)
     ramp = datamodels.RampModel((1, 2, 32, 32))
     ramp.save(data / "jw09999001001_02101_00001_nrca1_uncal.fits")
-    _user_asn(
+    user_asn(
         data / "two_asn.json",
         {
             "good": [f"{n}_cal.fits" for n in names[:2]],
