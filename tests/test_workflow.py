@@ -1,4 +1,4 @@
-"""The Snakemake workflow end to end on a small demo: products, reruns, bad input, report."""
+"""The Snakemake workflow end to end on a small demo: products, bad input, report (reruns: test_reruns.py)."""
 
 import shutil
 
@@ -7,7 +7,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS as FitsWCS
 from stdatamodels.jwst import datamodels
-from workflow_helpers import PRODUCT, SMALL, planned_jobs, snakemake, user_asn
+from workflow_helpers import PRODUCT, snakemake, user_asn
 
 from image3.simulate import observation
 
@@ -41,20 +41,6 @@ def test_demo_products_open_with_stdatamodels_and_astropy(demo):
     assert (out / "qa" / f"{PRODUCT}_i2d.png").stat().st_size > 10_000
     assert (demo / "demo" / observation.association_name()).exists()
     assert list((demo / "results" / "benchmarks" / PRODUCT).glob("resample.tsv"))
-
-
-def test_nothing_reruns_without_a_change(demo):
-    assert planned_jobs(demo) == {}
-
-
-def test_pixfrac_change_reruns_only_resample_and_its_dependents(demo):
-    config = {**SMALL, "resample": {"pixfrac": 0.8}}
-    assert planned_jobs(demo, config) == {"resample": 1, "preview": 1, "all": 1}
-
-
-def test_grid_change_reruns_grid_and_mosaic_only(demo):
-    config = {**SMALL, "resample": {"rotation": 0.0}}
-    assert planned_jobs(demo, config) == {"resample_grid": 1, "resample": 1, "preview": 1, "all": 1}
 
 
 def test_report_has_the_mosaic_preview(demo):
