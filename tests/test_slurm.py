@@ -3,29 +3,40 @@ single-node one that .ci/run starts from ../shared/slurm): the jobs go through S
 bundles them, and the products equal a local run's."""
 
 import datetime
+import math
 import os
 import re
 import shutil
 import subprocess
-from collections import Counter
+from collections import Counter, defaultdict
 
 import pytest
-from workflow_helpers import REPO, assert_same_products, product_files, snakemake
+import yaml
+from workflow_helpers import REPO, assert_same_products, planned_jobs, product_files, snakemake
 
 pytestmark = pytest.mark.workflow
 
 PROFILE = REPO / "profiles" / "slurm"
-# The SLURM jobs of the demo (4 exposures), by the snakemake job or group each ran: the exposures'
-# simulate_exposure and crf jobs all in one job of the profile's `per_exposure` group (its
-# group-components bundles 4 exposures), every other rule one job per job.
-EXPECTED_SLURM_JOBS = {
-    "simulate_plan": 1,
-    "simulate_association": 1,
-    "per_exposure_crf_simulate_exposure": 1,
-    "resample_grid": 1,
-    "resample": 1,
-    "preview": 1,
-}
+
+
+def expected_slurm_jobs(planned):
+    """SLURM job name -> count for a run of ``planned`` (rule -> jobs) with the profile: one SLURM job
+    per job, except that the jobs of a group's rules go ``group-components`` exposures to a SLURM job,
+    named `<group>_<its rules, sorted>`. For the demo today: simulate_plan, simulate_association,
+    exposures_in_simulate_exposure, exposures_out_crf, resample_grid, resample, preview, once each."""
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    group_of = dict(entry.split("=") for entry in profile["groups"])
+    bundle = {group: int(n) for group, n in (entry.split("=") for entry in profile["group-components"])}
+    expected, grouped = Counter(), defaultdict(dict)
+    for rule, count in planned.items():
+        if rule in group_of:
+            grouped[group_of[rule]][rule] = count
+        elif rule != "all":  # `all` has nothing to run
+            expected[rule] = count
+    for group, rules in grouped.items():
+        exposures = max(rules.values())
+        expected["_".join([group, *sorted(rules)])] = math.ceil(exposures / bundle[group])
+    return expected
 
 
 def slurm_problem():
@@ -83,13 +94,16 @@ def slurm_jobs(run_id, since):
 
 
 def test_demo_through_slurm_profile_equals_local_run(slurm, demo, tmp_path):
+    planned = planned_jobs(tmp_path)
+    expected = expected_slurm_jobs(planned)
+    assert sum(expected.values()) < sum(planned.values()) - planned["all"], "the profile bundles nothing"
     since = datetime.datetime.now() - datetime.timedelta(minutes=1)
     result = snakemake(tmp_path, "--profile", str(PROFILE), cores=None, timeout=1200)
     run_id = re.search(r"SLURM run ID: (\S+)", result.stdout + result.stderr)
     assert run_id, "snakemake did not run through the SLURM executor:\n" + result.stderr[-3000:]
 
     jobs = slurm_jobs(run_id[1], since)
-    assert Counter(name for name, _, _ in jobs) == EXPECTED_SLURM_JOBS, jobs
+    assert Counter(name for name, _, _ in jobs) == expected, jobs
     assert {state for _, state, _ in jobs} == {"COMPLETED"}, jobs
     # A group's jobs run one after another inside its allocation: it asks for one CPU, not four.
     assert {cpus for _, _, cpus in jobs} == {1}, jobs
