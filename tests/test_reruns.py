@@ -65,6 +65,10 @@ STEPS = {
 }
 # Steps that take no parameter from the config: they rerun only as someone's downstream.
 WITHOUT_PARAMETERS = {"preview"}
+# A member added to an association: its per-exposure jobs and the per-product ones rerun, the other
+# members' per-exposure jobs (their crf) do not. Once crf depends on the product's alignment
+# (tweakreg), every crf reruns, and the other members' source catalogs are what must not.
+ADDED_MEMBER_RERUNS = {"crf": 1, "resample_grid": 1, "resample": 1, "preview": 1}
 
 
 def rerun_jobs(workdir, config):
@@ -145,7 +149,7 @@ def test_added_member_runs_its_own_jobs_and_the_products(demo, tmp_path):
     before = {p: p.stat().st_mtime_ns for p in crfs[:-1]}
 
     user_asn(asn, {"p": members})
-    assert rerun_jobs(tmp_path, config) == {"crf": 1, "resample_grid": 1, "resample": 1, "preview": 1}
+    assert rerun_jobs(tmp_path, config) == ADDED_MEMBER_RERUNS
     snakemake(tmp_path, config=config)
     assert {p: p.stat().st_mtime_ns for p in crfs[:-1]} == before
     assert_same_products(product_files(demo), product_files(tmp_path, "p", "o009"))
