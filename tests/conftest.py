@@ -1,4 +1,5 @@
-"""Shared fixtures: small simulated datasets (in memory) built once per test session."""
+"""Shared fixtures: small simulated datasets (in memory) and the small demo run by the workflow, built
+once per test session."""
 
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import simdata  # noqa: E402
+from workflow_helpers import snakemake  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +31,11 @@ def default_small():
     """6 exposures of 384^2 with the default config (pointing errors, cosmic rays, bad pixels)."""
     sim = simdata.settings(shape=[384, 384])
     return sim, *simdata.simulate(sim)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """A work directory where the small demo (workflow_helpers.SMALL) ran end to end, locally."""
+    workdir = tmp_path_factory.mktemp("demo")
+    snakemake(workdir)
+    return workdir

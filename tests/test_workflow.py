@@ -1,64 +1,21 @@
-"""The Snakemake workflow end to end on a small demo: products, reruns, bad input, report."""
+"""The Snakemake workflow end to end on a small demo: products, bad input, report (reruns: test_reruns.py)."""
 
 import json
-import re
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import simdata
-import yaml
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS as FitsWCS
 from stdatamodels.jwst import datamodels
+from workflow_helpers import PRODUCT, SMALL, snakemake, user_asn
 
 from image3.simulate import observation
 from image3.skymatch import SkySettings, sky_statistic
 
 pytestmark = pytest.mark.workflow
-
-REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
-SMALL = {
-    "simulate": {"shape": [384, 384], "n_exposures": 4, "star_density": 1500, "galaxy_density": 100},
-    "skymatch": {"skymethod": "global+match"},
-}
-PRODUCT = observation.product_name("F150W")
-
-
-def snakemake(workdir, *args, config=None, check=True):
-    """Run snakemake on the repository's Snakefile in ``workdir`` with an override config."""
-    override = workdir / "override.yaml"
-    override.write_text(yaml.safe_dump(config if config is not None else SMALL))
-    cmd = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(override), "--cores", "2", *args,
-    ]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
-    return result
-
-
-def planned_jobs(workdir, config=None):
-    """Rule -> number of jobs that ``snakemake -n`` would run."""
-    result = snakemake(workdir, "-n", config=config)
-    text = result.stdout + result.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:", 1)[1]
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M))
-    jobs.pop("total", None)
-    return {rule: int(n) for rule, n in jobs.items()}
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("demo")
-    snakemake(workdir)
-    return workdir
 
 
 def test_demo_products_open_with_stdatamodels_and_astropy(demo):
@@ -107,51 +64,6 @@ def test_crf_carry_the_sky_levels_and_the_mosaic_sky_is_subtracted(demo):
     assert abs(sky_statistic(data, SkySettings(skystat="mode")).value) < 0.01
 
 
-def test_nothing_reruns_without_a_change(demo):
-    assert planned_jobs(demo) == {}
-
-
-def test_pixfrac_change_reruns_only_resample_and_its_dependents(demo):
-    config = {**SMALL, "resample": {"pixfrac": 0.8}}
-    assert planned_jobs(demo, config) == {"resample": 1, "preview": 1, "all": 1}
-
-
-# Outlier detection and what follows it. Its single images and median are temporary files, so any
-# rerun of the flags re-creates them.
-OUTLIERS_ON = {"outlier_single": 4, "outlier_median": 1, "outlier_flag": 4, "outlier_qa": 1}
-MOSAIC_ON = {"crf": 4, "resample": 1, "preview": 1, "all": 1}
-
-
-def test_skymatch_change_reruns_sky_and_what_uses_it(demo):
-    config = {**SMALL, "skymatch": {"skymethod": "global+match", "skystat": "median"}}
-    assert planned_jobs(demo, config) == {"skymatch": 1, **OUTLIERS_ON, **MOSAIC_ON}
-
-
-def test_grid_change_reruns_grid_and_what_uses_it(demo):
-    config = {**SMALL, "resample": {"rotation": 0.0}}
-    assert planned_jobs(demo, config) == {"resample_grid": 1, **OUTLIERS_ON, **MOSAIC_ON}
-
-
-def test_outlier_change_reruns_outlier_detection_and_the_products(demo):
-    config = {**SMALL, "outlier_detection": {"snr": "4.5 3.5"}}
-    assert planned_jobs(demo, config) == {**OUTLIERS_ON, **MOSAIC_ON}
-
-
-def test_tweakreg_changes_rerun_alignment_and_everything_after(demo):
-    downstream = {
-        "tweakreg": 1,
-        "tweakreg_qa": 1,
-        "skymatch": 1,
-        "resample_grid": 1,
-        **OUTLIERS_ON,
-        **MOSAIC_ON,
-    }
-    fit = {**SMALL, "tweakreg": {"searchrad": 1.5}}
-    assert planned_jobs(demo, fit) == downstream
-    detect = {**SMALL, "tweakreg": {"snr_threshold": 8.0}}
-    assert planned_jobs(demo, detect) == {"tweakreg_catalog": 4, **downstream}
-
-
 def test_crf_files_carry_the_aligned_wcs(demo):
     """The crf WCS agree with each other to 1 mas RMS (they disagreed by 0.1-0.5 arcsec as simulated)."""
     truth = json.loads((demo / "demo" / "truth" / "exposures.json").read_text())["exposures"]
@@ -197,22 +109,10 @@ def test_report_has_the_mosaic_preview(demo):
         assert f"{PRODUCT}_{figure}.png" in html
 
 
-def _user_asn(path, products):
-    asn = {
-        "asn_type": "image3",
-        "asn_id": "o009",
-        "products": [
-            {"name": name, "members": [{"expname": m, "exptype": "science"} for m in members]}
-            for name, members in products.items()
-        ],
-    }
-    path.write_text(json.dumps(asn))
-
-
 def test_missing_member_stops_with_its_name(demo, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    _user_asn(data / "x_asn.json", {"p1": ["nowhere_nrca1_cal.fits"]})
+    user_asn(data / "x_asn.json", {"p1": ["nowhere_nrca1_cal.fits"]})
     result = snakemake(tmp_path, config={"asn": str(data / "x_asn.json")}, check=False)
     assert result.returncode != 0
     assert "nowhere_nrca1_cal.fits" in result.stderr + result.stdout
@@ -238,7 +138,7 @@ def test_non_level2b_file_fails_its_product_only(demo, tmp_path):
         shutil.copy(demo / "demo" / f"{name}_cal.fits", data)
     ramp = datamodels.RampModel((1, 2, 32, 32))
     ramp.save(data / "jw09999001001_02101_00001_nrca1_uncal.fits")
-    _user_asn(
+    user_asn(
         data / "two_asn.json",
         {
             "good": [f"{n}_cal.fits" for n in names[:2]],

@@ -1,0 +1,160 @@
+"""Incremental reruns on the small demo: a parameter change reruns its step and what is downstream of
+it, nothing else; an interrupted run finishes with --rerun-incomplete; a new association member runs
+its own jobs and the product's, not the other members'."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+from workflow_helpers import (
+    EXPOSURES,
+    N_EXPOSURES,
+    PRODUCT,
+    SMALL,
+    assert_same_products,
+    copy_workdir,
+    merged,
+    planned_jobs,
+    product_files,
+    snakemake,
+    snakemake_command,
+    user_asn,
+)
+
+pytestmark = pytest.mark.workflow
+
+N = N_EXPOSURES
+# Downstream blocks. Outlier detection's single images and median are temporary files, so any rerun of
+# its flags re-creates them.
+OUTLIERS = {"outlier_single": N, "outlier_median": 1, "outlier_flag": N, "outlier_qa": 1}
+PRODUCTS = {"crf": N, "resample": 1, "preview": 1}
+AFTER_ALIGNMENT = {"tweakreg": 1, "tweakreg_qa": 1, "skymatch": 1, "resample_grid": 1, **OUTLIERS, **PRODUCTS}
+# One entry per step: a change of one of its parameters (merged over SMALL) and the jobs a rerun must
+# run, rule -> count: the step's own and everything downstream of it (`all` is left out). Adding a
+# step to the workflow = adding its entry here (test_every_step_has_an_entry fails until then).
+STEPS = {
+    "simulate_plan": (
+        {"simulate": {"star_density": 1400}},
+        {"simulate_plan": 1, "simulate_exposure": N, "tweakreg_catalog": N, **AFTER_ALIGNMENT},
+    ),
+    "simulate_exposure": (
+        {"simulate": {"read_noise_e": 5.0}},
+        {"simulate_exposure": N, "tweakreg_catalog": N, **AFTER_ALIGNMENT},
+    ),
+    # The association's only parameter is its member list, i.e. n_exposures, which the plan uses too.
+    "simulate_association": (
+        {"simulate": {"n_exposures": N + 1}},
+        {
+            "simulate_plan": 1,
+            "simulate_association": 1,
+            "simulate_exposure": N + 1,
+            "tweakreg_catalog": N + 1,
+            **AFTER_ALIGNMENT,
+            "outlier_single": N + 1,
+            "outlier_flag": N + 1,
+            "crf": N + 1,
+        },
+    ),
+    "tweakreg_catalog": ({"tweakreg": {"snr_threshold": 8.0}}, {"tweakreg_catalog": N, **AFTER_ALIGNMENT}),
+    "tweakreg": ({"tweakreg": {"searchrad": 1.5}}, AFTER_ALIGNMENT),
+    "skymatch": ({"skymatch": {"skystat": "median"}}, {"skymatch": 1, **OUTLIERS, **PRODUCTS}),
+    "resample_grid": ({"resample": {"rotation": 0.0}}, {"resample_grid": 1, **OUTLIERS, **PRODUCTS}),
+    "outlier_single": ({"outlier_detection": {"pixfrac": 0.9}}, {**OUTLIERS, **PRODUCTS}),
+    "outlier_median": ({"outlier_detection": {"maskpt": 0.6}}, {**OUTLIERS, **PRODUCTS}),
+    "outlier_flag": ({"outlier_detection": {"snr": "4.5 3.5"}}, {**OUTLIERS, **PRODUCTS}),
+    "crf": ({"tweakreg": {"sip_max_pix_error": 0.02}}, PRODUCTS),
+    "resample": ({"resample": {"pixfrac": 0.8}}, {"resample": 1, "preview": 1}),
+}
+# Steps that take no parameter from the config: they rerun only as someone's downstream.
+WITHOUT_PARAMETERS = {"preview", "tweakreg_qa", "outlier_qa"}
+# A member added to an association: its source catalog and every per-product job rerun, and with them
+# every crf (they all depend on the product's alignment); the other members' source catalogs do not.
+ADDED_MEMBER_RERUNS = {"tweakreg_catalog": 1, **AFTER_ALIGNMENT}
+
+
+def rerun_jobs(workdir, config):
+    jobs = planned_jobs(workdir, config)
+    jobs.pop("all", None)
+    return jobs
+
+
+def test_every_step_has_an_entry(tmp_path):
+    """Every rule of the full DAG is in STEPS or WITHOUT_PARAMETERS."""
+    rules = set(planned_jobs(tmp_path)) - {"all"}
+    assert rules == set(STEPS) | WITHOUT_PARAMETERS
+
+
+def test_nothing_reruns_without_a_change(demo):
+    assert planned_jobs(demo) == {}
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_parameter_change_reruns_its_step_and_downstream_only(demo, step):
+    override, expected = STEPS[step]
+    assert rerun_jobs(demo, merged(SMALL, override)) == expected
+
+
+def _wait_for(condition, proc, timeout, what):
+    end = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            raise AssertionError(f"snakemake ended (code {proc.returncode}) before {what}")
+        if time.monotonic() > end:
+            raise AssertionError(f"no {what} within {timeout} s")
+        time.sleep(0.02)
+
+
+def test_run_killed_during_resample_finishes_with_rerun_incomplete(demo, tmp_path):
+    """SIGKILL to the whole snakemake process group (as a node failure or an OOM kill would) while the
+    resample job runs; the rerun then makes products identical to an uninterrupted run's (the demo's)."""
+    work = copy_workdir(demo, tmp_path / "work")
+    shutil.rmtree(work / "results")  # the inputs stay: crf, grid, then resample run again
+    resample_log = work / "results" / "logs" / PRODUCT / "resample.log"
+    i2d = product_files(work)[0]
+    proc = subprocess.Popen(
+        snakemake_command(work),
+        cwd=work,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        # The job opens its log when it starts; main() then takes over a second on these inputs.
+        _wait_for(resample_log.exists, proc, 180, "resample job")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert "done in" not in resample_log.read_text(), "the resample job finished before the kill"
+    assert not i2d.exists()
+
+    snakemake(work, "--unlock")
+    assert rerun_jobs(work, SMALL) == {"resample": 1, "preview": 1}
+    snakemake(work, "--rerun-incomplete")
+    assert_same_products(product_files(demo), product_files(work))
+
+
+def test_added_member_runs_its_own_jobs_and_the_products(demo, tmp_path):
+    """A user association with N-1 of the demo's exposures, then all N: the new member's source
+    catalog and the per-product jobs (and so every crf) run, the other members' catalogs are not
+    remade; the products equal the demo's."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in EXPOSURES:
+        shutil.copy2(demo / "demo" / f"{name}_cal.fits", data)
+    asn = data / "p_asn.json"
+    config = {"asn": str(asn), "skymatch": SMALL["skymatch"]}
+    members = [f"{name}_cal.fits" for name in EXPOSURES]
+    user_asn(asn, {"p": members[:-1]})
+    snakemake(tmp_path, config=config)
+    catalogs = [tmp_path / "results" / "p" / "work" / f"{name}_tweakreg_cat.ecsv" for name in EXPOSURES[:-1]]
+    before = {p: p.stat().st_mtime_ns for p in catalogs}
+
+    user_asn(asn, {"p": members})
+    assert rerun_jobs(tmp_path, config) == ADDED_MEMBER_RERUNS
+    snakemake(tmp_path, config=config)
+    assert {p: p.stat().st_mtime_ns for p in catalogs} == before
+    assert_same_products(product_files(demo), product_files(tmp_path, "p", "o009"))
