@@ -132,7 +132,9 @@ def test_run_killed_during_resample_finishes_with_rerun_incomplete(demo, tmp_pat
     assert not i2d.exists()
 
     snakemake(work, "--unlock")
-    assert rerun_jobs(work, SMALL) == {"resample": 1, "preview": 1}
+    # QA jobs that run beside resample may or may not have finished before the kill.
+    left = rerun_jobs(work, SMALL)
+    assert {"resample", "preview"} <= set(left) <= {"resample", "preview", "outlier_qa", "tweakreg_qa"}, left
     snakemake(work, "--rerun-incomplete")
     assert_same_products(product_files(demo), product_files(work))
 
