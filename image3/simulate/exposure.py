@@ -6,6 +6,7 @@ import numpy as np
 from astropy.time import Time
 from stdatamodels.jwst import datamodels
 
+from .._interp import coarse_grid_evaluate
 from ..jwst_wcs import Distortion, imaging_wcs, s_region
 from ..level2b import set_fits_wcs
 from .detector import DEAD, DO_NOT_USE, HOT, add_noise, bad_pixel_mask, cosmic_rays
@@ -37,8 +38,6 @@ def relative_pixel_area(wcs, shape, step=16):
     The area is the Jacobian determinant of detector -> ideal, evaluated on a coarse grid (it is a
     low-order polynomial) and interpolated.
     """
-    from .._interp import coarse_grid_evaluate
-
     to_v2v3 = wcs.get_transform("detector", "v2v3")
     scale = Distortion().pixel_scale
 
