@@ -93,24 +93,29 @@ def median_image(single_paths, maskpt=0.7, max_memory_mb=1000.0):
     sized so that the stacked sections take at most ``max_memory_mb`` whatever the number of
     images. Returns (median float32 with NaN where nothing is valid, count uint8 of valid images).
     """
-    hduls = [fits.open(p, memmap=True) for p in single_paths]
+    # Rows are read through ``section`` (no memory map), so only the current section is resident.
+    hduls = [fits.open(p, memmap=False, lazy_load_hdus=True) for p in single_paths]
     try:
-        ny, nx = hduls[0]["SCI"].data.shape
+        ny, nx = hduls[0]["SCI"].shape
         n = len(hduls)
         limits = []
         for h in hduls:
-            sample = np.asarray(h["WHT"].data[::4, ::4])
+            wht = h["WHT"].section
+            sample = np.concatenate([wht[r : r + 1].ravel() for r in np.linspace(0, ny - 1, 64).astype(int)])
             positive = sample[sample > 0]
             limits.append(maskpt * (np.median(positive) if positive.size else np.inf))
-        rows = max(1, int(max_memory_mb * 1e6 / (n * nx * 4 * 3)))
+        # A section's float32 stack, its validity mask and the copies np.nanmedian makes take about
+        # ten times the stack itself; the interpreter and libraries about 250 MB (bench/median_memory.py).
+        budget_mb = max(max_memory_mb - 250.0, 25.0)
+        rows = max(1, int(budget_mb * 1e6 / (n * nx * 4 * 10)))
         median = np.full((ny, nx), np.nan, np.float32)
         count = np.zeros((ny, nx), np.uint8)
         for r0 in range(0, ny, rows):
             r1 = min(ny, r0 + rows)
             stack = np.empty((n, r1 - r0, nx), np.float32)
             for k, (h, limit) in enumerate(zip(hduls, limits, strict=True)):
-                sci = h["SCI"].data[r0:r1]
-                stack[k] = np.where(np.asarray(h["WHT"].data[r0:r1]) >= limit, sci, np.nan)
+                sci = h["SCI"].section[r0:r1]
+                stack[k] = np.where(np.asarray(h["WHT"].section[r0:r1]) >= limit, sci, np.nan)
             valid = np.isfinite(stack)
             count[r0:r1] = valid.sum(axis=0)
             with np.errstate(all="ignore"):
