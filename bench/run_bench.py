@@ -18,7 +18,7 @@ Snakemake's files do not give:
   run). Snakemake samples memory only every 0.5 s for the first ~15 s of a job and then every
   30 s, so its max_rss can miss a short peak of a longer job.
 
-Usage: python bench/run_bench.py --n-exposures 6 --size 2048 --cores 2 [--workdir DIR] [--keep]
+Usage: python bench/run_bench.py --n-exposures 6 --size 2048 --cores 2 [--workdir DIR] [--keep] [--rev REV]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -117,7 +118,9 @@ def machine_info(snakemake_exe):
     info["kernel"] = platform.release()
     info["python"] = platform.python_version()
     try:
+        t0 = time.perf_counter()
         out = subprocess.run([snakemake_exe, "--version"], capture_output=True, text=True, check=True)
+        info["snakemake_version_s"] = time.perf_counter() - t0
         info["snakemake"] = out.stdout.strip()
     except (OSError, subprocess.CalledProcessError) as err:
         info["snakemake"] = f"? ({err})"
@@ -320,6 +323,15 @@ def wait_idle(max_wait: float, threshold: float = 0.15, settle: int = 5):
     return quiet >= settle
 
 
+def snakemake_elapsed(log: Path) -> float | None:
+    """Snakemake's own 'Elapsed time' (from the DAG's start to the end, without its start-up)."""
+    found = re.findall(r"^Elapsed time: (?:(\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d*)?)", _read(log), re.M)
+    if not found:
+        return None
+    days, h, m, sec = found[-1]
+    return int(days or 0) * 86400 + int(h) * 3600 + int(m) * 60 + float(sec)
+
+
 def run_phase(phase: Phase, workdir: Path, poll: float, max_wait: float, env=None) -> Phase:
     if max_wait > 0:
         wait_idle(max_wait)
@@ -486,22 +498,29 @@ def report(args, info, phases, sim_jobs, pipe_jobs, warnings) -> str:
     out.append("```")
     out.append("")
     env = f"PYTHONPATH={shlex.quote(str(args.workdir / 'src'))} " if args.rev else ""
-    out.append("which ran (in the work directory; the first run only simulates the demo dataset):")
+    out.append(
+        "which ran (paths under the repository shown relative to it; the first run only simulates "
+        "the demo dataset):"
+    )
     out.append("")
     out.append("```")
     for phase in phases:
-        out.append(env + shlex.join(phase.cmd))
+        out.append((env + shlex.join(phase.cmd)).replace(f"{REPO}/", ""))
     out.append("```")
     out.append("")
     mem = info["mem_total_gib"]
-    out.append(
+    out += textwrap.wrap(
         f"Machine: {info['host']}, {info['nproc']} CPUs usable (os.cpu_count {info['cpu_count']}, "
         f"{info['cpu']}), MemTotal {_fmt(mem)} GiB (cgroup memory.max {info['cgroup_memory_max']}), "
-        f"Linux {info['kernel']}, Python {info['python']}, Snakemake {info['snakemake']}."
+        f"Linux {info['kernel']}, Python {info['python']}, Snakemake {info['snakemake']}.",
+        width=100,
     )
     out.append("")
-    out.append("| phase | wall s | CPU s (run) | CPU s (other processes) | all CPUs busy % | result |")
-    out.append("|---|---|---|---|---|---|")
+    out.append(
+        "| phase | wall s | Snakemake's 'Elapsed time' s | CPU s (run) | CPU s (other processes) "
+        "| all CPUs busy % | result |"
+    )
+    out.append("|---|---|---|---|---|---|---|")
     for phase in phases:
         if phase.returncode is None:
             result = "not run"
@@ -509,12 +528,18 @@ def report(args, info, phases, sim_jobs, pipe_jobs, warnings) -> str:
             result = "ok" if phase.returncode == 0 else f"**FAILED** (exit {phase.returncode})"
         busy = _fmt(None if phase.cpu_busy is None else 100 * phase.cpu_busy, 0)
         cpu = f"{_fmt(phase.own_cpu)} | {_fmt(phase.other_cpu)}"
-        out.append(f"| {phase.name} | {_fmt(phase.wall)} | {cpu} | {busy} | {result} |")
+        elapsed = _fmt(snakemake_elapsed(phase.log))
+        out.append(f"| {phase.name} | {_fmt(phase.wall)} | {elapsed} | {cpu} | {busy} | {result} |")
     total = (sim.wall or 0) + (pipe.wall or 0)
-    out.append(f"| total | {total:.1f} | | | | |")
+    out.append(f"| total | {total:.1f} | | | | | |")
     poll = sum(p.poll_cpu or 0 for p in phases)
     out.append("")
-    out.append(f"CPU s (run) includes {poll:.1f} CPU s of this script's /proc polling.")
+    out += textwrap.wrap(
+        f"CPU s (run) includes {poll:.1f} CPU s of this script's /proc polling. The difference between "
+        "wall s and Snakemake's 'Elapsed time' is Snakemake's start-up (imports, executor plugins, "
+        f"parsing the workflow); `snakemake --version` alone took {_fmt(info.get('snakemake_version_s'))} s.",
+        width=100,
+    )
     out.append("")
     out.append("Pipeline rules (second run; its wall time excludes the simulation):")
     out.append("")
