@@ -1,7 +1,8 @@
 # JWST imaging stage 3 (calwebb_image3) as a Snakemake workflow.
 #
 # Per association product: exposures (_cal) -> sources -> alignment (WCS) -> sky levels ->
-# output grid -> outlier detection (singles, median, flags) -> per-exposure _crf -> _i2d mosaic.
+# output grid -> outlier detection (singles, median, flags) -> per-exposure _crf -> _i2d mosaic ->
+# source catalog (_cat.ecsv, _segm.fits).
 # With no `asn` in the config the demo dataset is simulated first (rules/simulate.smk).
 
 from pathlib import Path
@@ -27,6 +28,7 @@ include: "rules/skymatch.smk"
 include: "rules/resample.smk"
 include: "rules/outlier_detection.smk"
 include: "rules/exposure_products.smk"
+include: "rules/source_catalog.smk"
 
 
 rule all:

@@ -6,6 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
+from astropy.table import Table  # noqa: E402
 from astropy.visualization import AsinhStretch, ImageNormalize, ZScaleInterval  # noqa: E402
 from astropy.wcs import WCS  # noqa: E402
 from scipy import ndimage  # noqa: E402
@@ -13,29 +14,64 @@ from scipy import ndimage  # noqa: E402
 from .resample import coverage_count  # noqa: E402
 
 
+def _read_mosaic(i2d_path):
+    with fits.open(i2d_path) as hdul:
+        return hdul["SCI"].data, WCS(hdul["SCI"].header), hdul["CON"].data, hdul[0].header.get("FILENAME", "")
+
+
+def _sci_panel(fig, position, sci, wcs, step, title):
+    """An asinh-stretched view of SCI on sky axes, every ``step``-th pixel."""
+    ax = fig.add_subplot(*position, projection=wcs[::step, ::step])
+    view = sci[::step, ::step]
+    norm = ImageNormalize(view, interval=ZScaleInterval(), stretch=AsinhStretch(0.1))
+    ax.imshow(view, origin="lower", cmap="gray", norm=norm)
+    ax.set_title(title)
+    ax.set_xlabel("RA")
+    ax.set_ylabel("Dec")
+    return ax
+
+
 def plot_mosaic(i2d_path, png_path, max_side=1200):
     """Mosaic preview: SCI with an asinh stretch on sky axes, and the coverage (context count)."""
-    with fits.open(i2d_path) as hdul:
-        sci = hdul["SCI"].data
-        wcs = WCS(hdul["SCI"].header)
-        con = hdul["CON"].data
-        product = hdul[0].header.get("FILENAME", "")
+    sci, wcs, con, product = _read_mosaic(i2d_path)
     step = max(1, int(np.ceil(max(sci.shape) / max_side)))
     coverage = coverage_count(con)
     fig = plt.figure(figsize=(13, 6))
-    ax = fig.add_subplot(1, 2, 1, projection=wcs[::step, ::step])
-    finite = sci[::step, ::step]
-    norm = ImageNormalize(finite, interval=ZScaleInterval(), stretch=AsinhStretch(0.1))
-    ax.imshow(finite, origin="lower", cmap="gray", norm=norm)
-    ax.set_title(f"{product} SCI (MJy/sr)")
-    ax.set_xlabel("RA")
-    ax.set_ylabel("Dec")
+    _sci_panel(fig, (1, 2, 1), sci, wcs, step, f"{product} SCI (MJy/sr)")
     ax2 = fig.add_subplot(1, 2, 2, projection=wcs[::step, ::step])
     im = ax2.imshow(coverage[::step, ::step], origin="lower", cmap="viridis")
     fig.colorbar(im, ax=ax2, label="exposures")
     ax2.set_title("coverage")
     ax2.set_xlabel("RA")
     ax2.set_ylabel(" ")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=90, format="png")
+    plt.close(fig)
+
+
+def plot_catalog(i2d_path, catalog_path, png_path, max_side=1200):
+    """Catalog QA: the mosaic with the sources circled (point sources green, extended orange), and
+    the histograms of the total (point-source) and isophotal AB magnitudes."""
+    sci, wcs, _, product = _read_mosaic(i2d_path)
+    table = Table.read(catalog_path, format="ascii.ecsv")
+    step = max(1, int(np.ceil(max(sci.shape) / max_side)))
+    fig = plt.figure(figsize=(14, 6.5))
+    ax = _sci_panel(fig, (1, 2, 1), sci, wcs, step, f"{product}: {len(table)} sources")
+    hist = fig.add_subplot(1, 2, 2)
+    if len(table) and "is_extended" in table.colnames:
+        extended = np.asarray(table["is_extended"], bool)
+        for sel, colour, label in ((~extended, "lime", "point"), (extended, "orange", "extended")):
+            x, y = np.asarray(table["xcentroid"])[sel] / step, np.asarray(table["ycentroid"])[sel] / step
+            ax.scatter(x, y, s=40, facecolors="none", edgecolors=colour, linewidths=0.7, label=label)
+        ax.legend(loc="upper right", fontsize=8)
+        for name, colour in (("aper_total_abmag", "C0"), ("isophotal_abmag", "C1")):
+            mags = np.asarray(table[name], float)
+            mags = mags[np.isfinite(mags)]
+            if len(mags):
+                hist.hist(mags, bins=30, histtype="step", color=colour, label=name)
+        hist.legend(loc="upper left")
+    hist.set_xlabel("AB magnitude")
+    hist.set_ylabel("sources")
     fig.tight_layout()
     fig.savefig(png_path, dpi=90, format="png")
     plt.close(fig)

@@ -103,6 +103,37 @@ def i2d_path(product):
     return f"{OUT}/{product}/{product}_i2d.fits"
 
 
+COMMON_GRID = config["resample"]["grid"] == "common"
+MULTIBAND = COMMON_GRID and len(PRODUCTS) > 1
+
+
+def grid_path(product):
+    """The grid a product's mosaic is drizzled onto: its own, or the run's common grid."""
+    if COMMON_GRID:
+        return f"{OUT}/common/common_grid.asdf"
+    return f"{OUT}/{product}/work/{product}_grid.asdf"
+
+
+def catalog_paths(name, folder):
+    """The catalog, segmentation map and ds9 regions of a product (or of the multi-band set)."""
+    return {
+        "cat": f"{OUT}/{folder}/{name}_cat.ecsv",
+        "segm": f"{OUT}/{folder}/{name}_segm.fits",
+        "regions": f"{OUT}/{folder}/{name}_cat.reg",
+    }
+
+
+def reference_file(key):
+    """A source_catalog reference file from the config ('' or the path) for a rule's input."""
+    return config["source_catalog"][key] or []
+
+
+DEMO_REFERENCE_FILES = {
+    "apcorr": f"{DEMO_DIR}/reference/image3sim_nircam_apcorr.fits",
+    "abvegaoffset": f"{DEMO_DIR}/reference/image3sim_nircam_abvegaoffset.asdf",
+}
+
+
 def simulate_settings(keys):
     """The demo simulator's settings that a rule uses (so others do not trigger it)."""
     return {k: config["simulate"][k] for k in keys}
@@ -127,11 +158,17 @@ def sip_settings(section):
 
 def all_products():
     """Every final product of the run (and, for the demo, its association file)."""
-    files = [f"{DEMO_DIR}/{observation.association_name()}"] if IS_DEMO else []
+    files = []
+    if IS_DEMO:
+        files += [f"{DEMO_DIR}/{observation.association_name()}"]
+        files += list(DEMO_REFERENCE_FILES.values())
     for product in PRODUCTS:
         files += crf_paths(product)
-        files += [i2d_path(product), f"{OUT}/{product}/qa/{product}_i2d.png"]
+        files += [i2d_path(product), *catalog_paths(product, product).values()]
         files += [
-            f"{OUT}/{product}/qa/{product}_{qa}.png" for qa in ("tweakreg", "outliers")
+            f"{OUT}/{product}/qa/{product}_{qa}.png"
+            for qa in ("i2d", "tweakreg", "outliers", "cat")
         ]
+    if MULTIBAND:
+        files += catalog_paths("multiband", "multiband").values()
     return files

@@ -23,7 +23,7 @@ DRIZZLE_KEYS = (
 rule resample_grid:
     input:
         cal=lambda w: cal_paths(w.product),
-        wcs=lambda w: wcs_set_path(w.product),
+        wcs=lambda w: [wcs_set_path(w.product)],
         output_wcs=config["resample"]["output_wcs"] or [],
     output:
         f"{OUT}/{{product}}/work/{{product}}_grid.asdf",
@@ -40,10 +40,30 @@ rule resample_grid:
         "../scripts/resample_grid.py"
 
 
+rule resample_common_grid:
+    input:
+        cal=[c for p in PRODUCTS for c in cal_paths(p)],
+        wcs=[wcs_set_path(p) for p in PRODUCTS],
+        output_wcs=config["resample"]["output_wcs"] or [],
+    output:
+        f"{OUT}/common/common_grid.asdf",
+    log:
+        f"{OUT}/logs/common/resample_common_grid.log",
+    benchmark:
+        f"{OUT}/benchmarks/common/resample_common_grid.tsv"
+    conda:
+        "../envs/image3.yaml"
+    params:
+        **{k: config["resample"][k] for k in GRID_KEYS},
+        exposures=[e for p in PRODUCTS.values() for e in p.exposures],
+    script:
+        "../scripts/resample_grid.py"
+
+
 rule resample:
     input:
         crf=lambda w: crf_paths(w.product),
-        grid=rules.resample_grid.output[0],
+        grid=lambda w: grid_path(w.product),
     output:
         f"{OUT}/{{product}}/{{product}}_i2d.fits",
     log:

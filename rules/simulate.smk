@@ -54,3 +54,17 @@ if IS_DEMO:
             ],
         script:
             "../scripts/simulate_association.py"
+
+    rule simulate_reference_files:
+        output:
+            **DEMO_REFERENCE_FILES,
+        log:
+            f"{DEMO_DIR}/logs/simulate_reference_files.log",
+        benchmark:
+            f"{DEMO_DIR}/benchmarks/simulate_reference_files.tsv"
+        conda:
+            "../envs/image3.yaml"
+        params:
+            filters=[config["simulate"]["filter"]],
+        script:
+            "../scripts/simulate_reference_files.py"

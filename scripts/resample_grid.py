@@ -1,4 +1,5 @@
-"""Compute a product's output grid (union of the exposures' footprints) and save it as ASDF."""
+"""Compute an output grid (union of the exposures' footprints: one product's, or every product's
+for a common grid) and save it as ASDF."""
 
 import logging
 
@@ -16,7 +17,9 @@ def main():
     if p.output_wcs:
         grid = grid_from_asdf(p.output_wcs, p.output_shape, p.max_output_pixels)
     else:
-        wcs = load_wcs_set(sm.input.wcs)
+        wcs = {}
+        for path in sm.input.wcs:
+            wcs.update(load_wcs_set(path))
         grid = make_grid(
             [(wcs[e], image_shape(cal)) for e, cal in zip(p.exposures, sm.input.cal, strict=True)],
             pixel_scale=p.pixel_scale,

@@ -1,0 +1,455 @@
+"""Source catalog of a mosaic: detection, deblending and photometry with photutils.
+
+Conventions: positions are 0-based mosaic pixels (x along columns); fluxes are in Jy (the mosaic's
+MJy/sr times the pixel solid angle), magnitudes AB (``-2.5 log10(flux / 3631 Jy)``) and Vega
+(AB minus the ABVEGAOFFSET value); angles in degrees. Columns follow the official catalog
+(``_cat.ecsv``) plus Kron photometry.
+
+Steps: background (sigma-clipped medians in ``bkg_boxsize`` boxes, as the official step), detection
+on the background-subtracted image smoothed with a Gaussian of ``kernel_fwhm`` at ``snr_threshold``
+times the background RMS, optional deblending, then the measurements (:func:`measure`). Several bands
+on one grid share one segmentation (:func:`detection_image`, forced photometry).
+"""
+
+import logging
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+from astropy import units as u
+from astropy.convolution import convolve
+from astropy.coordinates import SkyCoord
+from astropy.stats import SigmaClip
+from astropy.table import QTable
+from astropy.utils.exceptions import AstropyUserWarning
+from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
+from photutils.background import Background2D, MedianBackground
+from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources, make_2dgaussian_kernel
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from .aperture_reference import (
+    ApertureParams,
+    apertures_from_mosaic,
+    read_abvega_offset,
+    read_apcorr,
+    validate_ee,
+)
+from .errors import InputError
+
+AB_ZEROPOINT_JY = 3631.0
+MODES = ("exponential", "linear", "sinh")
+
+log = logging.getLogger("image3")
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    """The ``source_catalog`` config section's detection and measurement parameters (official names
+    and defaults, except ``deblend``, on here); pixel lengths are mosaic pixels."""
+
+    bkg_boxsize: int = 1000
+    kernel_fwhm: float = 2.0
+    snr_threshold: float = 3.0
+    npixels: int = 25
+    connectivity: int = 8
+    deblend: bool = True
+    nlevels: int = 32
+    contrast: float = 0.001
+    mode: str = "exponential"
+    localbkg_width: int = 0
+    aperture_ee1: int = 30
+    aperture_ee2: int = 50
+    aperture_ee3: int = 70
+    ci1_star_threshold: float = 2.0
+    ci2_star_threshold: float = 1.8
+
+    def __post_init__(self):
+        if self.connectivity not in (4, 8):
+            raise InputError(f"source_catalog.connectivity = {self.connectivity}: use 4 or 8")
+        if self.mode not in MODES:
+            raise InputError(f"source_catalog.mode = {self.mode!r}: choose one of {MODES}")
+        validate_ee(self.ee)
+
+    @property
+    def ee(self):
+        return (self.aperture_ee1, self.aperture_ee2, self.aperture_ee3)
+
+
+@dataclass
+class BandImage:
+    """One band of a mosaic, ready to measure: ``data`` and ``err`` in Jy per pixel.
+
+    ``mask`` marks pixels without data (no coverage); ``pixel_scale_ratio`` is the mosaic's pixel
+    scale over the detector's; ``name`` labels the band's columns in a multi-band catalog.
+    """
+
+    data: np.ndarray
+    err: np.ndarray
+    mask: np.ndarray
+    wcs: object
+    filter: str
+    pupil: str
+    pixel_scale_ratio: float
+    name: str = ""
+
+    @classmethod
+    def from_model(cls, model):
+        """From an ``_i2d`` ImageModel (SCI and ERR in MJy/sr)."""
+        if model.meta.bunit_data != "MJy/sr":
+            raise InputError(f"{model.meta.filename}: SCI is in {model.meta.bunit_data!r}, expected MJy/sr")
+        to_jy = 1e6 * model.meta.photometry.pixelarea_steradians
+        mask = ~np.isfinite(model.data) | ~np.isfinite(model.err) | (model.wht <= 0)
+        return cls(
+            data=np.where(mask, 0.0, model.data * to_jy),
+            err=np.where(mask, 0.0, model.err * to_jy),
+            mask=mask,
+            wcs=model.meta.wcs,
+            filter=model.meta.instrument.filter or "",
+            pupil=model.meta.instrument.pupil or "",
+            pixel_scale_ratio=model.meta.resample.pixel_scale_ratio or 1.0,
+            name=(model.meta.instrument.filter or "").lower(),
+        )
+
+
+def background(data, mask, box_size):
+    """Background and background RMS images: sigma-clipped medians in ``box_size`` boxes, 3x3
+    median-filtered and interpolated; the whole image as one box when the boxes do not fit."""
+    options = {
+        "mask": mask,
+        "filter_size": 3,
+        "sigma_clip": SigmaClip(sigma=3.0),
+        "bkg_estimator": MedianBackground(),
+    }
+    box = int(min(box_size, *data.shape))
+    try:
+        bkg = Background2D(data, box, **options)
+    except ValueError:
+        bkg = Background2D(data, data.shape, exclude_percentile=100.0, **options)
+    return np.where(mask, 0.0, bkg.background), np.where(mask, 0.0, bkg.background_rms)
+
+
+def smoothing_kernel(fwhm):
+    """Gaussian detection kernel of ``fwhm`` pixels, odd size about 4 FWHM, sum 1."""
+    return make_2dgaussian_kernel(fwhm, size=2 * int(np.ceil(2 * fwhm)) + 1)
+
+
+def segment(image, rms, mask, settings: CatalogSettings):
+    """Segmentation of a background-subtracted image; returns (segmentation or None, smoothed image).
+
+    Pixels are source pixels where the image smoothed with ``kernel_fwhm`` exceeds ``snr_threshold``
+    x ``rms``; sources need ``npixels`` connected pixels; deblending by multi-thresholding and
+    watershed when ``deblend``.
+    """
+    smoothed = convolve(image, smoothing_kernel(settings.kernel_fwhm), mask=mask, nan_treatment="fill")
+    threshold = settings.snr_threshold * rms
+    segm = detect_sources(
+        smoothed, threshold, settings.npixels, connectivity=settings.connectivity, mask=mask
+    )
+    if segm is not None and settings.deblend:
+        segm = deblend_sources(
+            smoothed,
+            segm,
+            settings.npixels,
+            n_levels=settings.nlevels,
+            contrast=settings.contrast,
+            mode=settings.mode,
+            connectivity=settings.connectivity,
+            relabel=True,
+            progress_bar=False,
+        )
+    return segm, smoothed
+
+
+def detection_image(images, rms_images, masks):
+    """Combined significance image of several bands on one grid (background-subtracted inputs).
+
+    Each band is divided by its background RMS and the bands are summed with weight 1 / sqrt(n), so
+    the result has unit noise where all bands have data and a point source present in every band is
+    more significant than in any one. Pixels without data in every band are masked.
+    """
+    mask = np.logical_or.reduce(masks)
+    snr = [
+        np.where(m, 0.0, d / np.where(r > 0, r, np.inf))
+        for d, r, m in zip(images, rms_images, masks, strict=True)
+    ]
+    return np.sum(snr, axis=0) / np.sqrt(len(snr)), mask
+
+
+def abmag(flux, flux_err):
+    """AB magnitude and its error for fluxes in Jy (NaN for fluxes <= 0)."""
+    flux = np.asarray(flux, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mag = np.where(flux > 0, -2.5 * np.log10(flux / AB_ZEROPOINT_JY), np.nan)
+        err = np.where(flux > 0, 2.5 * np.log10(1.0 + np.asarray(flux_err, float) / flux), np.nan)
+    return mag, err
+
+
+def local_background(data, mask, positions, apertures: ApertureParams):
+    """Sigma-clipped median per pixel in the sky annulus and its standard error sqrt(pi/2N) std."""
+    annulus = CircularAnnulus(positions, apertures.skyin, apertures.skyout)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stats = ApertureStats(data, annulus, mask=mask, sigma_clip=SigmaClip(sigma=3.0))
+        n = np.maximum(np.asarray(stats.center_aper_area.value), 1.0)
+        return np.asarray(stats.median), np.sqrt(np.pi / (2 * n)) * np.asarray(stats.std)
+
+
+def aperture_fluxes(band: BandImage, positions, apertures: ApertureParams, sky_mask):
+    """Columns of the local background and of the fluxes in each aperture (Jy), background
+    subtracted, and the aperture-corrected total from the largest aperture."""
+    bkg, bkg_err = local_background(band.data, sky_mask, positions, apertures)
+    columns = {"aper_bkg_flux": bkg, "aper_bkg_flux_err": bkg_err}
+    circles = [CircularAperture(positions, r) for r in apertures.radii]
+    phot = aperture_photometry(band.data, circles, error=band.err, mask=band.mask)
+    for k, (ee, circle) in enumerate(zip(apertures.ee, circles, strict=True)):
+        area = circle.area
+        flux = np.asarray(phot[f"aperture_sum_{k}"]) - bkg * area
+        err = np.hypot(np.asarray(phot[f"aperture_sum_err_{k}"]), bkg_err * area)
+        columns[f"aper{ee}_flux"], columns[f"aper{ee}_flux_err"] = flux, err
+    last = apertures.ee[-1]
+    columns["aper_total_flux"] = apertures.apcorr[-1] * columns[f"aper{last}_flux"]
+    columns["aper_total_flux_err"] = apertures.apcorr[-1] * columns[f"aper{last}_flux_err"]
+    return columns
+
+
+def daofind_statistics(data, peaks_x, peaks_y, kernel_fwhm):
+    """DAOFind sharpness and roundness (symmetry) at each source's peak pixel.
+
+    Sharpness: (peak - mean of the other pixels in the kernel circle) / height of the best-fitting
+    Gaussian of ``kernel_fwhm``; roundness: twice the ratio of the bilateral to the four-fold
+    symmetry sums of the data convolved with the zero-sum Gaussian kernel (0 for round sources).
+    """
+    sigma = kernel_fwhm / 2.3548
+    half = int(max(2.0, 1.5 * sigma))
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    inside = np.hypot(xx, yy) <= max(2.0, 1.5 * sigma)
+    gauss = np.exp(-(xx**2 + yy**2) / (2 * sigma**2)) * inside
+    n = inside.sum()
+    kernel = (gauss - gauss.sum() / n) / (np.sum(gauss**2) - gauss.sum() ** 2 / n) * inside
+    convolved = ndimage.convolve(data, kernel, mode="constant", cval=0.0)
+    padded = np.pad(data, half)
+    padded_conv = np.pad(convolved, half)
+    rows = np.asarray(peaks_y)[:, None, None] + yy[None] + half
+    cols = np.asarray(peaks_x)[:, None, None] + xx[None] + half
+    cut, cut_conv = padded[rows, cols], padded_conv[rows, cols]
+    peak, conv_peak = cut[:, half, half], cut_conv[:, half, half]
+    mean_others = ((cut * inside).sum(axis=(1, 2)) - peak) / (n - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sharpness = (peak - mean_others) / conv_peak
+        c = cut_conv.copy()
+        c[:, half, half] = 0.0
+        quad1 = c[:, : half + 1, half + 1 :].sum(axis=(1, 2))
+        quad2 = c[:, :half, : half + 1].sum(axis=(1, 2))
+        quad3 = c[:, half:, :half].sum(axis=(1, 2))
+        quad4 = c[:, half + 1 :, half:].sum(axis=(1, 2))
+        roundness = 2.0 * (-quad1 + quad2 - quad3 + quad4) / np.abs(c).sum(axis=(1, 2))
+    return sharpness, roundness
+
+
+def nearest_neighbours(labels, positions):
+    """Label of and distance (pixels) to each source's nearest neighbour (NaN with one source)."""
+    if len(labels) < 2:
+        return np.full(len(labels), -1), np.full(len(labels), np.nan)
+    dist, idx = cKDTree(positions).query(positions, k=2)
+    return np.asarray(labels)[idx[:, 1]], dist[:, 1]
+
+
+def sky_orientation(wcs, positions, orientation_deg):
+    """Position angle (deg east of north) of each source's major axis, from its pixel orientation
+    (deg counter-clockwise from +x)."""
+    theta = np.deg2rad(np.asarray(orientation_deg, float))
+    x, y = positions[:, 0], positions[:, 1]
+    ra0, dec0 = wcs(x, y, with_bounding_box=False)
+    ra1, dec1 = wcs(x + np.cos(theta), y + np.sin(theta), with_bounding_box=False)
+    pa = SkyCoord(ra0, dec0, unit="deg").position_angle(SkyCoord(ra1, dec1, unit="deg")).deg
+    return np.mod(pa, 180.0)
+
+
+def photometry_columns(band, positions, segm_cat, apertures, abvega_offset, sky_mask):
+    """The band-dependent columns (fluxes in Jy, magnitudes, concentration indices, Kron flux)."""
+    cols = aperture_fluxes(band, positions, apertures, sky_mask)
+    names = [f"aper{e}" for e in apertures.ee] + ["aper_total"]
+    for kind in ("abmag", "vegamag"):
+        for name in names:
+            mag, err = abmag(cols[f"{name}_flux"], cols[f"{name}_flux_err"])
+            cols[f"{name}_{kind}"] = mag if kind == "abmag" else mag - abvega_offset
+            cols[f"{name}_{kind}_err"] = err
+    e1, e2, e3 = apertures.ee
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cols[f"CI_{e2}_{e1}"] = cols[f"aper{e2}_flux"] / cols[f"aper{e1}_flux"]
+        cols[f"CI_{e3}_{e2}"] = cols[f"aper{e3}_flux"] / cols[f"aper{e2}_flux"]
+        cols[f"CI_{e3}_{e1}"] = cols[f"aper{e3}_flux"] / cols[f"aper{e1}_flux"]
+    iso, iso_err = np.asarray(segm_cat.segment_flux), np.asarray(segm_cat.segment_flux_err)
+    cols["isophotal_flux"], cols["isophotal_flux_err"] = iso, iso_err
+    mag, err = abmag(iso, iso_err)
+    cols["isophotal_abmag"], cols["isophotal_abmag_err"] = mag, err
+    cols["isophotal_vegamag"], cols["isophotal_vegamag_err"] = mag - abvega_offset, err
+    cols["kron_flux"] = np.asarray(segm_cat.kron_flux)
+    cols["kron_flux_err"] = np.asarray(segm_cat.kron_flux_err)
+    return cols
+
+
+def source_catalog(band: BandImage, segm, smoothed, settings: CatalogSettings, segm_cat=None):
+    """photutils' catalog of ``band`` in the segments of ``segm`` (centroids from the data smoothed
+    with the detection kernel); ``segm_cat`` given: its centroids and shapes are used instead
+    (forced photometry on a detection image)."""
+    return SourceCatalog(
+        band.data,
+        segm,
+        convolved_data=smoothed,
+        error=band.err,
+        mask=band.mask,
+        wcs=band.wcs,
+        local_bkg_width=settings.localbkg_width,
+        detection_catalog=segm_cat,
+        progress_bar=False,
+    )
+
+
+def _unit(name):
+    """Unit of a photometry column: magnitudes or Jy."""
+    return u.mag if "mag" in name else u.Jy
+
+
+def measure(band: BandImage, segm, segm_cat, apertures, abvega_offset, settings: CatalogSettings):
+    """The official catalog columns for ``band`` measured in the segments of ``segm``.
+
+    ``segm_cat`` is ``band``'s photutils catalog (:func:`source_catalog`; with a detection catalog
+    for forced photometry). Returns an astropy QTable with units.
+    """
+    positions = np.column_stack([segm_cat.x_centroid, segm_cat.y_centroid])
+    positions = np.where(np.isfinite(positions), positions, -1000.0)
+    sky_mask = band.mask | (segm.data > 0)
+    phot = photometry_columns(band, positions, segm_cat, apertures, abvega_offset, sky_mask)
+    e1, e2, e3 = apertures.ee
+    sharp, round_ = daofind_statistics(
+        band.data, segm_cat.max_value_xindex, segm_cat.max_value_yindex, settings.kernel_fwhm
+    )
+    nn_label, nn_dist = nearest_neighbours(segm_cat.label, positions)
+    table = QTable()
+    table["label"] = np.asarray(segm_cat.label)
+    table["xcentroid"] = positions[:, 0] * u.pix
+    table["ycentroid"] = positions[:, 1] * u.pix
+    table["sky_centroid"] = segm_cat.sky_centroid
+    for name in ("aper_bkg_flux", "aper_bkg_flux_err"):
+        table[name] = phot.pop(name) * u.Jy
+    for name in [c for c in phot if c.startswith("aper")]:
+        table[name] = phot.pop(name) * _unit(name)
+    for name in (f"CI_{e2}_{e1}", f"CI_{e3}_{e2}", f"CI_{e3}_{e1}"):
+        table[name] = phot.pop(name)
+    table["is_extended"] = (table[f"CI_{e2}_{e1}"] > settings.ci1_star_threshold) & (
+        table[f"CI_{e3}_{e2}"] > settings.ci2_star_threshold
+    )
+    table["sharpness"] = sharp
+    table["roundness"] = round_
+    table["nn_label"] = nn_label
+    table["nn_dist"] = nn_dist * u.pix
+    for name, values in phot.items():
+        table[name] = values * _unit(name)
+    table["isophotal_area"] = np.asarray(segm_cat.area.value) * u.pix**2
+    table["semimajor_sigma"] = np.asarray(segm_cat.semimajor_axis.value) * u.pix
+    table["semiminor_sigma"] = np.asarray(segm_cat.semiminor_axis.value) * u.pix
+    table["ellipticity"] = np.asarray(segm_cat.ellipticity)
+    table["orientation"] = np.asarray(segm_cat.orientation.value) * u.deg
+    table["sky_orientation"] = sky_orientation(band.wcs, positions, table["orientation"].value) * u.deg
+    for corner in ("ll", "ul", "lr", "ur"):
+        table[f"sky_bbox_{corner}"] = getattr(segm_cat, f"sky_bbox_{corner}")
+    table.meta.update({"abvega_offset": float(abvega_offset), **apertures.to_meta()})
+    return table
+
+
+def subtract_background(band: BandImage, box_size):
+    """``band`` with its background subtracted, and the background RMS image (Jy per pixel)."""
+    bkg, rms = background(band.data, band.mask, box_size)
+    return replace(band, data=band.data - bkg), rms
+
+
+def band_apertures(band: BandImage, segm, segm_cat, ee, apcorr_path=None) -> ApertureParams:
+    """Apertures from the APCORR file when given, else from the band's own curve of growth."""
+    if apcorr_path:
+        return read_apcorr(apcorr_path, band.filter, band.pupil, ee, band.pixel_scale_ratio)
+    return apertures_from_mosaic(band.data, band.mask, segm.data, segm_cat, ee)
+
+
+def band_abvega_offset(band: BandImage, path=None) -> float:
+    """m_AB - m_Vega of the band from the ABVEGAOFFSET file; 0 with a warning without one."""
+    if not path:
+        log.warning("no ABVEGAOFFSET reference file (source_catalog.abvegaoffset): Vega magnitudes = AB")
+        return 0.0
+    return read_abvega_offset(path, band.filter, band.pupil)
+
+
+def single_band_catalog(band: BandImage, settings: CatalogSettings, apcorr=None, abvegaoffset=None):
+    """Detect and measure one mosaic; returns (QTable, segmentation map, or (None, None) when no
+    source is found). ``apcorr`` and ``abvegaoffset`` are reference file paths or None."""
+    band, rms = subtract_background(band, settings.bkg_boxsize)
+    segm, smoothed = segment(band.data, rms, band.mask, settings)
+    if segm is None:
+        return None, None
+    segm_cat = source_catalog(band, segm, smoothed, settings)
+    apertures = band_apertures(band, segm, segm_cat, settings.ee, apcorr)
+    log.info("%s apertures: %s", band.filter, apertures.to_meta())
+    table = measure(band, segm, segm_cat, apertures, band_abvega_offset(band, abvegaoffset), settings)
+    return table, segm.data
+
+
+COMMON_COLUMNS = (
+    "label",
+    "xcentroid",
+    "ycentroid",
+    "sky_centroid",
+    "nn_label",
+    "nn_dist",
+    "isophotal_area",
+    "semimajor_sigma",
+    "semiminor_sigma",
+    "ellipticity",
+    "orientation",
+    "sky_orientation",
+    "sky_bbox_ll",
+    "sky_bbox_ul",
+    "sky_bbox_lr",
+    "sky_bbox_ur",
+)
+
+
+def multiband_catalog(bands, settings: CatalogSettings, apcorr=None, abvegaoffset=None):
+    """Detect once on the combined significance of ``bands`` (one grid) and measure every band in
+    the same segments (forced photometry).
+
+    Positions and shapes come from the detection image; each band's photometric columns carry
+    its name as a prefix (``f150w_aper_total_flux``). Returns (QTable, segmentation map) or
+    (None, None).
+    """
+    shapes = {b.data.shape for b in bands}
+    if len(shapes) != 1:
+        raise InputError(
+            f"multi-band catalog: the mosaics are on different grids {shapes} (resample.grid: common)"
+        )
+    names = [b.name for b in bands]
+    if len(set(names)) != len(names):
+        raise InputError(f"multi-band catalog: bands repeat {names}; one product per filter")
+    subtracted = [subtract_background(b, settings.bkg_boxsize) for b in bands]
+    image, mask = detection_image(
+        [b.data for b, _ in subtracted], [r for _, r in subtracted], [b.mask for b in bands]
+    )
+    det_rms = background(image, mask, settings.bkg_boxsize)[1]
+    segm, smoothed = segment(image, det_rms, mask, settings)
+    if segm is None:
+        return None, None
+    detection = replace(bands[0], data=image, err=np.ones_like(image), mask=mask, name="detection")
+    det_cat = source_catalog(detection, segm, smoothed, settings)
+    table = None
+    for band, _ in subtracted:
+        band_cat = source_catalog(band, segm, None, settings, det_cat)
+        apertures = band_apertures(band, segm, band_cat, settings.ee, apcorr)
+        measured = measure(band, segm, band_cat, apertures, band_abvega_offset(band, abvegaoffset), settings)
+        if table is None:
+            table = QTable([measured[c] for c in COMMON_COLUMNS])
+        for name in measured.colnames:
+            if name not in COMMON_COLUMNS:
+                table[f"{band.name}_{name}"] = measured[name]
+        table.meta[band.name] = dict(measured.meta)
+    return table, segm.data

@@ -1,0 +1,89 @@
+# Source catalog: detection, deblending and photometry of each mosaic, its report figure, and with
+# a common grid the multi-band catalog of all products.
+
+CATALOG_KEYS = (
+    "bkg_boxsize",
+    "kernel_fwhm",
+    "snr_threshold",
+    "npixels",
+    "connectivity",
+    "deblend",
+    "nlevels",
+    "contrast",
+    "mode",
+    "localbkg_width",
+    "aperture_ee1",
+    "aperture_ee2",
+    "aperture_ee3",
+    "ci1_star_threshold",
+    "ci2_star_threshold",
+)
+CATALOG = config["source_catalog"]
+
+
+rule source_catalog:
+    input:
+        i2d=rules.resample.output[0],
+        apcorr=reference_file("apcorr"),
+        abvegaoffset=reference_file("abvegaoffset"),
+    output:
+        **catalog_paths("{product}", "{product}"),
+    log:
+        f"{OUT}/logs/{{product}}/source_catalog.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/source_catalog.tsv"
+    conda:
+        "../envs/image3.yaml"
+    resources:
+        # The mosaic's SCI and ERR in Jy, background, RMS, smoothed image and segmentation.
+        mem_mb=lambda w, input, attempt: int(attempt * (800 + 2 * input.size_mb)),
+    params:
+        settings={k: CATALOG[k] for k in CATALOG_KEYS},
+        apcorr=CATALOG["apcorr"] or None,
+        abvegaoffset=CATALOG["abvegaoffset"] or None,
+    script:
+        "../scripts/source_catalog.py"
+
+
+rule catalog_qa:
+    input:
+        i2d=rules.resample.output[0],
+        cat=rules.source_catalog.output.cat,
+    output:
+        report(
+            f"{OUT}/{{product}}/qa/{{product}}_cat.png",
+            caption="../report/catalog.rst",
+            category="Catalogs",
+            subcategory="{product}",
+        ),
+    log:
+        f"{OUT}/logs/{{product}}/catalog_qa.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/catalog_qa.tsv"
+    conda:
+        "../envs/image3.yaml"
+    script:
+        "../scripts/catalog_qa.py"
+
+
+rule multiband_catalog:
+    input:
+        i2d=[i2d_path(p) for p in PRODUCTS],
+        apcorr=reference_file("apcorr"),
+        abvegaoffset=reference_file("abvegaoffset"),
+    output:
+        **catalog_paths("multiband", "multiband"),
+    log:
+        f"{OUT}/logs/multiband/multiband_catalog.log",
+    benchmark:
+        f"{OUT}/benchmarks/multiband/multiband_catalog.tsv"
+    conda:
+        "../envs/image3.yaml"
+    resources:
+        mem_mb=lambda w, input, attempt: int(attempt * (800 + 2.5 * input.size_mb)),
+    params:
+        settings={k: CATALOG[k] for k in CATALOG_KEYS},
+        apcorr=CATALOG["apcorr"] or None,
+        abvegaoffset=CATALOG["abvegaoffset"] or None,
+    script:
+        "../scripts/multiband_catalog.py"

@@ -1,0 +1,33 @@
+"""One catalog of all products on a common grid: detect once on the combined bands, measure each."""
+
+import contextlib
+import logging
+
+from stdatamodels.jwst import datamodels
+
+from image3.catalog_products import empty_catalog, write_catalog, write_regions, write_segmentation
+from image3.jobs import run
+from image3.source_catalog import BandImage, CatalogSettings, multiband_catalog
+
+log = logging.getLogger("image3")
+
+
+def main():
+    sm = snakemake  # noqa: F821
+    settings = CatalogSettings(**sm.params.settings)
+    with contextlib.ExitStack() as stack:
+        models = [stack.enter_context(datamodels.open(path)) for path in sm.input.i2d]
+        bands = [BandImage.from_model(m) for m in models]
+        table, segm = multiband_catalog(bands, settings, sm.params.apcorr, sm.params.abvegaoffset)
+        if table is None:
+            log.warning("no sources detected in the combined bands")
+            table, segm = empty_catalog(), bands[0].mask * 0
+        log.info("%d sources in %s", len(table), ", ".join(b.name for b in bands))
+        write_segmentation(segm, models[0], sm.output.segm)
+        scale = models[0].meta.photometry.pixelarea_arcsecsq ** 0.5
+    radii = [max(meta["aperture_radii_pix"]) for meta in table.meta.values() if isinstance(meta, dict)]
+    write_regions(table, scale * max(radii, default=0.0), sm.output.regions)
+    write_catalog(table, sm.output.cat)
+
+
+run(main, snakemake.log[0])  # noqa: F821
