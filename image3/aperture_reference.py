@@ -179,12 +179,15 @@ def growth_curve_apertures(data, sky_mask, positions, fwhm, ee) -> ApertureParam
     return ApertureParams(tuple(ee), tuple(ee_radii), tuple(apcorr), *sky, origin)
 
 
-def point_sources(segm_data, segm_cat, mask, min_snr=100.0):
-    """Bright, isolated, point-like sources for a curve of growth: their indices and typical FWHM.
+def point_sources(segm_data, segm_cat, mask, psf_fwhm=None, min_snr=100.0):
+    """Bright, isolated, point-like sources for a curve of growth: their indices and the FWHM that
+    sets the curve's radii (pixels).
 
     Bright: isophotal S/N above ``min_snr``; point-like: circularised moment FWHM within 20 % of the
     bright sources' median and ellipticity below 0.2; isolated: no other segment within the total
     radius (``TOTAL_RADIUS_FWHM`` x FWHM) and data all the way to the sky annulus' outer radius.
+    The FWHM is ``psf_fwhm`` when known (the filter's), else the point sources' moment FWHM (which
+    a PSF's wings make about twice the core's).
     """
     flux, err = np.asarray(segm_cat.segment_flux), np.asarray(segm_cat.segment_flux_err)
     fwhm = np.asarray(segm_cat.fwhm.value)
@@ -197,7 +200,7 @@ def point_sources(segm_data, segm_cat, mask, min_snr=100.0):
     point = bright[(np.abs(fwhm[bright] / typical - 1) < 0.2) & (ellipticity[bright] < 0.2)]
     if len(point) == 0:
         return point, typical
-    typical = float(np.median(fwhm[point]))
+    typical = psf_fwhm or float(np.median(fwhm[point]))
     _, total, (_, outer) = growth_radii(typical)
     x, y = np.asarray(segm_cat.x_centroid), np.asarray(segm_cat.y_centroid)
     labels = np.asarray(segm_cat.label)
@@ -224,14 +227,14 @@ def _clear(blocked, allowed, x, y, radius):
     return not np.any(inside & blocked[sl] & ~allowed[sl])
 
 
-def apertures_from_mosaic(data, mask, segm_data, segm_cat, ee) -> ApertureParams:
+def apertures_from_mosaic(data, mask, segm_data, segm_cat, ee, psf_fwhm=None) -> ApertureParams:
     """Apertures from the mosaic's own point sources (:func:`growth_curve_apertures`), or the
     official fallback, with a warning, when fewer than ``MIN_GROWTH_STARS`` qualify.
 
     ``data`` is background subtracted and zero where ``mask`` (no data); other sources' segments
-    are ignored in the sky annulus.
+    are ignored in the sky annulus; ``psf_fwhm`` (pixels) as for :func:`point_sources`.
     """
-    stars, fwhm = point_sources(segm_data, segm_cat, mask)
+    stars, fwhm = point_sources(segm_data, segm_cat, mask, psf_fwhm)
     if len(stars) < MIN_GROWTH_STARS:
         log.warning(
             "only %d bright isolated point sources for a curve of growth (need %d): fallback "

@@ -5,7 +5,7 @@ MJy/sr times the pixel solid angle), magnitudes AB (``-2.5 log10(flux / 3631 Jy)
 (AB minus the ABVEGAOFFSET value); angles in degrees. Columns follow the official catalog
 (``_cat.ecsv``) plus Kron photometry.
 
-Steps: background (sigma-clipped medians in ``bkg_boxsize`` boxes, as the official step), detection
+Steps: background (image3.background_map, ``bkg_boxsize`` boxes, as the official step), detection
 on the background-subtracted image smoothed with a Gaussian of ``kernel_fwhm`` at ``snr_threshold``
 times the background RMS, optional deblending, then the measurements (:func:`measure`). Several bands
 on one grid share one segmentation (:func:`detection_image`, forced photometry).
@@ -23,7 +23,6 @@ from astropy.stats import SigmaClip
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
-from photutils.background import Background2D, MedianBackground
 from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources, make_2dgaussian_kernel
 from scipy import ndimage
 from scipy.spatial import cKDTree
@@ -35,7 +34,9 @@ from .aperture_reference import (
     read_apcorr,
     validate_ee,
 )
+from .background_map import background_map
 from .errors import InputError
+from .psf_width import PIVOT_MICRON, PIXEL_BOX_FWHM, detection_fwhm
 
 AB_ZEROPOINT_JY = 3631.0
 MODES = ("exponential", "linear", "sinh")
@@ -80,8 +81,9 @@ class CatalogSettings:
 class BandImage:
     """One band of a mosaic, ready to measure: ``data`` and ``err`` in Jy per pixel.
 
-    ``mask`` marks pixels without data (no coverage); ``pixel_scale_ratio`` is the mosaic's pixel
-    scale over the detector's; ``name`` labels the band's columns in a multi-band catalog.
+    ``mask`` marks pixels without data (no coverage); ``pixel_scale`` is the mosaic's in arcsec and
+    ``pixel_scale_ratio`` its ratio to the detector's; ``name`` labels the band's columns in a
+    multi-band catalog.
     """
 
     data: np.ndarray
@@ -91,7 +93,17 @@ class BandImage:
     filter: str
     pupil: str
     pixel_scale_ratio: float
+    pixel_scale: float
     name: str = ""
+
+    @property
+    def psf_fwhm(self):
+        """The filter's PSF FWHM in mosaic pixels, as drizzled (None for unknown filters)."""
+        if self.filter.upper() not in PIVOT_MICRON:
+            return None
+        native = self.pixel_scale / self.pixel_scale_ratio
+        detector = detection_fwhm(self.filter, native)
+        return float(np.hypot(detector, PIXEL_BOX_FWHM)) / self.pixel_scale_ratio
 
     @classmethod
     def from_model(cls, model):
@@ -108,25 +120,9 @@ class BandImage:
             filter=model.meta.instrument.filter or "",
             pupil=model.meta.instrument.pupil or "",
             pixel_scale_ratio=model.meta.resample.pixel_scale_ratio or 1.0,
+            pixel_scale=float(np.sqrt(model.meta.photometry.pixelarea_arcsecsq)),
             name=(model.meta.instrument.filter or "").lower(),
         )
-
-
-def background(data, mask, box_size):
-    """Background and background RMS images: sigma-clipped medians in ``box_size`` boxes, 3x3
-    median-filtered and interpolated; the whole image as one box when the boxes do not fit."""
-    options = {
-        "mask": mask,
-        "filter_size": 3,
-        "sigma_clip": SigmaClip(sigma=3.0),
-        "bkg_estimator": MedianBackground(),
-    }
-    box = int(min(box_size, *data.shape))
-    try:
-        bkg = Background2D(data, box, **options)
-    except ValueError:
-        bkg = Background2D(data, data.shape, exclude_percentile=100.0, **options)
-    return np.where(mask, 0.0, bkg.background), np.where(mask, 0.0, bkg.background_rms)
 
 
 def smoothing_kernel(fwhm):
@@ -185,21 +181,34 @@ def abmag(flux, flux_err):
     return mag, err
 
 
-def local_background(data, mask, positions, apertures: ApertureParams):
-    """Sigma-clipped median per pixel in the sky annulus and its standard error sqrt(pi/2N) std."""
+def local_background(data, mask, sources, positions, apertures: ApertureParams, min_pixels=20):
+    """Sigma-clipped median per pixel in the sky annulus and its standard error sqrt(pi/2N) std.
+
+    Pixels of any source (``sources``) are left out of the annulus unless fewer than ``min_pixels``
+    would remain (a crowded field, or an annulus inside a large source): then only the clipping
+    rejects them, as in the official step. ``mask`` marks pixels without data.
+    """
     annulus = CircularAnnulus(positions, apertures.skyin, apertures.skyout)
+    clip = SigmaClip(sigma=3.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyUserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        stats = ApertureStats(data, annulus, mask=mask, sigma_clip=SigmaClip(sigma=3.0))
-        n = np.maximum(np.asarray(stats.center_aper_area.value), 1.0)
-        return np.asarray(stats.median), np.sqrt(np.pi / (2 * n)) * np.asarray(stats.std)
+        results = []
+        for m in (mask | sources, mask):
+            stats = ApertureStats(data, annulus, mask=m, sigma_clip=clip)
+            n = np.atleast_1d(np.asarray(stats.center_aper_area.value))
+            median, std = np.atleast_1d(stats.median), np.atleast_1d(stats.std)
+            results.append((n, median, np.sqrt(np.pi / (2 * np.maximum(n, 1.0))) * std))
+    (n, median, err), (_, median_all, err_all) = results
+    enough = n >= min_pixels
+    return np.where(enough, median, median_all), np.where(enough, err, err_all)
 
 
-def aperture_fluxes(band: BandImage, positions, apertures: ApertureParams, sky_mask):
+def aperture_fluxes(band: BandImage, positions, apertures: ApertureParams, sources):
     """Columns of the local background and of the fluxes in each aperture (Jy), background
-    subtracted, and the aperture-corrected total from the largest aperture."""
-    bkg, bkg_err = local_background(band.data, sky_mask, positions, apertures)
+    subtracted, and the aperture-corrected total from the largest aperture; ``sources`` marks
+    source pixels (kept out of the sky annulus where possible)."""
+    bkg, bkg_err = local_background(band.data, band.mask, sources, positions, apertures)
     columns = {"aper_bkg_flux": bkg, "aper_bkg_flux_err": bkg_err}
     circles = [CircularAperture(positions, r) for r in apertures.radii]
     phot = aperture_photometry(band.data, circles, error=band.err, mask=band.mask)
@@ -267,9 +276,9 @@ def sky_orientation(wcs, positions, orientation_deg):
     return np.mod(pa, 180.0)
 
 
-def photometry_columns(band, positions, segm_cat, apertures, abvega_offset, sky_mask):
+def photometry_columns(band, positions, segm_cat, apertures, abvega_offset, sources):
     """The band-dependent columns (fluxes in Jy, magnitudes, concentration indices, Kron flux)."""
-    cols = aperture_fluxes(band, positions, apertures, sky_mask)
+    cols = aperture_fluxes(band, positions, apertures, sources)
     names = [f"aper{e}" for e in apertures.ee] + ["aper_total"]
     for kind in ("abmag", "vegamag"):
         for name in names:
@@ -321,8 +330,7 @@ def measure(band: BandImage, segm, segm_cat, apertures, abvega_offset, settings:
     """
     positions = np.column_stack([segm_cat.x_centroid, segm_cat.y_centroid])
     positions = np.where(np.isfinite(positions), positions, -1000.0)
-    sky_mask = band.mask | (segm.data > 0)
-    phot = photometry_columns(band, positions, segm_cat, apertures, abvega_offset, sky_mask)
+    phot = photometry_columns(band, positions, segm_cat, apertures, abvega_offset, segm.data > 0)
     e1, e2, e3 = apertures.ee
     sharp, round_ = daofind_statistics(
         band.data, segm_cat.max_value_xindex, segm_cat.max_value_yindex, settings.kernel_fwhm
@@ -362,7 +370,7 @@ def measure(band: BandImage, segm, segm_cat, apertures, abvega_offset, settings:
 
 def subtract_background(band: BandImage, box_size):
     """``band`` with its background subtracted, and the background RMS image (Jy per pixel)."""
-    bkg, rms = background(band.data, band.mask, box_size)
+    bkg, rms = background_map(band.data, band.mask, box_size)
     return replace(band, data=band.data - bkg), rms
 
 
@@ -370,7 +378,7 @@ def band_apertures(band: BandImage, segm, segm_cat, ee, apcorr_path=None) -> Ape
     """Apertures from the APCORR file when given, else from the band's own curve of growth."""
     if apcorr_path:
         return read_apcorr(apcorr_path, band.filter, band.pupil, ee, band.pixel_scale_ratio)
-    return apertures_from_mosaic(band.data, band.mask, segm.data, segm_cat, ee)
+    return apertures_from_mosaic(band.data, band.mask, segm.data, segm_cat, ee, band.psf_fwhm)
 
 
 def band_abvega_offset(band: BandImage, path=None) -> float:
@@ -435,7 +443,7 @@ def multiband_catalog(bands, settings: CatalogSettings, apcorr=None, abvegaoffse
     image, mask = detection_image(
         [b.data for b, _ in subtracted], [r for _, r in subtracted], [b.mask for b in bands]
     )
-    det_rms = background(image, mask, settings.bkg_boxsize)[1]
+    det_rms = background_map(image, mask, settings.bkg_boxsize)[1]
     segm, smoothed = segment(image, det_rms, mask, settings)
     if segm is None:
         return None, None

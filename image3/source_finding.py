@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.convolution import convolve
 from astropy.table import Table
-from photutils.background import Background2D
 from photutils.detection import DAOStarFinder, IRAFStarFinder
 from photutils.segmentation import SourceCatalog, detect_sources, make_2dgaussian_kernel
 
+from .background_map import background_map
 from .dq import good_pixels
 from .errors import InputError
 
@@ -66,13 +66,13 @@ def find_sources(data, dq, fwhm: float, settings: DetectionSettings) -> Table:
 
     ``fwhm`` is the detection kernel's FWHM in pixels. The background and its noise come from a
     sigma-clipped ``Background2D`` with boxes of ``bkg_boxsize`` pixels (smaller for small images);
-    the threshold is ``snr_threshold`` times the median background noise.
+    the threshold is ``snr_threshold`` times the median background noise (image3.background_map).
     """
     mask = ~good_pixels(dq, settings.good_bits, "tweakreg.good_bits") | ~np.isfinite(data)
     box = int(min(settings.bkg_boxsize, *(n // 2 for n in data.shape)))
-    bkg = Background2D(np.where(mask, 0.0, data), box, mask=mask, filter_size=3)
-    image = np.where(mask, 0.0, data - bkg.background)
-    threshold = settings.snr_threshold * bkg.background_rms_median
+    background, rms = background_map(np.where(mask, 0.0, data), mask, box)
+    image = np.where(mask, 0.0, data - background)
+    threshold = settings.snr_threshold * np.median(rms[~mask])
     common = {"n_brightest": settings.brightest, "peak_max": settings.peakmax}
     if settings.starfinder == "dao":
         finder = DAOStarFinder(threshold, fwhm, **common, **_ranges(((0.2, 1.0), (-1.0, 1.0)), settings))

@@ -30,7 +30,8 @@ N = N_EXPOSURES
 # Downstream blocks. Outlier detection's single images and median are temporary files, so any rerun of
 # its flags re-creates them.
 OUTLIERS = {"outlier_single": N, "outlier_median": 1, "outlier_flag": N, "outlier_qa": 1}
-PRODUCTS = {"crf": N, "resample": 1, "preview": 1}
+CATALOG = {"source_catalog": 1, "catalog_qa": 1}
+PRODUCTS = {"crf": N, "resample": 1, "preview": 1, **CATALOG}
 AFTER_ALIGNMENT = {"tweakreg": 1, "tweakreg_qa": 1, "skymatch": 1, "resample_grid": 1, **OUTLIERS, **PRODUCTS}
 # One entry per step: a change of one of its parameters (merged over SMALL) and the jobs a rerun must
 # run, rule -> count: the step's own and everything downstream of it (`all` is left out). Adding a
@@ -66,10 +67,22 @@ STEPS = {
     "outlier_median": ({"outlier_detection": {"maskpt": 0.6}}, {**OUTLIERS, **PRODUCTS}),
     "outlier_flag": ({"outlier_detection": {"snr": "4.5 3.5"}}, {**OUTLIERS, **PRODUCTS}),
     "crf": ({"tweakreg": {"sip_max_pix_error": 0.02}}, PRODUCTS),
-    "resample": ({"resample": {"pixfrac": 0.8}}, {"resample": 1, "preview": 1}),
+    "resample": ({"resample": {"pixfrac": 0.8}}, {"resample": 1, "preview": 1, **CATALOG}),
+    "source_catalog": ({"source_catalog": {"snr_threshold": 4.0}}, CATALOG),
+    # The reference files' only parameter is the demo's filter, which names the product: all reruns.
+    "simulate_reference_files": (
+        {"simulate": {"filter": "F200W"}},
+        {
+            "simulate_reference_files": 1,
+            "simulate_association": 1,
+            "simulate_exposure": N,
+            "tweakreg_catalog": N,
+            **AFTER_ALIGNMENT,
+        },
+    ),
 }
 # Steps that take no parameter from the config: they rerun only as someone's downstream.
-WITHOUT_PARAMETERS = {"preview", "tweakreg_qa", "outlier_qa"}
+WITHOUT_PARAMETERS = {"preview", "tweakreg_qa", "outlier_qa", "catalog_qa"}
 # A member added to an association: its source catalog and every per-product job rerun, and with them
 # every crf (they all depend on the product's alignment); the other members' source catalogs do not.
 ADDED_MEMBER_RERUNS = {"tweakreg_catalog": 1, **AFTER_ALIGNMENT}

@@ -11,6 +11,7 @@ from astropy.table import Table
 from scipy import ndimage
 
 from image3.aperture_reference import read_abvega_offset
+from image3.background_map import background_map
 from image3.catalog_products import write_catalog
 from image3.grid import make_grid
 from image3.products import SipSettings, build_i2d
@@ -20,7 +21,6 @@ from image3.simulate.reference_files import ABVEGA_OFFSETS, drizzled_stamp, writ
 from image3.source_catalog import (
     BandImage,
     CatalogSettings,
-    background,
     multiband_catalog,
     single_band_catalog,
     smoothing_kernel,
@@ -93,7 +93,7 @@ def test_stars_brighter_than_five_times_the_detection_limit_are_detected():
     the catalog."""
     scene, grid, band = _band("F150W")
     table, _ = single_band_catalog(band, SETTINGS)
-    _, rms = background(band.data, band.mask, SETTINGS.bkg_boxsize)
+    _, rms = background_map(band.data, band.mask, SETTINGS.bkg_boxsize)
     rows, x, y = simdata.isolated_stars(scene, grid, 4, (10.0, 30.0))
     ix, iy = np.round(x).astype(int), np.round(y).astype(int)
     covered = ~ndimage.binary_dilation(band.mask, iterations=5)[iy, ix]
