@@ -91,8 +91,8 @@ def read_apcorr(path, filter_name, pupil, ee, pixel_scale_ratio) -> AperturePara
     native pixels).
     """
     try:
-        table = Table.read(path, hdu="APCORR")
-    except (OSError, KeyError, ValueError) as err:
+        table = Table.read(path, hdu="APCORR", format="fits")
+    except (OSError, KeyError, ValueError, TypeError) as err:
         raise InputError(f"source_catalog.apcorr {path}: not an APCORR reference file ({err})") from None
     rows = _matching_rows(table, path, filter_name, pupil)
     percent = np.round(np.asarray(rows["eefraction"], float) * 100).astype(int)

@@ -42,6 +42,16 @@ def _edge_distance(i2d_path, table):
     return distance[iy, ix]
 
 
+def _on_true_sky(positions, sources):
+    """Catalog positions moved by the mosaic's common offset from the truth (relative alignment
+    leaves every exposure off by the reference exposure's pointing error): the median offset of
+    the catalog's nearest true sources within 1 arcsec."""
+    idx, sep, _ = positions.match_to_catalog_sky(sources)
+    near = sep.arcsec < 1.0
+    dra, ddec = positions[near].spherical_offsets_to(sources[idx[near]])
+    return positions.spherical_offsets_by(np.median(dra), np.median(ddec))
+
+
 def test_demo_catalog_has_no_entry_on_a_cosmic_ray(demo):
     """With outlier detection on, no catalog entry lies within 0.1 arcsec of an injected cosmic ray
     unless a true source is within 0.15 arcsec of it. Entries within 5 pixels of the mosaic's edge
@@ -53,8 +63,9 @@ def test_demo_catalog_has_no_entry_on_a_cosmic_ray(demo):
     sources = SkyCoord(scene["ra"], scene["dec"], unit="deg")
     crs = _cosmic_ray_positions(demo)
     assert len(crs) > 50 and len(table) > 50
-    _, to_source, _ = table["sky_centroid"].match_to_catalog_sky(sources)
-    _, to_cr, _ = table["sky_centroid"].match_to_catalog_sky(crs)
+    positions = _on_true_sky(table["sky_centroid"], sources)
+    _, to_source, _ = positions.match_to_catalog_sky(sources)
+    _, to_cr, _ = positions.match_to_catalog_sky(crs)
     on_cosmic_ray = (to_cr.arcsec < 0.1) & (to_source.arcsec > 0.15)
     assert not on_cosmic_ray.any(), table[on_cosmic_ray]["label", "xcentroid", "ycentroid", "isophotal_abmag"]
 

@@ -10,8 +10,9 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from scipy import ndimage
 
-from image3.aperture_reference import read_abvega_offset
+from image3.aperture_reference import read_abvega_offset, read_apcorr
 from image3.background_map import background_map
+from image3.errors import InputError
 from image3.catalog_products import write_catalog
 from image3.grid import make_grid
 from image3.products import SipSettings, build_i2d
@@ -182,3 +183,15 @@ def test_multiband_forced_photometry_matches_the_single_band_catalogs():
         ratio = multi_flux / single["aper_total_flux"].value[idx_single[ok]]
         assert abs(np.median(ratio) - 1) < 0.01, (name, np.median(ratio))
         assert np.percentile(np.abs(ratio - 1), 90) < 0.01, (name, ratio)
+
+
+def test_reference_file_without_the_filter_is_named(reference_files):
+    apcorr, abvega = reference_files
+    with pytest.raises(InputError, match="apcorr.fits: no row for filter F090W"):
+        read_apcorr(apcorr, "F090W", "CLEAR", (30, 50, 70), 1.0)
+    with pytest.raises(InputError, match="abvegaoffset.asdf: no row for filter F444W"):
+        read_abvega_offset(abvega, "F444W", "CLEAR")
+    with pytest.raises(InputError, match="source_catalog.apcorr"):
+        read_apcorr(abvega, "F150W", "CLEAR", (30, 50, 70), 1.0)
+    with pytest.raises(InputError, match="aperture_ee"):
+        CatalogSettings(aperture_ee1=50, aperture_ee2=30)

@@ -105,7 +105,7 @@ def test_exposure_with_too_few_sources_is_flagged_and_the_run_completes(tmp_path
 def test_report_has_the_mosaic_preview(demo):
     snakemake(demo, "--report", "report.html")
     html = (demo / "report.html").read_text(errors="ignore")
-    for figure in ("i2d", "tweakreg", "skymatch", "outliers"):
+    for figure in ("i2d", "tweakreg", "skymatch", "outliers", "cat"):
         assert f"{PRODUCT}_{figure}.png" in html
 
 
