@@ -12,8 +12,8 @@ from scipy import ndimage
 
 from image3.aperture_reference import read_abvega_offset, read_apcorr
 from image3.background_map import background_map
-from image3.errors import InputError
 from image3.catalog_products import write_catalog
+from image3.errors import InputError
 from image3.grid import make_grid
 from image3.products import SipSettings, build_i2d
 from image3.resample import DrizzleSettings
