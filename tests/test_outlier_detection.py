@@ -42,8 +42,11 @@ def _detect(models, truth, tmp_path, flag_settings=None):
     masks, coverages = [], []
     for m, entry in zip(models, truth, strict=True):
         blotted, coverage = outliers.blot(median, count, pixel_map(m.meta.wcs, grid.wcs, m.data.shape))
-        mask, _ = outliers.flag_outliers(m.data, m.err, blotted, coverage, entry["sky_level"], flag_settings)
-        masks.append(mask & ((m.dq & 1) == 0))
+        usable = (m.dq & 1) == 0
+        mask, _ = outliers.flag_outliers(
+            m.data, m.err, blotted, coverage, entry["sky_level"], flag_settings, usable
+        )
+        masks.append(mask)
         coverages.append(coverage)
     return masks, coverages, grid
 
@@ -98,23 +101,23 @@ def test_cosmic_rays_found_stars_kept(filter_name, tmp_path):
     masks, coverages, _ = _detect(models, truth, tmp_path)
     recall = _cosmic_ray_recall(models, crs, masks, coverages)
     assert recall["cov2 snr>10"][0] >= 0.99, recall
-    assert recall["cov1 snr>10"][0] >= 0.90, recall
-    # Short of the issue's 97 %: a single pixel at S/N 5-6 is not separable from noise at the
-    # official 5-sigma threshold (see the closing note); what we reach is held here.
-    assert recall["cov2 snr5-10"][0] >= 0.50, recall
+    assert recall["cov1 snr>10"][0] >= 0.94, recall
+    # Short of the issue's 97 % (reached: 73 % F090W, 78 % F200W). Even a noiseless median, with
+    # every neighbour of a found core flagged, gives 95 % and 97 % here: a core at S/N 5-6 against
+    # the official 5-sigma threshold is a coin toss (see the closing note of the issue).
+    assert recall["cov2 snr5-10"][0] >= 0.70, recall
     stars, n_stars = _flagged_star_fraction(scene, models, crs, masks)
-    assert n_stars > 100 and stars <= 0.02, stars
-    # F090W: 0.4 % of the flags are more than a pixel from a cosmic ray (the issue asks 0.5 %). F200W:
-    # 13 %, short of it: where one exposure covers the sky L.A.Cosmic still takes parts of faint
-    # compact galaxies for cosmic rays (an open point of the issue).
-    assert _false_fraction(models, crs, masks) <= (0.006 if filter_name == "F090W" else 0.2)
+    assert n_stars > 100 and stars <= 0.01, stars
+    # Flags more than a pixel from any cosmic ray (the issue asks at most 0.5 %): none in F090W,
+    # 0.14 % in F200W (rings of bright stars).
+    assert _false_fraction(models, crs, masks) <= 0.003
 
 
 def test_official_thresholds_alone_eat_undersampled_star_cores(tmp_path):
-    """Without the PSF term and the two-exposure minimum (psf_term 0 is the official threshold),
-    F090W star cores are flagged far more often: what the PSF term buys."""
+    """Without the PSF and curvature terms (the official thresholds), F090W star cores are flagged
+    far more often: what the two terms buy."""
     scene, truth, models, crs = _aligned("F090W")
-    official = outliers.FlagSettings(psf_term=0.0, single_coverage_crs=False)
+    official = outliers.FlagSettings(psf_term=0.0, curvature=0.0, single_coverage_crs=False)
     (tmp_path / "official").mkdir()
     (tmp_path / "ours").mkdir()
     masks, _, _ = _detect(models, truth, tmp_path / "official", official)
@@ -180,6 +183,47 @@ def test_two_exposures_flag_the_cosmic_ray_not_its_partner(tmp_path):
     # The partner exposure is not flagged where the cosmic ray is (that would be 50 % false flags);
     # what remains is the single-coverage shortfall on F200W galaxies noted above.
     assert _false_fraction(models, crs, masks) < 0.2
+
+
+def test_laplacian_statistics_at_pixels_equal_the_full_image_filters():
+    """L.A.Cosmic's statistics, computed only at chosen pixels, are those of the 2x-subsampled
+    Laplacian and the median filters over the whole image (away from the edges)."""
+    rng = np.random.default_rng(1)
+    image = rng.normal(size=(40, 50))
+    image[10, 10] += 30.0
+    noise = np.ones_like(image)
+    sub = np.repeat(np.repeat(image, 2, axis=0), 2, axis=1)
+    kernel = np.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+    lap = (
+        np.clip(ndimage.convolve(sub, kernel, mode="nearest"), 0.0, None)
+        .reshape(40, 2, 50, 2)
+        .mean(axis=(1, 3))
+    )
+    significance = outliers.laplacian_significance(image, noise)
+    np.testing.assert_allclose(significance, lap / 2.0, atol=1e-12)
+    iy, ix = (a.ravel() for a in np.mgrid[4:36, 4:46])
+    sig, fine, stickout = outliers.laplacian_statistics(image, noise, significance, iy, ix)
+    m3 = ndimage.median_filter(image, size=3)
+    np.testing.assert_allclose(sig, (significance - ndimage.median_filter(significance, size=5))[iy, ix])
+    np.testing.assert_allclose(fine, np.clip(m3 - ndimage.median_filter(m3, size=7), 0.01, None)[iy, ix])
+    np.testing.assert_allclose(stickout, (image - m3)[iy, ix])
+
+
+def test_bad_pixels_do_not_make_their_neighbours_cosmic_rays():
+    """A hot pixel (DO_NOT_USE) where one exposure covers the sky: neither it nor its neighbours
+    are flagged; a cosmic ray of the same height is."""
+    rng = np.random.default_rng(2)
+    err = np.full((64, 64), 0.1)
+    data = rng.normal(0.0, 0.1, (64, 64))
+    data[20, 20] += 50.0  # hot pixel
+    data[40, 40] += 50.0  # cosmic ray
+    usable = np.ones(data.shape, bool)
+    usable[20, 20] = False
+    coverage = np.ones(data.shape, np.uint8)
+    mask, _ = outliers.flag_outliers(
+        data, err, np.zeros_like(data), coverage, 0.0, outliers.FlagSettings(), usable
+    )
+    assert mask[40, 40] and not mask[18:23, 18:23].any()
 
 
 def test_bad_thresholds_are_named():
