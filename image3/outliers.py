@@ -155,13 +155,10 @@ def abs_derivative(image):
     """Largest absolute difference between each pixel and its four neighbours."""
     padded = np.pad(image, 1, mode="edge")
     centre = padded[1:-1, 1:-1]
-    diffs = [
-        np.abs(centre - padded[:-2, 1:-1]),
-        np.abs(centre - padded[2:, 1:-1]),
-        np.abs(centre - padded[1:-1, :-2]),
-        np.abs(centre - padded[1:-1, 2:]),
-    ]
-    return np.max(diffs, axis=0)
+    out = np.abs(centre - padded[:-2, 1:-1])
+    for neighbour in (padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]):
+        np.maximum(out, np.abs(centre - neighbour), out=out)
+    return out
 
 
 def abs_curvature(image):
@@ -361,7 +358,8 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
     # Where two overlap the reference is the lower one, which undersampled peaks fall further below.
     pairs = coverage == 2
     if settings.psf_term is None:
-        psf_term = [measure_psf_term(strength - loose_base, source, err, peaks & g) for g in (~pairs, pairs)]
+        excess = strength - loose_base
+        psf_term = [measure_psf_term(excess, source, err, peaks & g) for g in (~pairs, pairs)]
         psf_term[1] = max(psf_term)
     else:
         psf_term = [settings.psf_term] * 2
