@@ -13,10 +13,10 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
   bright stars, where the gradient vanishes; the derivative term adds ``curvature`` x the largest
   |Laplacian| of the blot in the pixel's 3x3 neighbourhood (:func:`abs_curvature`).
 - **Undersampled stars.** A star centred on a pixel peaks far above the blotted median, more than
-  both terms cover. The threshold adds ``psf_term * max3x3(blot - background)``, with ``psf_term``
-  measured on each exposure's bright peaks (the 98th percentile of their excess over the loose
-  threshold, relative to the peak; separately where two exposures overlap), unless set in the
-  config.
+  both terms cover. The threshold adds ``psf_term * (max3x3(blot - background) - ERR)`` (not
+  below 0), with ``psf_term`` measured on each exposure's bright peaks (the 98th percentile of their
+  excess over the loose threshold, relative to the peak; separately where two exposures overlap),
+  unless set in the config.
 - **Single coverage.** Where one exposure alone covers the sky the median is the exposure itself;
   there cosmic rays are found with a Laplacian edge detector (van Dokkum 2001, L.A.Cosmic), whose
   fine-structure test keeps undersampled star cores, and a test that a core is sharper than the
@@ -363,9 +363,9 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
         psf_term[1] = max(psf_term)
     else:
         psf_term = [settings.psf_term] * 2
-    extra = np.where(pairs, psf_term[1], psf_term[0]) * ndimage.maximum_filter(
-        np.clip(source, 0.0, None), size=3
-    )
+    # The allowance is for sources: less one ERR, the 3x3 maximum of the blot's noise on the sky.
+    local_peak = np.clip(ndimage.maximum_filter(source, size=3) - err, 0.0, None)
+    extra = np.where(pairs, psf_term[1], psf_term[0]) * local_peak
     strict = strength > snr1 * noise + scale1 * deriv + extra
     loose = strength > loose_base + extra
     mask = ndimage.binary_dilation(strict, structure=np.ones((3, 3), bool)) & loose
