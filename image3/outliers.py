@@ -24,7 +24,6 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
   are computed only near candidate pixels.
 """
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -216,19 +215,6 @@ def _patches(image, iy, ix, half):
     return windows[iy, ix]
 
 
-def fill_unusable(image, usable):
-    """``image`` with unusable pixels replaced by the median of their usable 3x3 neighbours (0 if none)."""
-    iy, ix = np.nonzero(~usable)
-    if iy.size == 0:
-        return image
-    values = _patches(np.where(usable, image, np.nan), iy, ix, 1).reshape(iy.size, 9)
-    filled = image.copy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all neighbours unusable: NaN, then 0
-        filled[iy, ix] = np.nan_to_num(np.nanmedian(values, axis=1))
-    return filled
-
-
 def laplacian_significance(image, noise):
     """L.A.Cosmic's Laplacian (van Dokkum 2001) in units of the noise, before its 5x5 median is removed.
 
@@ -291,12 +277,11 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
     PSF: it stands ``sigclip`` x noise above :func:`psf_sharpness` x :func:`neighbour_level`, which
     the rings and cores of stars do not. objlim is ``lacosmic_objlim``, raised above the sharpness
     of this exposure's sources (:func:`source_objlim`). Cores are grown to their 3x3 neighbours
-    with significance above ``sigfrac x sigclip``. Statistics are computed only near candidates;
-    unusable pixels take their neighbours' median first, so a hot pixel's neighbours are not taken
-    for a cosmic ray.
+    with significance above ``sigfrac x sigclip``. Statistics are computed only near candidates.
+    Unusable pixels are neither cores nor grown into, so a hot pixel's neighbours are not taken for
+    a cosmic ray.
     """
     sigclip, sigfrac = settings.lacosmic_sigclip, settings.lacosmic_sigfrac
-    image = fill_unusable(image, usable)
     noise = np.where(usable & (err > 0), err, np.inf)
     significance = laplacian_significance(image, noise)
     # The median subtracted from the significance is >= 0, so this keeps every possible core.

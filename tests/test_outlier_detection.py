@@ -209,21 +209,22 @@ def test_laplacian_statistics_at_pixels_equal_the_full_image_filters():
     np.testing.assert_allclose(stickout, (image - m3)[iy, ix])
 
 
-def test_bad_pixels_do_not_make_their_neighbours_cosmic_rays():
-    """A hot pixel (DO_NOT_USE) where one exposure covers the sky: neither it nor its neighbours
-    are flagged; a cosmic ray of the same height is."""
+def test_bad_pixels_are_not_cosmic_rays():
+    """Where one exposure covers the sky, a hot pixel (DO_NOT_USE) is not flagged and neither are
+    its neighbours; a cosmic ray next to it is."""
     rng = np.random.default_rng(2)
     err = np.full((64, 64), 0.1)
     data = rng.normal(0.0, 0.1, (64, 64))
     data[20, 20] += 50.0  # hot pixel
+    data[21, 21] += 20.0  # cosmic ray
     data[40, 40] += 50.0  # cosmic ray
     usable = np.ones(data.shape, bool)
     usable[20, 20] = False
     coverage = np.ones(data.shape, np.uint8)
-    mask, _ = outliers.flag_outliers(
-        data, err, np.zeros_like(data), coverage, 0.0, outliers.FlagSettings(), usable
-    )
-    assert mask[40, 40] and not mask[18:23, 18:23].any()
+    settings = outliers.FlagSettings()
+    mask, _ = outliers.flag_outliers(data, err, np.zeros_like(data), coverage, 0.0, settings, usable)
+    assert mask[40, 40] and mask[21, 21]
+    assert not mask[18:21, 18:23].any() and not mask[18:23, 18:21].any()
 
 
 def test_bad_thresholds_are_named():
