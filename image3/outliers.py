@@ -2,21 +2,26 @@
 
 Images in MJy/sr, pixels 0-based. Beyond the official step:
 
-- **Median noise.** The comparison ``|data - blot|`` has the noise of the data and of the median;
-  the threshold uses ``err * sqrt(1 + pi / (2 n))`` for n >= 3 contributing exposures (the median's
-  variance) and ``sqrt(1.68)`` for n = 2 (the lower of two), so thin coverage does not raise false
-  flags.
+- **Noise of the difference.** ``snr`` is in units of the noise of ``data - blot``, measured on
+  each exposure per coverage value (:func:`difference_noise`); it is about 0.95 x ERR where six
+  exposures overlap (the exposure's own pixels are in the median, and drizzling and blotting smooth
+  the median's noise) and 1.0 where two do.
 - **Two exposures.** The median of two is their mean: half of a cosmic ray in one lands in the
   median and in the other exposure's difference. Where two overlap the lower value is used instead
   (the official ``nhigh=1``), which a cosmic ray does not reach.
-- **Undersampled stars.** A star centred on a pixel peaks far above the blotted median (drizzle and
-  blot smooth the peak), which the derivative term does not cover. The threshold adds
-  ``psf_term * max3x3(blot - background)``, with ``psf_term`` measured on each exposure's bright
-  peaks (the 90th percentile of their excess over the official threshold, relative to the peak),
+- **Curvature.** Drizzling and blotting smooth the median, lowering its peaks and the rings of
+  bright stars, where the gradient vanishes; the derivative term adds ``curvature`` x the largest
+  |Laplacian| of the blot in the pixel's 3x3 neighbourhood (:func:`abs_curvature`).
+- **Undersampled stars.** A star centred on a pixel peaks far above the blotted median, more than
+  both terms cover. The threshold adds ``psf_term * (max3x3(blot - background) - ERR)`` (not
+  below 0), with ``psf_term`` measured on each exposure's bright peaks (the 98th percentile of their
+  excess over the loose threshold, relative to the peak; separately where two exposures overlap),
   unless set in the config.
 - **Single coverage.** Where one exposure alone covers the sky the median is the exposure itself;
   there cosmic rays are found with a Laplacian edge detector (van Dokkum 2001, L.A.Cosmic), whose
-  fine-structure test keeps star cores.
+  fine-structure test keeps undersampled star cores, and a test that a core is sharper than the
+  exposure's stars (:func:`psf_sharpness`), which keeps the rings of bright stars. Its statistics
+  are computed only near candidate pixels.
 """
 
 from dataclasses import dataclass
@@ -31,6 +36,7 @@ from .pixmap import pixel_map
 from .resample import DrizzleSettings, Exposure, weight_map
 
 PSF_TERM_PERCENTILE = 98
+NEIGHBOURS_KEPT = 5
 
 
 def _pair(text, key):
@@ -51,6 +57,7 @@ class FlagSettings:
     scale: str = "1.2 0.7"
     backg: float = 0.0
     psf_term: float | None = None
+    curvature: float = 0.07
     single_coverage_crs: bool = True
     lacosmic_sigclip: float = 6.0
     lacosmic_sigfrac: float = 0.3
@@ -147,113 +154,212 @@ def abs_derivative(image):
     """Largest absolute difference between each pixel and its four neighbours."""
     padded = np.pad(image, 1, mode="edge")
     centre = padded[1:-1, 1:-1]
-    diffs = [
-        np.abs(centre - padded[:-2, 1:-1]),
-        np.abs(centre - padded[2:, 1:-1]),
-        np.abs(centre - padded[1:-1, :-2]),
-        np.abs(centre - padded[1:-1, 2:]),
-    ]
-    return np.max(diffs, axis=0)
+    out = np.abs(centre - padded[:-2, 1:-1])
+    for neighbour in (padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]):
+        np.maximum(out, np.abs(centre - neighbour), out=out)
+    return out
 
 
-def median_noise_factor(coverage):
-    """sqrt(1 + var(median) / var(pixel)) for the number of exposures in the median."""
-    n = np.maximum(coverage, 1).astype(float)
-    # n >= 3: variance of a median; n = 2: of the lower of two (0.68); n = 1: the image itself.
-    extra = np.where(n >= 3, np.pi / (2 * n), np.where(n == 2, 0.68, 1.0))
-    return np.sqrt(1.0 + extra)
+def abs_curvature(image):
+    """Largest absolute Laplacian (4 x pixel - its four neighbours) in each pixel's 3x3 neighbourhood.
 
-
-def measure_psf_term(diff, base, source, err, peaks_snr=50.0):
-    """Excess of bright peaks over the official threshold, relative to the peak (90th percentile).
-
-    ``diff`` is data - background - blot, ``base`` the official (loose) threshold, ``source`` the
-    blot minus background. Peaks are 5x5 local maxima of ``source`` above ``peaks_snr`` x err.
-    Returns 0 when fewer than 5 peaks exist.
+    Drizzling and blotting smooth the median, which lowers its peaks and rings by about a fixed
+    fraction of this; the gradient does not cover them (it vanishes on a crest).
     """
-    peaks = (source == ndimage.maximum_filter(source, size=5)) & (source > peaks_snr * err)
-    if peaks.sum() < 5:
+    p = np.pad(image, 1, mode="edge")
+    lap = np.abs(4.0 * p[1:-1, 1:-1] - p[:-2, 1:-1] - p[2:, 1:-1] - p[1:-1, :-2] - p[1:-1, 2:])
+    return ndimage.maximum_filter(lap, size=3)
+
+
+def difference_noise(z, coverage, quiet, min_pixels=1000):
+    """Noise of data - background - blot in units of ERR, per pixel, set by its coverage.
+
+    Measured on the exposure itself: for each coverage value, half the distance from the median to
+    the 97.7th percentile (2 sigma) of ``z`` = difference / ERR over ``quiet`` pixels (every second
+    pixel in each direction). The upper side is the cosmic rays' side, and where two exposures
+    overlap the difference to the lower one is one-sided. The exposure's own pixels are in the
+    median, and drizzling and blotting smooth its noise, so this is below 1 where many overlap.
+    Coverage values with fewer than ``min_pixels`` quiet pixels get 1 (ERR alone, as the official
+    step).
+    """
+    sub = np.s_[::2, ::2]
+    zs, cs, qs = z[sub], coverage[sub], quiet[sub]
+    table = np.ones(int(max(coverage.max(), 1)) + 1)
+    for c in np.unique(cs[qs & (cs >= 2)]):
+        values = zs[qs & (cs == c)]
+        if values.size >= min_pixels:
+            p50, p977 = np.percentile(values, [50.0, 97.725])
+            table[c] = (p977 - p50) / 2
+    return table[coverage]
+
+
+def measure_psf_term(excess, source, err, peaks, peaks_snr=50.0):
+    """Excess of bright peaks over the official threshold, relative to the peak.
+
+    ``excess`` is |data - background - blot| less the official (loose) threshold, ``source`` the
+    blot minus background, ``peaks`` its 5x5 local maxima; those above ``peaks_snr`` x err count.
+    Returns the 98th percentile of the largest excess in each peak's 3x3 over the peak, or 0 when
+    fewer than 5 peaks exist.
+    """
+    iy, ix = np.nonzero(peaks & (source > peaks_snr * err))
+    if iy.size < 5:
         return 0.0
-    excess = ndimage.maximum_filter(np.abs(diff) - base, size=3)
-    ratios = excess[peaks] / source[peaks]
+    ratios = _patches(excess, iy, ix, 1).reshape(iy.size, 9).max(axis=1) / source[iy, ix]
     return float(max(0.0, np.percentile(ratios, PSF_TERM_PERCENTILE)))
 
 
-def laplacian_significance(data, err):
-    """L.A.Cosmic's statistics (van Dokkum 2001): Laplacian significance and fine structure, and
-    how far each pixel sticks out of its 3x3 median (in noise units).
+def _patches(image, iy, ix, half):
+    """(n, 2 half + 1, 2 half + 1) cut-outs of ``image`` centred on pixels (iy, ix), edges repeated."""
+    size = 2 * half + 1
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(image, half, mode="edge"), (size, size))
+    return windows[iy, ix]
 
-    The Laplacian of the 2x-subsampled image (negative values clipped, block-averaged back) in units
-    of the noise, minus its 5x5 median (large-scale structure); and the fine-structure image (3x3
-    median minus its 7x7 median, in noise units, at least 0.01).
+
+def laplacian_significance(image, noise):
+    """L.A.Cosmic's Laplacian (van Dokkum 2001) in units of the noise, before its 5x5 median is removed.
+
+    The Laplacian of the 2x-subsampled image, negative values clipped and block-averaged back, is
+    for each pixel the mean over its four quadrants of max(0, 2 d - vertical - horizontal neighbour)
+    (edges repeated); divided by 2 x the noise as in L.A.Cosmic.
     """
-    ny, nx = data.shape
-    sub = np.repeat(np.repeat(data, 2, axis=0), 2, axis=1)
-    kernel = np.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
-    lap = np.clip(ndimage.convolve(sub, kernel, mode="nearest"), 0.0, None)
-    lap = lap.reshape(ny, 2, nx, 2).mean(axis=(1, 3))
-    noise = np.where(err > 0, err, np.inf)
-    significance = lap / (2.0 * noise)
-    significance -= ndimage.median_filter(significance, size=5)
-    m3 = ndimage.median_filter(data, size=3)
-    fine = np.clip((m3 - ndimage.median_filter(m3, size=7)) / noise, 0.01, None)
-    stickout = (data - m3) / noise
-    return significance, fine, stickout
+    p = np.pad(image, 1, mode="edge")
+    centre = 2.0 * p[1:-1, 1:-1]
+    up, down, left, right = p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]
+    lap = sum(np.clip(centre - v - h, 0.0, None) for v in (up, down) for h in (left, right)) / 4.0
+    return lap / (2.0 * noise)
 
 
-def laplacian_cosmic_rays(significance, fine, stickout, sigclip=6.0, sigfrac=0.3, objlim=5.0):
-    """Cosmic rays: Laplacian significance above ``sigclip`` and ``objlim`` times the fine structure,
-    standing ``sigclip`` above their own 3x3 median (which a resolved source does not), grown to
-    neighbours above ``sigfrac * sigclip``."""
-    candidates = (significance > sigclip) & (significance / fine > objlim) & (stickout > sigclip)
-    grown = ndimage.binary_dilation(candidates, structure=np.ones((3, 3), bool))
-    return candidates | (grown & (significance > sigfrac * sigclip))
+def laplacian_statistics(image, noise, significance, iy, ix):
+    """L.A.Cosmic's statistics at pixels (iy, ix): significance less its 5x5 median, fine structure
+    (3x3 median less the 7x7 median of 3x3 medians, in noise units, at least 0.01), and how far the
+    pixel sticks out of its 3x3 median (noise units)."""
+    n = iy.size
+    sig = significance[iy, ix] - np.median(_patches(significance, iy, ix, 2).reshape(n, 25), axis=1)
+    m3 = np.median(
+        np.lib.stride_tricks.sliding_window_view(_patches(image, iy, ix, 4), (3, 3), axis=(1, 2)).reshape(
+            n, 7, 7, 9
+        ),
+        axis=3,
+    )
+    centre = m3[:, 3, 3]
+    fine = np.clip((centre - np.median(m3.reshape(n, 49), axis=1)) / noise[iy, ix], 0.01, None)
+    stickout = (image[iy, ix] - centre) / noise[iy, ix]
+    return sig, fine, stickout
 
 
-def source_objlim(significance, fine, peaks, objlim):
+def neighbour_level(image, iy, ix, lowest=NEIGHBOURS_KEPT):
+    """Mean of the ``lowest`` of the eight neighbours of pixels (iy, ix) (edges repeated).
+
+    A cosmic ray hits a few neighbours at most, so the lowest ones are the sky around it; a
+    source's are its own profile.
+    """
+    values = np.delete(_patches(image, iy, ix, 1).reshape(iy.size, 9), 4, axis=1)
+    return np.sort(values, axis=1)[:, :lowest].mean(axis=1)
+
+
+def psf_sharpness(image, noise, peaks, peaks_snr=30.0):
+    """How far a source's peak can stand above its neighbours: the 99th percentile of peak /
+    :func:`neighbour_level` at ``peaks`` (sources confirmed by other exposures) above ``peaks_snr``
+    x noise (a few a cosmic ray hit are above it). 0 (no limit) when fewer than 20 such peaks exist.
+    """
+    iy, ix = np.nonzero(peaks & (image > peaks_snr * noise))
+    if iy.size < 20:
+        return 0.0
+    return float(np.percentile(image[iy, ix] / neighbour_level(image, iy, ix), 99))
+
+
+def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings: FlagSettings):
+    """Cosmic rays among ``candidates`` (pixels only this exposure covers), L.A.Cosmic style.
+
+    ``image`` is the exposure less its background, ``peaks`` bright sources confirmed by other
+    exposures. A core has Laplacian significance above ``lacosmic_sigclip`` and above objlim x its
+    fine structure, stands ``sigclip`` x noise above its own 3x3 median and is sharper than the
+    PSF: it stands ``sigclip`` x noise above :func:`psf_sharpness` x :func:`neighbour_level`, which
+    the rings and cores of stars do not. objlim is ``lacosmic_objlim``, raised above the sharpness
+    of this exposure's sources (:func:`source_objlim`). Cores are grown to their 3x3 neighbours
+    with significance above ``sigfrac x sigclip``. Statistics are computed only near candidates.
+    Unusable pixels are neither cores nor grown into, so a hot pixel's neighbours are not taken for
+    a cosmic ray.
+    """
+    sigclip, sigfrac = settings.lacosmic_sigclip, settings.lacosmic_sigfrac
+    noise = np.where(usable & (err > 0), err, np.inf)
+    significance = laplacian_significance(image, noise)
+    # The median subtracted from the significance is >= 0, so this keeps every possible core.
+    iy, ix = np.nonzero(candidates & usable & (significance > sigclip))
+    mask = np.zeros(image.shape, bool)
+    if iy.size == 0:
+        return mask
+    py, px = np.nonzero(peaks)
+    sig_p, fine_p, _ = laplacian_statistics(image, noise, significance, py, px)
+    objlim = source_objlim(sig_p / fine_p, settings.lacosmic_objlim)
+    sig, fine, stickout = laplacian_statistics(image, noise, significance, iy, ix)
+    sharp = image[iy, ix] - psf_sharpness(image, noise, peaks) * neighbour_level(image, iy, ix)
+    core = (sig > sigclip) & (sig / fine > objlim) & (stickout > sigclip) & (sharp > sigclip * noise[iy, ix])
+    mask[iy[core], ix[core]] = True
+    grown = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool)) & candidates & usable & ~mask
+    gy, gx = np.nonzero(grown)
+    if gy.size:
+        gsig = significance[gy, gx] - np.median(
+            _patches(significance, gy, gx, 2).reshape(gy.size, 25), axis=1
+        )
+        keep = gsig > sigfrac * sigclip
+        mask[gy[keep], gx[keep]] = True
+    return mask
+
+
+def source_objlim(ratios, objlim):
     """``objlim`` raised above the sharpness of this exposure's real sources.
 
     Undersampled stars (F090W) are as sharp as faint cosmic rays by L.A.Cosmic's measure; the
-    Laplacian-to-fine-structure ratio at ``peaks`` (sources confirmed by other exposures) sets a
-    floor of 1.5 x its 90th percentile (robust to the few peaks a cosmic ray hit).
+    Laplacian-to-fine-structure ``ratios`` at bright sources confirmed by other exposures set a
+    floor of 1.5 x their 90th percentile (robust to the few peaks a cosmic ray hit).
     """
-    if peaks.sum() < 5:
+    if ratios.size < 5:
         return objlim
-    return float(max(objlim, 1.5 * np.percentile(significance[peaks] / fine[peaks], 90)))
+    return float(max(objlim, 1.5 * np.percentile(ratios, 90)))
 
 
-def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettings):
-    """Boolean mask of outliers in an exposure, and the psf_term used.
+def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettings, usable=None):
+    """Boolean mask of outliers in an exposure, and the psf_term used: [elsewhere, where two overlap].
 
     ``data`` and ``err`` are the exposure's SCI and ERR, ``blotted`` the median seen from it (sky
     subtracted), ``coverage`` the number of exposures in that median, ``background`` the sky level
-    the exposure still contains. Official scheme: a pixel is flagged when it exceeds the loose
-    threshold (snr[1], scale[1]) and a pixel of its 3x3 neighbourhood exceeds the strict one
-    (snr[0], scale[0]); see the module docstring for what is added.
+    the exposure still contains, ``usable`` the pixels that may be used (default: finite data).
+    Official scheme: a pixel is flagged when it exceeds the loose threshold (snr[1], scale[1]) and a
+    pixel of its 3x3 neighbourhood exceeds the strict one (snr[0], scale[0]); see the module
+    docstring for what is added. Unusable pixels are never flagged.
     """
     (snr1, snr2), (scale1, scale2) = _pair(settings.snr, "snr"), _pair(settings.scale, "scale")
+    usable = np.isfinite(data) & np.isfinite(err) if usable is None else usable & np.isfinite(data)
     diff = data - background - settings.backg - blotted
-    deriv = abs_derivative(blotted)
-    noise = err * median_noise_factor(coverage)
+    deriv = abs_derivative(blotted) + settings.curvature * abs_curvature(blotted)
+    with np.errstate(all="ignore"):
+        z = diff / err
+    noise = err * difference_noise(z, coverage, usable & (deriv < err) & np.isfinite(z))
     source = blotted - np.nanmedian(blotted)
-    psf_term = settings.psf_term
-    if psf_term is None:
-        psf_term = measure_psf_term(diff, snr2 * noise + scale2 * deriv, source, err)
-    extra = psf_term * ndimage.maximum_filter(np.clip(source, 0.0, None), size=3)
+    peaks = source == ndimage.maximum_filter(source, size=5)
     strength = np.abs(diff)
+    loose_base = snr2 * noise + scale2 * deriv
+    # Where two overlap the reference is the lower one, which undersampled peaks fall further below.
+    pairs = coverage == 2
+    if settings.psf_term is None:
+        excess = strength - loose_base
+        psf_term = [measure_psf_term(excess, source, err, peaks & g) for g in (~pairs, pairs)]
+        psf_term[1] = max(psf_term)
+    else:
+        psf_term = [settings.psf_term] * 2
+    # The allowance is for sources: less one ERR, the 3x3 maximum of the blot's noise on the sky.
+    local_peak = np.clip(ndimage.maximum_filter(source, size=3) - err, 0.0, None)
+    extra = np.where(pairs, psf_term[1], psf_term[0]) * local_peak
     strict = strength > snr1 * noise + scale1 * deriv + extra
-    loose = strength > snr2 * noise + scale2 * deriv + extra
+    loose = strength > loose_base + extra
     mask = ndimage.binary_dilation(strict, structure=np.ones((3, 3), bool)) & loose
     mask &= coverage >= 2
-    if settings.single_coverage_crs and (coverage <= 1).any():
-        significance, fine, stickout = laplacian_significance(data - background, err)
-        peaks = (source == ndimage.maximum_filter(source, size=5)) & (source > 8 * err) & (coverage >= 2)
-        objlim = source_objlim(significance, fine, peaks, settings.lacosmic_objlim)
-        single = laplacian_cosmic_rays(
-            significance, fine, stickout, settings.lacosmic_sigclip, settings.lacosmic_sigfrac, objlim
-        )
-        mask |= single & (coverage <= 1)
-    return mask & np.isfinite(data), psf_term
+    single = coverage <= 1
+    if settings.single_coverage_crs and single.any():
+        confirmed = peaks & (source > 8 * err) & (coverage >= 2) & usable
+        mask |= single_coverage_cosmic_rays(data - background, err, usable, single, confirmed, settings)
+    return mask & usable, psf_term
 
 
 def write_mask(path, mask, **header):

@@ -7,6 +7,7 @@ FLAG_KEYS = (
     "scale",
     "backg",
     "psf_term",
+    "curvature",
     "single_coverage_crs",
     "lacosmic_sigclip",
     "lacosmic_sigfrac",

@@ -26,7 +26,7 @@ def main():
         median, count = hdul["MEDIAN"].data, hdul["COUNT"].data
     if sm.params.n_exposures < 2:
         log.warning("one exposure: outlier detection skipped")
-        mask, psf_term = np.zeros(data.shape, bool), 0.0
+        mask, psf_term = np.zeros(data.shape, bool), [0.0, 0.0]
     else:
         if sm.params.resample_data:
             grid = read_grid(sm.input.grid)
@@ -36,11 +36,24 @@ def main():
         else:
             blotted, coverage = np.nan_to_num(median), count
         sky = read_sky_entry(sm.input.sky, name)["level"] - lean.subtracted_sky
-        mask, psf_term = flag_outliers(data, err, blotted, coverage, sky, FlagSettings(**sm.params.flag))
-        mask &= (lean.arrays["dq"] & 1) == 0  # already DO_NOT_USE: nothing to add
-    log.info("%d pixels flagged (%.4f %%), psf_term %.3f", mask.sum(), 100 * mask.mean(), psf_term)
+        usable = (lean.arrays["dq"] & 1) == 0  # already DO_NOT_USE: nothing to add
+        settings = FlagSettings(**sm.params.flag)
+        mask, psf_term = flag_outliers(data, err, blotted, coverage, sky, settings, usable)
+    log.info(
+        "%d pixels flagged (%.4f %%), psf_term %.3f (%.3f where two overlap)",
+        mask.sum(),
+        100 * mask.mean(),
+        *psf_term,
+    )
     with atomic_path(sm.output[0]) as tmp:
-        write_mask(tmp, mask, nflagged=int(mask.sum()), fraction=float(mask.mean()), psfterm=psf_term)
+        write_mask(
+            tmp,
+            mask,
+            nflagged=int(mask.sum()),
+            fraction=float(mask.mean()),
+            psfterm=psf_term[0],
+            psfterm2=psf_term[1],
+        )
 
 
 run(main, snakemake.log[0])  # noqa: F821

@@ -42,8 +42,11 @@ def _detect(models, truth, tmp_path, flag_settings=None):
     masks, coverages = [], []
     for m, entry in zip(models, truth, strict=True):
         blotted, coverage = outliers.blot(median, count, pixel_map(m.meta.wcs, grid.wcs, m.data.shape))
-        mask, _ = outliers.flag_outliers(m.data, m.err, blotted, coverage, entry["sky_level"], flag_settings)
-        masks.append(mask & ((m.dq & 1) == 0))
+        usable = (m.dq & 1) == 0
+        mask, _ = outliers.flag_outliers(
+            m.data, m.err, blotted, coverage, entry["sky_level"], flag_settings, usable
+        )
+        masks.append(mask)
         coverages.append(coverage)
     return masks, coverages, grid
 
@@ -98,23 +101,23 @@ def test_cosmic_rays_found_stars_kept(filter_name, tmp_path):
     masks, coverages, _ = _detect(models, truth, tmp_path)
     recall = _cosmic_ray_recall(models, crs, masks, coverages)
     assert recall["cov2 snr>10"][0] >= 0.99, recall
-    assert recall["cov1 snr>10"][0] >= 0.90, recall
-    # Short of the issue's 97 %: a single pixel at S/N 5-6 is not separable from noise at the
-    # official 5-sigma threshold (see the closing note); what we reach is held here.
-    assert recall["cov2 snr5-10"][0] >= 0.50, recall
+    assert recall["cov1 snr>10"][0] >= 0.94, recall
+    # Short of the issue's 97 % (reached: 78 % in both). A noiseless median under the official rule
+    # (5 sigma on the core, 4 on its neighbours) gives 94 % and 95 % here: a core at S/N 5-6
+    # against a 5-sigma threshold is a coin toss (see the closing note of the issue).
+    assert recall["cov2 snr5-10"][0] >= 0.75, recall
     stars, n_stars = _flagged_star_fraction(scene, models, crs, masks)
-    assert n_stars > 100 and stars <= 0.02, stars
-    # F090W: 0.4 % of the flags are more than a pixel from a cosmic ray (the issue asks 0.5 %). F200W:
-    # 13 %, short of it: where one exposure covers the sky L.A.Cosmic still takes parts of faint
-    # compact galaxies for cosmic rays (an open point of the issue).
-    assert _false_fraction(models, crs, masks) <= (0.006 if filter_name == "F090W" else 0.2)
+    assert n_stars > 100 and stars <= 0.01, stars
+    # Flags more than a pixel from any cosmic ray (the issue asks at most 0.5 %): none in F090W,
+    # 0.2 % in F200W.
+    assert _false_fraction(models, crs, masks) <= 0.003
 
 
 def test_official_thresholds_alone_eat_undersampled_star_cores(tmp_path):
-    """Without the PSF term and the two-exposure minimum (psf_term 0 is the official threshold),
-    F090W star cores are flagged far more often: what the PSF term buys."""
+    """Without the PSF and curvature terms (the official thresholds), F090W star cores are flagged
+    far more often: what the two terms buy."""
     scene, truth, models, crs = _aligned("F090W")
-    official = outliers.FlagSettings(psf_term=0.0, single_coverage_crs=False)
+    official = outliers.FlagSettings(psf_term=0.0, curvature=0.0, single_coverage_crs=False)
     (tmp_path / "official").mkdir()
     (tmp_path / "ours").mkdir()
     masks, _, _ = _detect(models, truth, tmp_path / "official", official)
@@ -124,10 +127,11 @@ def test_official_thresholds_alone_eat_undersampled_star_cores(tmp_path):
     assert flagged_official > 5 * max(flagged_ours, 0.01), (flagged_official, flagged_ours)
 
 
-def test_star_flux_in_the_mosaic_survives_flagging(tmp_path):
+@pytest.mark.parametrize("filter_name", ["F090W", "F200W"])
+def test_star_flux_in_the_mosaic_survives_flagging(filter_name, tmp_path):
     """With the flags applied (DQ DO_NOT_USE), isolated stars brighter than AB 22 keep their flux
-    in the mosaic within 1 % (F090W, the undersampled case)."""
-    scene, truth, models, crs = _aligned("F090W")
+    in the mosaic within 1 % (F090W is the undersampled case)."""
+    scene, truth, models, crs = _aligned(filter_name)
     masks, _, grid = _detect(models, truth, tmp_path)
     saved = [m.dq.copy() for m in models]
     try:
@@ -137,7 +141,7 @@ def test_star_flux_in_the_mosaic_survives_flagging(tmp_path):
     finally:
         for m, dq in zip(models, saved, strict=True):
             m.dq = dq
-    radius = simdata.psf_radius("F090W") + 1
+    radius = simdata.psf_radius(filter_name) + 1
     rows, x, y = simdata.isolated_stars(scene, grid, radius, (18.0, 22.0))
     # Stars that no cosmic ray hit (within the aperture, in any exposure), as the issue asks.
     hit = np.zeros(len(rows), bool)
@@ -177,9 +181,50 @@ def test_two_exposures_flag_the_cosmic_ray_not_its_partner(tmp_path):
         y, x = np.asarray(cr["y"]), np.asarray(cr["x"])
         strong = (np.asarray(cr["snr"]) > 20) & (coverages[k][y, x] == 2) & ((models[k].dq[y, x] & 1) == 0)
         assert strong.sum() > 10 and masks[k][y, x][strong].mean() > 0.95
-    # The partner exposure is not flagged where the cosmic ray is (that would be 50 % false flags);
-    # what remains is the single-coverage shortfall on F200W galaxies noted above.
-    assert _false_fraction(models, crs, masks) < 0.2
+    # The partner exposure is not flagged where the cosmic ray is (that would be 50 % false flags).
+    assert _false_fraction(models, crs, masks) <= 0.01
+
+
+def test_laplacian_statistics_at_pixels_equal_the_full_image_filters():
+    """L.A.Cosmic's statistics, computed only at chosen pixels, are those of the 2x-subsampled
+    Laplacian and the median filters over the whole image (away from the edges)."""
+    rng = np.random.default_rng(1)
+    image = rng.normal(size=(40, 50))
+    image[10, 10] += 30.0
+    noise = np.ones_like(image)
+    sub = np.repeat(np.repeat(image, 2, axis=0), 2, axis=1)
+    kernel = np.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+    lap = (
+        np.clip(ndimage.convolve(sub, kernel, mode="nearest"), 0.0, None)
+        .reshape(40, 2, 50, 2)
+        .mean(axis=(1, 3))
+    )
+    significance = outliers.laplacian_significance(image, noise)
+    np.testing.assert_allclose(significance, lap / 2.0, atol=1e-12)
+    iy, ix = (a.ravel() for a in np.mgrid[4:36, 4:46])
+    sig, fine, stickout = outliers.laplacian_statistics(image, noise, significance, iy, ix)
+    m3 = ndimage.median_filter(image, size=3)
+    np.testing.assert_allclose(sig, (significance - ndimage.median_filter(significance, size=5))[iy, ix])
+    np.testing.assert_allclose(fine, np.clip(m3 - ndimage.median_filter(m3, size=7), 0.01, None)[iy, ix])
+    np.testing.assert_allclose(stickout, (image - m3)[iy, ix])
+
+
+def test_bad_pixels_are_not_cosmic_rays():
+    """Where one exposure covers the sky, a hot pixel (DO_NOT_USE) is not flagged and neither are
+    its neighbours; a cosmic ray next to it is."""
+    rng = np.random.default_rng(2)
+    err = np.full((64, 64), 0.1)
+    data = rng.normal(0.0, 0.1, (64, 64))
+    data[20, 20] += 50.0  # hot pixel
+    data[21, 21] += 20.0  # cosmic ray
+    data[40, 40] += 50.0  # cosmic ray
+    usable = np.ones(data.shape, bool)
+    usable[20, 20] = False
+    coverage = np.ones(data.shape, np.uint8)
+    settings = outliers.FlagSettings()
+    mask, _ = outliers.flag_outliers(data, err, np.zeros_like(data), coverage, 0.0, settings, usable)
+    assert mask[40, 40] and mask[21, 21]
+    assert not mask[18:21, 18:23].any() and not mask[18:23, 18:21].any()
 
 
 def test_bad_thresholds_are_named():
