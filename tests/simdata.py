@@ -32,11 +32,8 @@ def simulate(sim):
     scene, truth = plan(sim)
     det = detector_model(sim)
     models, crs = [], []
-    from image3.simulate.observation import ExposurePointing
-
     for k, entry in enumerate(truth):
-        pointing = ExposurePointing.from_dict({key: v for key, v in entry.items() if key != "sky_level"})
-        model, cr = simulate_exposure(scene, pointing, entry["sky_level"], k, det)
+        model, cr = simulate_exposure(scene, entry, k, det)
         models.append(model)
         crs.append(cr)
     return scene, truth, models, crs
@@ -140,8 +137,7 @@ def true_wcs(entry, shape):
     from image3.jwst_wcs import imaging_wcs
     from image3.simulate.observation import ExposurePointing
 
-    pointing = ExposurePointing.from_dict({k: v for k, v in entry.items() if k != "sky_level"})
-    return imaging_wcs(shape, pointing.true)
+    return imaging_wcs(shape, ExposurePointing.from_dict(entry).true)
 
 
 def wcs_errors_mas(wcs_list, truth, shape, step=64):
