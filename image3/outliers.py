@@ -12,8 +12,8 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
 - **Undersampled stars.** A star centred on a pixel peaks far above the blotted median (drizzle and
   blot smooth the peak), which the derivative term does not cover. The threshold adds
   ``psf_term * max3x3(blot - background)``, with ``psf_term`` measured on each exposure's bright
-  peaks (the 90th percentile of their excess over the official threshold, relative to the peak),
-  unless set in the config.
+  peaks (the 98th percentile of their excess over the official threshold, relative to the peak;
+  only peaks whose flux the exposure and the median agree on), unless set in the config.
 - **Single coverage.** Where one exposure alone covers the sky the median is the exposure itself;
   there cosmic rays are found with a Laplacian edge detector (van Dokkum 2001, L.A.Cosmic), whose
   fine-structure test keeps star cores.
@@ -164,14 +164,21 @@ def median_noise_factor(coverage):
     return np.sqrt(1.0 + extra)
 
 
-def measure_psf_term(diff, base, source, err, peaks_snr=50.0):
-    """Excess of bright peaks over the official threshold, relative to the peak (90th percentile).
+def measure_psf_term(diff, base, source, err, peaks_snr=50.0, flux_agreement=0.3):
+    """Excess of bright peaks over the official threshold, relative to the peak (98th percentile).
 
     ``diff`` is data - background - blot, ``base`` the official (loose) threshold, ``source`` the
-    blot minus background. Peaks are 5x5 local maxima of ``source`` above ``peaks_snr`` x err.
+    blot minus background. Peaks are 5x5 local maxima of ``source`` above ``peaks_snr`` x err whose
+    5x5 flux in the exposure agrees with the blot's within ``flux_agreement`` (|sum diff| <=
+    flux_agreement x sum source): the same source, only sharper or blurred. A peak where the
+    exposure holds another source (a cosmic ray on a star, or a static star on a moving target's
+    frame, where the median holds whatever the exposures agree on) says nothing of the PSF.
     Returns 0 when fewer than 5 peaks exist.
     """
     peaks = (source == ndimage.maximum_filter(source, size=5)) & (source > peaks_snr * err)
+    peaks &= np.abs(ndimage.uniform_filter(diff, size=5)) <= flux_agreement * ndimage.uniform_filter(
+        source, size=5
+    )
     if peaks.sum() < 5:
         return 0.0
     excess = ndimage.maximum_filter(np.abs(diff) - base, size=3)
