@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 from astropy.coordinates import SkyCoord
+from astropy.modeling import fitting, models
 from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photometry
 
 from image3.grid import make_grid, native_pixel_scale
@@ -125,6 +126,17 @@ def windowed_centroids(image, x, y, sigma=1.5, half=10, iterations=20):
             cx, cy = cx + dx, cy + dy
         out.append((cx, cy))
     return np.array(out)
+
+
+def gaussian_fwhm(image, x, y, half=8):
+    """FWHM (pixels, geometric mean of the two axes) of an elliptical Gaussian plus constant fitted
+    to the (2 half + 1)^2 stamp around 0-based (x, y)."""
+    ix, iy = int(round(x)), int(round(y))
+    cut = np.nan_to_num(image[iy - half : iy + half + 1, ix - half : ix + half + 1])
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    model = models.Gaussian2D(cut.max(), x - ix, y - iy, 1.0, 1.0) + models.Const2D(0.0)
+    fit = fitting.LevMarLSQFitter()(model, xx, yy, cut)
+    return float(2 * np.sqrt(2 * np.log(2)) * np.sqrt(abs(fit.x_stddev_0 * fit.y_stddev_0)))
 
 
 def psf_radius(filter_name):
