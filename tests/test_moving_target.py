@@ -3,6 +3,7 @@ the truth (the target sharp and whole in the mosaic, static stars rejected, the 
 
 import io
 import json
+import shutil
 
 import asdf
 import numpy as np
@@ -12,7 +13,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS as FitsWCS
 from stdatamodels.jwst import datamodels
-from workflow_helpers import PRODUCT, SMALL
+from workflow_helpers import EXPOSURES, PRODUCT, SMALL, planned_jobs, snakemake, user_asn
 
 from image3.grid import Grid, tan_wcs
 from image3.moving_target import MOVING_FRAME, mean_target_position, moving_target_wcs_set
@@ -214,3 +215,22 @@ def test_single_exposure_i2d_on_the_product_grid(moving_demo):
         c = simdata.windowed_centroids(data, [predicted[0]], [predicted[1]])[0]
         assert np.hypot(*(c - predicted)) * grid.pixel_scale * 1000 < 5.0
         assert simdata.aperture_flux(data, [c[0]], [c[1]], radius)[0] == pytest.approx(mosaic_flux, rel=0.05)
+
+
+@pytest.mark.workflow
+def test_user_association_target_type_decides_the_dag(moving_demo, demo, tmp_path):
+    """Read from the members' headers when the workflow loads: moving members get assign_mtwcs;
+    a product mixing moving and fixed members stops with a message naming them."""
+    data = tmp_path / "data"
+    data.mkdir()
+    moving = [f"moving{k}_nrca1_cal.fits" for k in range(2)]
+    for name, src in zip(moving, EXPOSURES[:2], strict=True):
+        shutil.copy(moving_demo / "demo" / f"{src}_cal.fits", data / name)
+    shutil.copy(demo / "demo" / f"{EXPOSURES[0]}_cal.fits", data / "fixed_nrca1_cal.fits")
+    user_asn(data / "m_asn.json", {"m": moving})
+    assert planned_jobs(tmp_path, {"asn": str(data / "m_asn.json")})["assign_mtwcs"] == 1
+    user_asn(data / "x_asn.json", {"x": [*moving, "fixed_nrca1_cal.fits"]})
+    result = snakemake(tmp_path, "-n", config={"asn": str(data / "x_asn.json")}, check=False)
+    assert result.returncode != 0
+    assert "mix moving and fixed" in result.stderr + result.stdout
+    assert "fixed_nrca1_cal.fits: FIXED" in result.stderr + result.stdout
