@@ -83,15 +83,10 @@ def _mosaic(workdir):
         return i2d.data.copy(), Grid(i2d.meta.wcs, i2d.data.shape, scale), coverage_count(i2d.con)
 
 
-def _target_prediction(workdir, truth, grid):
-    """Where the aligned exposures put the target: each crf WCS at the target's true pixel, the
-    mean over exposures, in mosaic pixels; and the spread of those positions (mas)."""
-    mean, spread, _ = _target_predictions(workdir, truth, grid)
-    return mean, spread
-
-
 def _target_predictions(workdir, truth, grid):
-    """_target_prediction's mean and spread, and each exposure's position in mosaic pixels."""
+    """Where the aligned exposures put the target: each crf WCS at the target's true pixel. Returns
+    the mean over exposures in mosaic pixels, each position's offset from that mean (mas, east and
+    north) and each position in mosaic pixels."""
     sky = []
     for entry in truth:
         with _open(workdir, f"{entry['name']}_o001_crf.fits") as crf:
@@ -111,7 +106,7 @@ def test_target_keeps_its_flux_shape_and_position(moving_demo, demo):
     demo (same exposures and drizzle); centroid within 5 mas of where the aligned exposures put it."""
     truth, _ = _truth(moving_demo)
     image, grid, _ = _mosaic(moving_demo)
-    predicted, spread = _target_prediction(moving_demo, truth, grid)
+    predicted, spread, _ = _target_predictions(moving_demo, truth, grid)
     assert np.abs(spread).max() < 20, spread  # the exposures agree (0.1-0.5 arcsec errors as simulated)
     centre = simdata.windowed_centroids(image, [predicted[0]], [predicted[1]])[0]
     offset_mas = np.hypot(*(centre - predicted)) * grid.pixel_scale * 1000
@@ -150,7 +145,7 @@ def test_static_stars_are_rejected_where_three_or_more_exposures_overlap(moving_
     is under 2 % of the star's; without flagging each dot would keep about a quarter."""
     truth, scene = _truth(moving_demo)
     image, grid, coverage = _mosaic(moving_demo)
-    target, _ = _target_prediction(moving_demo, truth, grid)
+    target, _, _ = _target_predictions(moving_demo, truth, grid)
     radius = APERTURE_ARCSEC / grid.pixel_scale
     stars = scene[scene["type"] == "star"]
     left, mags = [], []
