@@ -69,9 +69,10 @@ def tan_wcs(crval, crpix, pixel_scale, rotation, shape) -> WCS:
     return wcs
 
 
-def _mean_position(corners) -> tuple:
-    """Centre of a set of sky points (deg): the direction of their mean unit vector."""
-    c = coord.SkyCoord(corners[:, 0], corners[:, 1], unit="deg").cartesian
+def mean_position(points) -> tuple:
+    """Centre (RA, Dec in deg, RA in [0, 360)) of sky points given as an (n, 2) array of RA, Dec
+    in deg: the direction of their mean unit vector, so RA averages correctly across 0/360."""
+    c = coord.SkyCoord(points[:, 0], points[:, 1], unit="deg").cartesian
     mean = coord.CartesianRepresentation(c.x.mean(), c.y.mean(), c.z.mean())
     sph = coord.SkyCoord(mean, frame="icrs").spherical
     return float(sph.lon.deg), float(sph.lat.deg)
@@ -96,7 +97,7 @@ def make_grid(
         rotation = detector_rotation(ref_wcs, ref_shape)
     corners = np.vstack([footprint(w, s) for w, s in exposures])
     if crval is None:
-        crval = _mean_position(corners)
+        crval = mean_position(corners)
     # Project the corners with crpix at the origin to find the bounding box in output pixels.
     probe = tan_wcs(crval, (0.0, 0.0), pixel_scale, rotation, (1, 1))
     x, y = probe.invert(corners[:, 0], corners[:, 1], with_bounding_box=False)

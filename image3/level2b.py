@@ -150,3 +150,27 @@ def image_shape(path) -> tuple:
     except (OSError, KeyError) as err:
         raise InputError(f"{path}: not a level-2b calibrated image: {err}") from None
     return int(header["NAXIS2"]), int(header["NAXIS1"])
+
+
+def target_type(path) -> str:
+    """``meta.target.type`` (TARGTYPE: FIXED, MOVING or GENERIC, upper case; '' when absent) from the
+    primary header alone: cheap enough to read for every member when the workflow loads."""
+    try:
+        return str(fits.getheader(path, 0).get("TARGTYPE") or "").strip().upper()
+    except OSError as err:
+        raise InputError(f"{path}: not a FITS file ({err})") from None
+
+
+def moving_target_position(path) -> tuple:
+    """(``meta.wcsinfo.mt_ra``, ``mt_dec``) in deg: the moving target at mid-exposure (MT_RA, MT_DEC
+    in the SCI header). Raises InputError naming the file when they are missing."""
+    try:
+        header = fits.getheader(path, "SCI")
+    except (OSError, KeyError) as err:
+        raise InputError(f"{path}: not a level-2b calibrated image: {err}") from None
+    if header.get("MT_RA") is None or header.get("MT_DEC") is None:
+        raise InputError(
+            f"{path}: moving-target exposure (TARGTYPE MOVING) without MT_RA/MT_DEC "
+            "(meta.wcsinfo.mt_ra/mt_dec) in its SCI header"
+        )
+    return float(header["MT_RA"]), float(header["MT_DEC"])

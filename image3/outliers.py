@@ -15,8 +15,8 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
 - **Undersampled stars.** A star centred on a pixel peaks far above the blotted median, more than
   both terms cover. The threshold adds ``psf_term * (max3x3(blot - background) - ERR)`` (not
   below 0), with ``psf_term`` measured on each exposure's bright peaks (the 98th percentile of their
-  excess over the loose threshold, relative to the peak; separately where two exposures overlap),
-  unless set in the config.
+  excess over the loose threshold, relative to the peak; separately where two exposures overlap;
+  only peaks whose flux the exposure and the median agree on), unless set in the config.
 - **Single coverage.** Where one exposure alone covers the sky the median is the exposure itself;
   there cosmic rays are found with a Laplacian edge detector (van Dokkum 2001, L.A.Cosmic), whose
   fine-structure test keeps undersampled star cores, and a test that a core is sharper than the
@@ -193,11 +193,21 @@ def difference_noise(z, coverage, quiet, min_pixels=1000):
     return table[coverage]
 
 
+def flux_agrees(diff, source, tolerance=0.3):
+    """Where the exposure and the blotted median agree on a source's 5x5 flux within ``tolerance``
+    (|sum diff| <= tolerance x sum source): the same source, only sharper or blurred. Where the
+    exposure holds another source (a cosmic ray on a star, or a static star in a moving target's
+    frame, where the median holds only what the exposures agree on) a peak says nothing of the PSF.
+    """
+    return np.abs(ndimage.uniform_filter(diff, size=5)) <= tolerance * ndimage.uniform_filter(source, size=5)
+
+
 def measure_psf_term(excess, source, err, peaks, peaks_snr=50.0):
     """Excess of bright peaks over the official threshold, relative to the peak.
 
     ``excess`` is |data - background - blot| less the official (loose) threshold, ``source`` the
-    blot minus background, ``peaks`` its 5x5 local maxima; those above ``peaks_snr`` x err count.
+    blot minus background, ``peaks`` its 5x5 local maxima (where :func:`flux_agrees`); those above
+    ``peaks_snr`` x err count.
     Returns the 98th percentile of the largest excess in each peak's 3x3 over the peak, or 0 when
     fewer than 5 peaks exist.
     """
@@ -344,7 +354,8 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
     pairs = coverage == 2
     if settings.psf_term is None:
         excess = strength - loose_base
-        psf_term = [measure_psf_term(excess, source, err, peaks & g) for g in (~pairs, pairs)]
+        agreed = peaks & flux_agrees(diff, source)
+        psf_term = [measure_psf_term(excess, source, err, agreed & g) for g in (~pairs, pairs)]
         psf_term[1] = max(psf_term)
     else:
         psf_term = [settings.psf_term] * 2

@@ -23,7 +23,15 @@ class SipSettings:
 
 
 def write_crf(
-    cal_path, crf_path, asn_table: str, sip: SipSettings, wcs=None, sky=None, outliers=None, steps=None
+    cal_path,
+    crf_path,
+    asn_table: str,
+    sip: SipSettings,
+    wcs=None,
+    sky=None,
+    outliers=None,
+    steps=None,
+    wcsinfo=None,
 ):
     """Write an exposure's ``_crf`` product: the level-2b file with the final WCS, sky and DQ.
 
@@ -31,8 +39,9 @@ def write_crf(
     their status (e.g. ``{"tweakreg": "COMPLETE"}``); ``sky`` is a dict with the
     ``meta.background`` fields (``level`` MJy/sr, ``subtracted``, ``method``) when sky matching ran;
     with ``subtracted`` the level is taken off SCI (less any level the input had already
-    subtracted). ``outliers`` is a boolean mask whose pixels get DQ OUTLIER and DO_NOT_USE. The SCI
-    header carries a fresh SIP approximation of the WCS.
+    subtracted). ``outliers`` is a boolean mask whose pixels get DQ OUTLIER and DO_NOT_USE;
+    ``wcsinfo`` maps further ``meta.wcsinfo`` fields to values (e.g. a moving target's ``mt_avra``,
+    ``mt_avdec`` in deg). The SCI header carries a fresh SIP approximation of the WCS.
     """
     with open_level2b(cal_path) as model:
         model.meta.asn.table_name = asn_table
@@ -42,6 +51,8 @@ def write_crf(
             model.dq = model.dq | np.where(outliers, np.uint32(OUTLIER | DO_NOT_USE), np.uint32(0))
         for step, status in (steps or {}).items():
             setattr(model.meta.cal_step, step, status)
+        for key, value in (wcsinfo or {}).items():
+            setattr(model.meta.wcsinfo, key, value)
         if sky is not None:
             bkg = model.meta.background
             if sky["subtracted"]:

@@ -22,6 +22,12 @@ def load_wcs_set(path) -> dict:
         return dict(af["wcs"])
 
 
+def load_wcs_extras(path) -> dict:
+    """The entries :func:`save_wcs_set` wrote beside the WCS (e.g. ``mt_avra``), as plain values."""
+    with asdf.open(path, lazy_load=False, memmap=False) as af:
+        return {key: af[key] for key in af.tree if key not in ("wcs", "history", "asdf_library")}
+
+
 def exposure_wcs(model, exposure: str, wcs_set: dict | None):
     """The current WCS of an exposure: from ``wcs_set`` when given, else the file's own."""
     if wcs_set is None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from image3.association import Product, load_association
 from image3.errors import InputError
+from image3.level2b import target_type
 from image3.simulate import observation
 from image3.simulate.dataset import DETECTOR_KEYS, PLAN_KEYS
 
@@ -54,6 +55,32 @@ except InputError as err:
     raise WorkflowError(f"bad input: {err}") from None
 
 
+def is_moving_target(product):
+    """Whether a product's target moves (TARGTYPE MOVING), so assign_mtwcs runs for it.
+
+    The demo's from its config; a user product's from its members' primary headers (they must
+    agree). Known when the workflow loads, as the DAG depends on it.
+    """
+    if IS_DEMO:
+        return config["simulate"]["moving_target"]
+    types = {str(m): target_type(m) for m in product.members}
+    moving = {path for path, kind in types.items() if kind == "MOVING"}
+    if moving and len(moving) != len(types):
+        listing = "\n".join(
+            f"  {path}: {kind or 'no TARGTYPE'}" for path, kind in types.items()
+        )
+        raise InputError(
+            f"product {product.name}: members mix moving and fixed targets (TARGTYPE):\n{listing}"
+        )
+    return bool(moving)
+
+
+try:
+    MOVING = {name for name, p in PRODUCTS.items() if is_moving_target(p)}
+except InputError as err:
+    raise WorkflowError(f"bad input: {err}") from None
+
+
 def _alternatives(names):
     return "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
 
@@ -82,13 +109,29 @@ def crf_path(product, exposure):
     return f"{OUT}/{product}/{exposure}_{PRODUCTS[product].asn_id}_crf.fits"
 
 
+def exposure_i2d_paths(product):
+    """Each exposure drizzled alone on its mosaic's grid, when resample.single_exposure_products."""
+    if not config["resample"]["single_exposure_products"]:
+        return []
+    p = PRODUCTS[product]
+    return [f"{OUT}/{product}/{e}_{p.asn_id}_i2d.fits" for e in p.exposures]
+
+
 def crf_paths(product):
     return [crf_path(product, e) for e in PRODUCTS[product].exposures]
 
 
-def wcs_set_path(product):
-    """The product's aligned WCS of every exposure (tweakreg's output)."""
+def aligned_wcs_path(product):
+    """The product's WCS of every exposure aligned on the fixed sky (tweakreg's output)."""
     return f"{OUT}/{product}/work/{product}_wcs.asdf"
+
+
+def wcs_set_path(product):
+    """The WCS set the steps after alignment use: with the moving-target frame for a moving
+    target (assign_mtwcs's output), else tweakreg's."""
+    if product in MOVING:
+        return f"{OUT}/{product}/work/{product}_mtwcs.asdf"
+    return aligned_wcs_path(product)
 
 
 def custom_catalog(exposure):
@@ -163,7 +206,7 @@ def all_products():
         files += [f"{DEMO_DIR}/{observation.association_name()}"]
         files += list(DEMO_REFERENCE_FILES.values())
     for product in PRODUCTS:
-        files += crf_paths(product)
+        files += crf_paths(product) + exposure_i2d_paths(product)
         files += [i2d_path(product), *catalog_paths(product, product).values()]
         files += [
             f"{OUT}/{product}/qa/{product}_{qa}.png"

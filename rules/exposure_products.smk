@@ -17,7 +17,11 @@ rule crf:
         "../envs/image3.yaml"
     params:
         asn_table=lambda w: PRODUCTS[w.product].asn_table,
-        tweakreg="SKIPPED" if config["tweakreg"]["skip"] else "COMPLETE",
+        steps=lambda w: {
+            "tweakreg": "SKIPPED" if config["tweakreg"]["skip"] else "COMPLETE",
+            "outlier_detection": "COMPLETE",
+            **({"assign_mtwcs": "COMPLETE"} if w.product in MOVING else {}),
+        },
         sip=sip_settings("tweakreg"),
     script:
         "../scripts/crf.py"

@@ -1,4 +1,5 @@
-# resample: the product's output grid, the drizzled _i2d mosaic, and its preview for the report.
+# resample: the product's output grid, the drizzled _i2d mosaic, and its preview for the report;
+# optionally (single_exposure_products) each exposure drizzled alone onto the same grid.
 
 GRID_KEYS = (
     "pixel_scale",
@@ -82,6 +83,28 @@ rule resample:
         drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
         sip=sip_settings("resample"),
     script:
+        "../scripts/resample.py"
+
+
+rule resample_exposure:
+    input:
+        crf=lambda w: [crf_path(w.product, w.exposure)],
+        grid=lambda w: grid_path(w.product),
+    output:
+        f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_i2d.fits",
+    log:
+        f"{OUT}/logs/{{product}}/resample_exposure/{{exposure}}_{{asn_id}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/resample_exposure/{{exposure}}_{{asn_id}}.tsv"
+    conda:
+        "../envs/image3.yaml"
+    resources:
+        mem_mb=lambda w, input, attempt: int(attempt * (600 + 4 * input.size_mb)),
+    params:
+        drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
+        sip=sip_settings("resample"),
+    script:
+        # The product's drizzle, with this exposure alone.
         "../scripts/resample.py"
 
 

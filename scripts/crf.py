@@ -4,7 +4,9 @@ from image3.jobs import run
 from image3.outliers import read_mask
 from image3.products import SipSettings, write_crf
 from image3.sky_store import read_sky_entry
-from image3.wcs_store import load_wcs_set
+from image3.wcs_store import load_wcs_extras, load_wcs_set
+
+MOVING_TARGET_KEYS = ("mt_avra", "mt_avdec")
 
 
 def main():
@@ -17,7 +19,8 @@ def main():
         wcs=load_wcs_set(sm.input.wcs)[sm.wildcards.exposure],
         sky=read_sky_entry(sm.input.sky, sm.wildcards.exposure),
         outliers=read_mask(sm.input.outliers)[0],
-        steps={"tweakreg": sm.params.tweakreg, "outlier_detection": "COMPLETE"},
+        steps=sm.params.steps,
+        wcsinfo={k: v for k, v in load_wcs_extras(sm.input.wcs).items() if k in MOVING_TARGET_KEYS},
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import simdata  # noqa: E402
-from workflow_helpers import snakemake  # noqa: E402
+from workflow_helpers import MOVING, snakemake  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,4 +38,12 @@ def demo(tmp_path_factory):
     """A work directory where the small demo (workflow_helpers.SMALL) ran end to end, locally."""
     workdir = tmp_path_factory.mktemp("demo")
     snakemake(workdir)
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def moving_demo(tmp_path_factory):
+    """A work directory where the small moving-target demo (workflow_helpers.MOVING) ran."""
+    workdir = tmp_path_factory.mktemp("moving_demo")
+    snakemake(workdir, config=MOVING)
     return workdir

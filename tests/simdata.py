@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 from astropy.coordinates import SkyCoord
+from astropy.modeling import fitting, models
 from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photometry
 
 from image3.grid import make_grid, native_pixel_scale
@@ -32,11 +33,8 @@ def simulate(sim):
     scene, truth = plan(sim)
     det = detector_model(sim)
     models, crs = [], []
-    from image3.simulate.observation import ExposurePointing
-
     for k, entry in enumerate(truth):
-        pointing = ExposurePointing.from_dict({key: v for key, v in entry.items() if key != "sky_level"})
-        model, cr = simulate_exposure(scene, pointing, entry["sky_level"], k, det)
+        model, cr = simulate_exposure(scene, entry, k, det)
         models.append(model)
         crs.append(cr)
     return scene, truth, models, crs
@@ -130,6 +128,17 @@ def windowed_centroids(image, x, y, sigma=1.5, half=10, iterations=20):
     return np.array(out)
 
 
+def gaussian_fwhm(image, x, y, half=8):
+    """FWHM (pixels, geometric mean of the two axes) of an elliptical Gaussian plus constant fitted
+    to the (2 half + 1)^2 stamp around 0-based (x, y)."""
+    ix, iy = int(round(x)), int(round(y))
+    cut = np.nan_to_num(image[iy - half : iy + half + 1, ix - half : ix + half + 1])
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    model = models.Gaussian2D(cut.max(), x - ix, y - iy, 1.0, 1.0) + models.Const2D(0.0)
+    fit = fitting.LevMarLSQFitter()(model, xx, yy, cut)
+    return float(2 * np.sqrt(2 * np.log(2)) * np.sqrt(abs(fit.x_stddev_0 * fit.y_stddev_0)))
+
+
 def psf_radius(filter_name):
     """Radius in pixels beyond which the simulated PSF is zero."""
     return PixelIntegratedPSF(filter_name, 0.0311).radius
@@ -140,8 +149,7 @@ def true_wcs(entry, shape):
     from image3.jwst_wcs import imaging_wcs
     from image3.simulate.observation import ExposurePointing
 
-    pointing = ExposurePointing.from_dict({k: v for k, v in entry.items() if k != "sky_level"})
-    return imaging_wcs(shape, pointing.true)
+    return imaging_wcs(shape, ExposurePointing.from_dict(entry).true)
 
 
 def wcs_errors_mas(wcs_list, truth, shape, step=64):

@@ -11,6 +11,7 @@ import time
 import pytest
 from workflow_helpers import (
     EXPOSURES,
+    MOVING,
     N_EXPOSURES,
     PRODUCT,
     SMALL,
@@ -81,8 +82,20 @@ STEPS = {
         },
     ),
 }
+# The moving-target demo (workflow_helpers.MOVING) adds assign_mtwcs between tweakreg and the steps
+# after it, and the per-exposure _i2d files; its entries are checked against that demo.
+MOVING_STEPS = {
+    "tweakreg": (
+        {"tweakreg": {"searchrad": 1.5}},
+        {**AFTER_ALIGNMENT, "assign_mtwcs": 1, "resample_exposure": N},
+    ),
+    "resample_exposure": (
+        {"resample": {"pixfrac": 0.8}},
+        {"resample": 1, "preview": 1, "resample_exposure": N, **CATALOG},
+    ),
+}
 # Steps that take no parameter from the config: they rerun only as someone's downstream.
-WITHOUT_PARAMETERS = {"preview", "tweakreg_qa", "outlier_qa", "catalog_qa"}
+WITHOUT_PARAMETERS = {"preview", "tweakreg_qa", "outlier_qa", "catalog_qa", "assign_mtwcs"}
 # A member added to an association: its source catalog and every per-product job rerun, and with them
 # every crf (they all depend on the product's alignment); the other members' source catalogs do not.
 ADDED_MEMBER_RERUNS = {"tweakreg_catalog": 1, **AFTER_ALIGNMENT}
@@ -95,9 +108,10 @@ def rerun_jobs(workdir, config):
 
 
 def test_every_step_has_an_entry(tmp_path):
-    """Every rule of the full DAG is in STEPS or WITHOUT_PARAMETERS."""
-    rules = set(planned_jobs(tmp_path)) - {"all"}
-    assert rules == set(STEPS) | WITHOUT_PARAMETERS
+    """Every rule of the full DAGs (fixed and moving target) is in STEPS, MOVING_STEPS or
+    WITHOUT_PARAMETERS."""
+    rules = set(planned_jobs(tmp_path)) | set(planned_jobs(tmp_path, MOVING))
+    assert rules - {"all"} == set(STEPS) | set(MOVING_STEPS) | WITHOUT_PARAMETERS
 
 
 def test_nothing_reruns_without_a_change(demo):
@@ -108,6 +122,12 @@ def test_nothing_reruns_without_a_change(demo):
 def test_parameter_change_reruns_its_step_and_downstream_only(demo, step):
     override, expected = STEPS[step]
     assert rerun_jobs(demo, merged(SMALL, override)) == expected
+
+
+@pytest.mark.parametrize("step", MOVING_STEPS)
+def test_moving_target_parameter_change_reruns_its_step_and_downstream_only(moving_demo, step):
+    override, expected = MOVING_STEPS[step]
+    assert rerun_jobs(moving_demo, merged(MOVING, override)) == expected
 
 
 def _wait_for(condition, proc, timeout, what):

@@ -26,6 +26,15 @@ SMALL = {
     },
     "skymatch": {"skymethod": "global+match"},
 }
+# The moving-target demo: SMALL with a target moving 3.3 arcsec between exposures (30 arcsec/h,
+# 400 s apart), tracked, so the static field drifts by that much: tweakreg matches each exposure to
+# all those aligned before it (expand_refcat), not to the first alone. Per-exposure _i2d files too.
+MOVING = {
+    **SMALL,
+    "simulate": {**SMALL["simulate"], "moving_target": True},
+    "tweakreg": {"expand_refcat": True},
+    "resample": {"single_exposure_products": True},
+}
 PRODUCT = observation.product_name("F150W")
 EXPOSURES = observation.exposure_names(N_EXPOSURES)
 

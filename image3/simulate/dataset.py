@@ -8,13 +8,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from ..atomic import atomic_path
 from ..jwst_wcs import Distortion
 from .exposure import DetectorModel, simulate_exposure
-from .observation import ExposurePointing, exposure_names, make_pointings
-from .scene import make_scene
+from .observation import exposure_names, make_pointings, start_times
+from .scene import ab_to_jy, make_scene
 
 # Which `simulate` settings each stage uses, so a workflow passes each rule only its own.
 PLAN_KEYS = (
@@ -33,6 +35,12 @@ PLAN_KEYS = (
     "galaxy_density",
     "star_mag",
     "galaxy_mag",
+    "exptime",
+    "exposure_interval_s",
+    "moving_target",
+    "target_rate_arcsec_per_hour",
+    "target_position_angle",
+    "target_mag",
 )
 DETECTOR_KEYS = (
     "seed",
@@ -63,7 +71,16 @@ def detector_model(settings) -> DetectorModel:
 
 
 def plan(settings):
-    """Scene table and per-exposure truth (pointings, sky levels) for the ``simulate`` settings."""
+    """Scene table and per-exposure truth for the ``simulate`` settings.
+
+    Each exposure's truth entry holds its pointings (see ``ExposurePointing.to_dict``), its sky level
+    (MJy/sr), its start time (MJD) and ``target``: None, or with ``moving_target`` the moving target's
+    true position at mid-exposure (``ra``, ``dec`` in deg) and flux (``flux_jy``). The target moves
+    on a great circle at ``target_rate_arcsec_per_hour`` towards ``target_position_angle`` (deg east
+    of north), passing the field centre (``ra``, ``dec``) half-way through the observation, and the
+    telescope tracks it: every exposure's pointing (dither, pointing error and all) moves with it.
+    The scene of static sources grows to cover the whole track.
+    """
     rng = np.random.default_rng(settings["seed"])
     shape = tuple(settings["shape"])
     field = Distortion().pixel_scale * max(shape)
@@ -81,17 +98,35 @@ def plan(settings):
     )
     low, high = settings["sky_offset_mjysr"]
     sky = settings["sky_mjysr"] + rng.uniform(low, high, len(names))
+    starts = start_times(len(names), settings["exposure_interval_s"])
+    targets = [None] * len(names)
+    track = 0.0
+    if settings["moving_target"]:
+        mids = starts + settings["exptime"] / 2 / 86400.0
+        travel = settings["target_rate_arcsec_per_hour"] * 24.0 * (mids - mids.mean())  # arcsec
+        angle = settings["target_position_angle"]
+        pointings = [p.moved_by(angle, d) for p, d in zip(pointings, travel, strict=True)]
+        centre = SkyCoord(settings["ra"], settings["dec"], unit="deg")
+        flux = float(ab_to_jy(settings["target_mag"]))
+        targets = []
+        for d in travel:
+            c = centre.directional_offset_by(angle * u.deg, d * u.arcsec)
+            targets.append({"ra": float(c.ra.deg), "dec": float(c.dec.deg), "flux_jy": flux})
+        track = float(np.ptp(travel))
     scene = make_scene(
         rng,
         settings["ra"],
         settings["dec"],
-        field * (0.75 + settings["dither_spread"]),
+        field * (0.75 + settings["dither_spread"]) + track / 2,
         settings["star_density"],
         settings["galaxy_density"],
         settings["star_mag"],
         settings["galaxy_mag"],
     )
-    exposures = [{**p.to_dict(), "sky_level": float(s)} for p, s in zip(pointings, sky, strict=True)]
+    exposures = [
+        {**p.to_dict(), "sky_level": float(s), "start_time": float(t), "target": target}
+        for p, s, t, target in zip(pointings, sky, starts, targets, strict=True)
+    ]
     return scene, exposures
 
 
@@ -103,22 +138,13 @@ def write_plan(scene, exposures, scene_path, exposures_path):
         Path(tmp).write_text(json.dumps({"exposures": exposures}, indent=2) + "\n")
 
 
-def read_exposure_truth(path):
-    """Per-exposure truth keyed by exposure name: pointings (ExposurePointing) and sky level."""
-    entries = json.loads(Path(path).read_text())["exposures"]
-    return {
-        e["name"]: {
-            "pointing": ExposurePointing.from_dict({k: v for k, v in e.items() if k != "sky_level"}),
-            "sky_level": e["sky_level"],
-        }
-        for e in entries
-    }
+def read_exposure_truth(path) -> dict:
+    """Per-exposure truth entries (see :func:`plan`) keyed by exposure name."""
+    return {e["name"]: e for e in json.loads(Path(path).read_text())["exposures"]}
 
 
 def render(settings, scene_path, exposures_path, name):
     """Render exposure ``name``: its ImageModel and cosmic-ray table."""
     scene = Table.read(scene_path, format="ascii.ecsv")
     truth = read_exposure_truth(exposures_path)
-    index = list(truth).index(name)
-    entry = truth[name]
-    return simulate_exposure(scene, entry["pointing"], entry["sky_level"], index, detector_model(settings))
+    return simulate_exposure(scene, truth[name], list(truth).index(name), detector_model(settings))

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.time import Time
+from astropy.table import vstack
 from stdatamodels.jwst import datamodels
 
 from .._interp import coarse_grid_evaluate
@@ -12,7 +12,7 @@ from ..level2b import set_fits_wcs
 from .detector import DEAD, DO_NOT_USE, HOT, add_noise, bad_pixel_mask, cosmic_rays
 from .observation import ExposurePointing
 from .psf import PixelIntegratedPSF
-from .scene import galaxy_stamp
+from .scene import galaxy_stamp, point_source
 
 ARCSEC2_TO_SR = (np.pi / 180.0 / 3600.0) ** 2
 
@@ -94,8 +94,18 @@ def render_sources(scene, wcs, shape, psf: PixelIntegratedPSF, pixel_scale):
     return image
 
 
-def simulate_exposure(scene, pointing: ExposurePointing, sky_level, index, det: DetectorModel):
-    """One exposure as an ImageModel (nominal WCS, true scene) and its cosmic-ray truth table."""
+def simulate_exposure(scene, truth: dict, index, det: DetectorModel):
+    """One exposure as an ImageModel (nominal WCS, true scene) and its cosmic-ray truth table.
+
+    ``truth`` is the exposure's entry of the plan (``dataset.plan``): pointings, sky level, start
+    time and the moving target, if any, which is rendered as a point source with the filter's PSF
+    (its motion during the exposure, like the telescope's tracking of it, is not rendered: static
+    sources and target are both unsmeared).
+    """
+    pointing = ExposurePointing.from_dict(truth)
+    target = truth["target"]
+    if target is not None:
+        scene = vstack([scene, point_source(target["ra"], target["dec"], target["flux_jy"])])
     rng = np.random.default_rng([det.seed, index + 1])
     distortion = Distortion()
     shape = tuple(det.shape)
@@ -106,7 +116,7 @@ def simulate_exposure(scene, pointing: ExposurePointing, sky_level, index, det: 
     flux = render_sources(scene, true_wcs, shape, psf, distortion.pixel_scale)
     area = relative_pixel_area(true_wcs, shape)
     omega_nominal = distortion.pixel_scale**2 * ARCSEC2_TO_SR
-    signal = flux * 1e-6 / (omega_nominal * area) + sky_level
+    signal = flux * 1e-6 / (omega_nominal * area) + truth["sky_level"]
 
     data, var_p, var_r, var_f = add_noise(rng, signal, det.gain, det.read_noise_e, det.flat_error)
     err = np.sqrt(var_p + var_r + var_f)
@@ -127,15 +137,18 @@ def simulate_exposure(scene, pointing: ExposurePointing, sky_level, index, det: 
     model.var_rnoise = var_r.astype(np.float32)
     model.var_flat = var_f.astype(np.float32)
     model.area = area.astype(np.float32)
-    _set_metadata(model, pointing, index, det, omega_nominal, distortion.pixel_scale)
+    _set_metadata(model, pointing, index, det, omega_nominal, distortion.pixel_scale, truth["start_time"])
+    if target is not None:
+        model.meta.target.type = "MOVING"
+        model.meta.wcsinfo.mt_ra, model.meta.wcsinfo.mt_dec = target["ra"], target["dec"]
     model.meta.wcs = nominal_wcs
     model.meta.wcsinfo.s_region = s_region(nominal_wcs, shape)
     set_fits_wcs(model, nominal_wcs, shape)
     return model, cr_table
 
 
-def _set_metadata(model, pointing, index, det, omega_nominal, pixel_scale):
-    """The level-2b metadata the pipeline steps and astronomers' tools read."""
+def _set_metadata(model, pointing, index, det, omega_nominal, pixel_scale, start):
+    """The level-2b metadata the pipeline steps and astronomers' tools read (``start``: MJD)."""
     meta = model.meta
     meta.filename = f"{pointing.name}_cal.fits"
     meta.model_type = "ImageModel"
@@ -147,7 +160,6 @@ def _set_metadata(model, pointing, index, det, omega_nominal, pixel_scale):
     meta.instrument.filter = det.filter.upper()
     meta.instrument.pupil = "CLEAR"
     meta.exposure.type = "NRC_IMAGE"
-    start = Time("2026-11-24T00:00:00", scale="utc").mjd + index * (det.exptime + 60.0) / 86400.0
     meta.exposure.start_time = start
     meta.exposure.mid_time = start + det.exptime / 2 / 86400.0
     meta.exposure.end_time = start + det.exptime / 86400.0

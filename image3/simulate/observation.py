@@ -4,7 +4,7 @@ File names follow the official scheme, so they are a function of the config alon
 knows every exposure before the simulator has run.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 from astropy import units as u
@@ -14,6 +14,7 @@ from ..jwst_wcs import Distortion, Pointing, imaging_wcs
 
 PROGRAM = "01234"
 ASN_ID = "o001"
+START_MJD = 61368.0  # 2026-11-24T00:00:00 UTC, the first exposure's start
 
 
 def exposure_names(n_exposures: int) -> list[str]:
@@ -53,7 +54,31 @@ class ExposurePointing:
 
     @classmethod
     def from_dict(cls, d):
+        """From :meth:`to_dict`'s form; other keys of ``d`` (a truth entry's sky level, ...) are ignored."""
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
         return cls(**{**d, "nominal": Pointing(**d["nominal"]), "true": Pointing(**d["true"])})
+
+    def moved_by(self, position_angle, distance_arcsec):
+        """The same pointing with nominal and true reference points moved on the sky by
+        ``distance_arcsec`` towards ``position_angle`` (deg east of north): a telescope tracking a
+        moving target."""
+        return replace(
+            self,
+            nominal=_moved(self.nominal, position_angle, distance_arcsec),
+            true=_moved(self.true, position_angle, distance_arcsec),
+        )
+
+
+def _moved(pointing: Pointing, position_angle, distance_arcsec) -> Pointing:
+    c = SkyCoord(pointing.ra_ref, pointing.dec_ref, unit="deg")
+    c = c.directional_offset_by(position_angle * u.deg, distance_arcsec * u.arcsec)
+    return replace(pointing, ra_ref=float(c.ra.deg), dec_ref=float(c.dec.deg))
+
+
+def start_times(n_exposures: int, interval_s: float) -> np.ndarray:
+    """Exposure start times (MJD, UTC): from 2026-11-24T00:00 every ``interval_s`` seconds."""
+    return START_MJD + np.arange(n_exposures) * interval_s / 86400.0
 
 
 def dither_offsets(n_exposures: int, field_arcsec: float, spread: float) -> np.ndarray:

@@ -57,11 +57,34 @@ def make_scene(rng, ra0, dec0, half_width_arcsec, star_density, galaxy_density, 
             "pa": np.where(is_star, 0.0, rng.uniform(0.0, 180.0, n)),
         }
     )
+    return _with_units(table)
+
+
+def _with_units(table):
     table["ra"].unit = table["dec"].unit = table["pa"].unit = "deg"
     table["r_eff"].unit = "arcsec"
     table["flux_jy"].unit = "Jy"
     table["mag_ab"].unit = "mag(AB)"
     return table
+
+
+def point_source(ra, dec, flux_jy, source_id=0):
+    """A one-row scene table (the columns of :func:`make_scene`) holding a star-like point source."""
+    table = Table(
+        {
+            "id": [source_id],
+            "type": ["star"],
+            "ra": [float(ra)],
+            "dec": [float(dec)],
+            "mag_ab": [float(-2.5 * np.log10(flux_jy / AB_ZEROPOINT_JY))],
+            "flux_jy": [float(flux_jy)],
+            "sersic_n": [0.0],
+            "r_eff": [0.0],
+            "axis_ratio": [1.0],
+            "pa": [0.0],
+        }
+    )
+    return _with_units(table)
 
 
 def galaxy_stamp(source, jacobian, psf_kernel, oversample, pixel_scale, dx, dy):
