@@ -176,8 +176,9 @@ def difference_noise(z, coverage, quiet, min_pixels=1000):
 
     Measured on the exposure itself: for each coverage value, half the distance from the median to
     the 97.7th percentile (2 sigma) of ``z`` = difference / ERR over ``quiet`` pixels (every second
-    pixel in each direction). The upper side is the cosmic rays' side, and where two exposures
-    overlap the difference to the lower one is one-sided. The exposure's own pixels are in the
+    pixel in each direction); where two exposures overlap the difference to the lower one is
+    one-sided. Never above 1 (ERR alone): sources in this exposure alone (a moving target's static
+    stars) would otherwise widen the upper side and hide themselves. The exposure's own pixels are in the
     median, and drizzling and blotting smooth its noise, so this is below 1 where many overlap.
     Coverage values with fewer than ``min_pixels`` quiet pixels get 1 (ERR alone, as the official
     step).
@@ -189,17 +190,17 @@ def difference_noise(z, coverage, quiet, min_pixels=1000):
         values = zs[qs & (cs == c)]
         if values.size >= min_pixels:
             p50, p977 = np.percentile(values, [50.0, 97.725])
-            table[c] = (p977 - p50) / 2
+            table[c] = min((p977 - p50) / 2, 1.0)
     return table[coverage]
 
 
 def flux_agrees(diff, source, tolerance=0.3):
     """Where the exposure and the blotted median agree on a source's 5x5 flux within ``tolerance``
-    (|sum diff| <= tolerance x sum source): the same source, only sharper or blurred. Where the
-    exposure holds another source (a cosmic ray on a star, or a static star in a moving target's
-    frame, where the median holds only what the exposures agree on) a peak says nothing of the PSF.
-    """
-    return np.abs(ndimage.uniform_filter(diff, size=5)) <= tolerance * ndimage.uniform_filter(source, size=5)
+    (|sum diff| <= tolerance x sum source): the same source, only sharper or blurred. A peak where
+    the exposure holds another source too (a cosmic ray on a star, or a static star in a moving
+    target's frame) says nothing of the PSF."""
+    diff_sum = ndimage.uniform_filter(np.nan_to_num(diff), size=5)
+    return np.abs(diff_sum) <= tolerance * ndimage.uniform_filter(np.nan_to_num(source), size=5)
 
 
 def measure_psf_term(excess, source, err, peaks, peaks_snr=50.0):
