@@ -74,3 +74,14 @@ def write_regions(table, radius_arcsec, path):
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
             f.write(regions_text(table, radius_arcsec))
+
+
+def write_catalog_products(table, segm, reference, paths):
+    """The catalog (``paths.cat``), segmentation map (``paths.segm``, on ``reference``'s grid) and
+    ds9 regions (``paths.regions``, circles of the largest aperture of any band)."""
+    write_segmentation(segm, reference, paths.segm)
+    metas = [table.meta, *(m for m in table.meta.values() if isinstance(m, dict))]
+    radii = [max(m["aperture_radii_pix"]) for m in metas if "aperture_radii_pix" in m]
+    scale = float(np.sqrt(reference.meta.photometry.pixelarea_arcsecsq))
+    write_regions(table, scale * max(radii, default=0.0), paths.regions)
+    write_catalog(table, paths.cat)

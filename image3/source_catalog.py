@@ -23,7 +23,7 @@ from astropy.stats import SigmaClip
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
-from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources, make_2dgaussian_kernel
+from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
@@ -37,6 +37,7 @@ from .aperture_reference import (
 from .background_map import background_map
 from .errors import InputError
 from .psf_width import PIVOT_MICRON, PIXEL_BOX_FWHM, detection_fwhm
+from .source_finding import smoothing_kernel
 
 AB_ZEROPOINT_JY = 3631.0
 MODES = ("exponential", "linear", "sinh")
@@ -123,11 +124,6 @@ class BandImage:
             pixel_scale=float(np.sqrt(model.meta.photometry.pixelarea_arcsecsq)),
             name=(model.meta.instrument.filter or "").lower(),
         )
-
-
-def smoothing_kernel(fwhm):
-    """Gaussian detection kernel of ``fwhm`` pixels, odd size about 4 FWHM, sum 1."""
-    return make_2dgaussian_kernel(fwhm, size=2 * int(np.ceil(2 * fwhm)) + 1)
 
 
 def segment(image, rms, mask, settings: CatalogSettings):

@@ -93,10 +93,14 @@ def find_sources(data, dq, fwhm: float, settings: DetectionSettings) -> Table:
     )
 
 
+def smoothing_kernel(fwhm):
+    """Gaussian detection kernel of ``fwhm`` pixels, odd size about 4 FWHM, sum 1."""
+    return make_2dgaussian_kernel(fwhm, size=2 * int(np.ceil(2 * fwhm)) + 1)
+
+
 def _segmentation_sources(image, mask, fwhm, threshold, settings):
     """Image segmentation (smoothed with the detection kernel) and centroids of the segments."""
-    size = 2 * int(np.ceil(2 * fwhm)) + 1
-    smoothed = convolve(image, make_2dgaussian_kernel(fwhm, size=size), mask=mask)
+    smoothed = convolve(image, smoothing_kernel(fwhm), mask=mask)
     segments = detect_sources(smoothed, threshold, npixels=settings.npixels, mask=mask)
     if segments is None:
         return None

@@ -5,7 +5,7 @@ import logging
 
 from stdatamodels.jwst import datamodels
 
-from image3.catalog_products import empty_catalog, write_catalog, write_regions, write_segmentation
+from image3.catalog_products import empty_catalog, write_catalog_products
 from image3.jobs import run
 from image3.source_catalog import BandImage, CatalogSettings, multiband_catalog
 
@@ -23,11 +23,7 @@ def main():
             log.warning("no sources detected in the combined bands")
             table, segm = empty_catalog(), bands[0].mask * 0
         log.info("%d sources in %s", len(table), ", ".join(b.name for b in bands))
-        write_segmentation(segm, models[0], sm.output.segm)
-        scale = models[0].meta.photometry.pixelarea_arcsecsq ** 0.5
-    radii = [max(meta["aperture_radii_pix"]) for meta in table.meta.values() if isinstance(meta, dict)]
-    write_regions(table, scale * max(radii, default=0.0), sm.output.regions)
-    write_catalog(table, sm.output.cat)
+        write_catalog_products(table, segm, models[0], sm.output)
 
 
 run(main, snakemake.log[0])  # noqa: F821

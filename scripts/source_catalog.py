@@ -4,7 +4,7 @@ import logging
 
 from stdatamodels.jwst import datamodels
 
-from image3.catalog_products import empty_catalog, write_catalog, write_regions, write_segmentation
+from image3.catalog_products import empty_catalog, write_catalog_products
 from image3.jobs import run
 from image3.source_catalog import BandImage, CatalogSettings, single_band_catalog
 
@@ -21,11 +21,7 @@ def main():
             log.warning("%s: no sources detected", sm.input.i2d)
             table, segm = empty_catalog(), band.mask * 0
         log.info("%d sources", len(table))
-        write_segmentation(segm, model, sm.output.segm)
-        scale = model.meta.photometry.pixelarea_arcsecsq**0.5
-    radius = scale * max(table.meta.get("aperture_radii_pix", [0.0]))
-    write_regions(table, radius, sm.output.regions)
-    write_catalog(table, sm.output.cat)
+        write_catalog_products(table, segm, model, sm.output)
 
 
 run(main, snakemake.log[0])  # noqa: F821

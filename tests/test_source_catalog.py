@@ -24,8 +24,8 @@ from image3.source_catalog import (
     CatalogSettings,
     multiband_catalog,
     single_band_catalog,
-    smoothing_kernel,
 )
+from image3.source_finding import smoothing_kernel
 
 SETTINGS = CatalogSettings()
 ALIGNED = {
