@@ -5,6 +5,7 @@ does.
 """
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,22 @@ class Product:
     def exposures(self) -> tuple[str, ...]:
         """Exposure names: member file names without ``_cal.fits`` (or the last ``_suffix.fits``)."""
         return tuple(exposure_name(p) for p in self.members)
+
+
+# Product names and association ids become file and folder names under `outdir`: one plain name,
+# no path separators, no leading dot (so no `..`), nothing a shell or Snakemake wildcard reads.
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]*(?:\.[A-Za-z0-9_+-]+)*")
+
+
+def check_plain_name(name, what: str, path) -> str:
+    """``name`` if it is a plain file name (see ``PLAIN_NAME``), else an InputError naming ``what``."""
+    if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name):
+        raise InputError(
+            f"association {path}: {what} {name!r} is not a plain file name (letters, digits, "
+            "'_', '-', '+' and single dots; no '/', '..' or leading dot): products are written "
+            "under outdir by this name"
+        )
+    return name
 
 
 def exposure_name(path) -> str:
@@ -49,7 +66,7 @@ def parse_association(asn: dict, path: Path) -> list[Product]:
     if not isinstance(asn, dict) or asn.get("asn_type") != "image3":
         got = asn.get("asn_type") if isinstance(asn, dict) else type(asn).__name__
         raise InputError(f"association {path}: asn_type must be 'image3', got {got!r}")
-    asn_id = str(asn.get("asn_id") or "a3001")
+    asn_id = check_plain_name(str(asn.get("asn_id") or "a3001"), "asn_id", path)
     products = asn.get("products")
     if not products:
         raise InputError(f"association {path}: no 'products'")
@@ -58,6 +75,7 @@ def parse_association(asn: dict, path: Path) -> list[Product]:
         name = product.get("name")
         if not name:
             raise InputError(f"association {path}: products[{k}] has no 'name'")
+        check_plain_name(name, "product name", path)
         members = [m for m in product.get("members", []) if str(m.get("exptype", "")).lower() == "science"]
         if not members:
             raise InputError(f"association {path}: product {name!r} has no science members")

@@ -58,6 +58,34 @@ def test_bad_associations_name_the_problem(tmp_path, content, message):
     assert str(path) in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "name", ["../../x", "a/b", "/abs", "..", ".hidden", "a b", "x..y", "", 7, "p\\q", "a\nb"]
+)
+def test_product_names_that_would_leave_outdir_are_refused(tmp_path, name):
+    asn = {"asn_type": "image3", "products": [{"name": name, "members": [{"expname": "a_cal.fits"}]}]}
+    asn["products"][0]["members"][0]["exptype"] = "science"
+    path = tmp_path / "x_asn.json"
+    path.write_text(json.dumps(asn))
+    match = "no 'name'" if name == "" else "not a plain file name"
+    with pytest.raises(InputError, match=match) as err:
+        load_association(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["jw01234-o001_t001_nircam_clear-f150w", "p", "v1.2_f200w+f150w"])
+def test_official_product_names_are_accepted(tmp_path, name):
+    path = tmp_path / "x_asn.json"
+    write_association(path, "o001", name, ["a_cal.fits"])
+    assert load_association(path)[0].name == name
+
+
+def test_asn_id_must_be_plain_too(tmp_path):
+    path = tmp_path / "x_asn.json"
+    write_association(path, "../o001", "p", ["a_cal.fits"])
+    with pytest.raises(InputError, match="asn_id '../o001' is not a plain file name"):
+        load_association(path)
+
+
 def test_missing_association_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_association(tmp_path / "nope.json")

@@ -119,6 +119,19 @@ def test_missing_member_stops_with_its_name(demo, tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_product_name_outside_outdir_stops_at_load(tmp_path):
+    """A product named ``../../x`` would write two folders above outdir: refused, naming it."""
+    run_dir = tmp_path / "a" / "b"
+    run_dir.mkdir(parents=True)
+    user_asn(run_dir / "x_asn.json", {"../../x": ["e1_nrca1_cal.fits"]})
+    result = snakemake(run_dir, config={"asn": str(run_dir / "x_asn.json")}, check=False)
+    assert result.returncode != 0
+    assert "'../../x' is not a plain file name" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+    assert not (run_dir / "results").exists()
+
+
 def test_unknown_config_key_is_named(tmp_path):
     result = snakemake(tmp_path, config={"resample": {"pixfrak": 0.5}}, check=False)
     assert result.returncode != 0
