@@ -475,13 +475,12 @@ SIM_ORDER = ["simulate_plan", "simulate_exposure", "simulate_association"]
 PIPE_ORDER = [
     "tweakreg_catalog",
     "tweakreg",
-    "tweakreg_qa",
     "skymatch",
     "outlier_detection",
     "crf",
     "resample_grid",
     "resample",
-    "preview",
+    "source_catalog",
 ]  # rules not listed come last, by name
 
 

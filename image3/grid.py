@@ -6,55 +6,121 @@ north (0 = north up), and None keeps the orientation of the first exposure's det
 ``pixel_scale`` is in arcsec and, when given, wins over ``pixel_scale_ratio``.
 """
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
-import asdf
 import numpy as np
-from astropy import coordinates as coord
-from astropy import units as u
-from astropy.modeling import models
-from gwcs import WCS
-from gwcs import coordinate_frames as cf
 
 from .atomic import atomic_path
 from .errors import InputError
-from .jwst_wcs import footprint
+
+__all__ = [
+    "Grid",
+    "TanProjection",
+    "check_grid_size",
+    "detector_rotation",
+    "grid_from_asdf",
+    "make_grid",
+    "mean_position",
+    "native_pixel_scale",
+    "read_grid",
+    "tan_wcs",
+    "write_grid",
+]
 
 
 @dataclass(frozen=True)
-class Grid:
-    """Output WCS (0-based pixels -> ICRS deg) and shape (ny, nx); ``pixel_scale`` in arcsec."""
+class TanProjection:
+    """A gnomonic (TAN) projection: 0-based pixel ``crpix`` (x, y) at sky ``crval`` (RA, Dec deg),
+    ``pixel_scale`` arcsec, +y axis at position angle ``rotation`` (deg east of north), east to the
+    left of north. The same mapping as :func:`tan_wcs`, in numpy alone."""
 
-    wcs: WCS
-    shape: tuple
+    crval: tuple
+    crpix: tuple
     pixel_scale: float
+    rotation: float
+
+    def _cd(self):
+        theta = np.deg2rad(self.rotation)
+        s = self.pixel_scale / 3600.0
+        return s * np.array([[-np.cos(theta), np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+
+    def world_to_pixel(self, ra, dec):
+        """0-based pixel (x, y) of sky positions (deg); NaN on the far hemisphere."""
+        a0, d0 = np.deg2rad(self.crval[0]), np.deg2rad(self.crval[1])
+        a, d = np.deg2rad(np.asarray(ra, float)), np.deg2rad(np.asarray(dec, float))
+        cos_c = np.sin(d) * np.sin(d0) + np.cos(d) * np.cos(d0) * np.cos(a - a0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cos_c = np.where(cos_c > 0, cos_c, np.nan)
+            xi = np.rad2deg(np.cos(d) * np.sin(a - a0) / cos_c)
+            eta = np.rad2deg((np.sin(d) * np.cos(d0) - np.cos(d) * np.sin(d0) * np.cos(a - a0)) / cos_c)
+        (c11, c12), (c21, c22) = np.linalg.inv(self._cd())
+        return c11 * xi + c12 * eta + self.crpix[0], c21 * xi + c22 * eta + self.crpix[1]
+
+
+class Grid:
+    """An output grid: shape (ny, nx), pixel scale (arcsec) and WCS (0-based pixels -> ICRS deg).
+
+    A TAN grid (``tan``) maps the sky to its pixels with numpy alone (:meth:`world_to_pixel`) and
+    builds its gwcs (``wcs``) only when asked; a grid from a user's gwcs (``source``: its ASDF file)
+    uses that gwcs for both.
+    """
+
+    def __init__(self, wcs, shape, pixel_scale, *, tan=None, source=None):
+        self._wcs = wcs
+        self.shape = tuple(int(n) for n in shape)
+        self.pixel_scale = float(pixel_scale)
+        self.tan = tan
+        self.source = source
+
+    @property
+    def wcs(self):
+        if self._wcs is None:
+            t = self.tan
+            self._wcs = tan_wcs(t.crval, t.crpix, t.pixel_scale, t.rotation, self.shape)
+        return self._wcs
+
+    def world_to_pixel(self, ra, dec):
+        """0-based pixel (x, y) of sky positions in deg."""
+        if self.tan is not None:
+            return self.tan.world_to_pixel(ra, dec)
+        return self.wcs.invert(ra, dec, with_bounding_box=False)
+
+
+def _sky_offsets_deg(ra, dec):
+    """Offsets (east, north; deg) of points 1.. from point 0, on its tangent plane."""
+    tan = TanProjection((ra[0], dec[0]), (0.0, 0.0), 3600.0, 0.0)
+    x, y = tan.world_to_pixel(ra[1:], dec[1:])
+    return -x, y  # pixels of 1 deg with east to the left; x grows west
 
 
 def native_pixel_scale(wcs, shape) -> float:
     """Pixel scale in arcsec at the detector centre: the square root of the pixel's sky area."""
     x, y = (shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0
     ra, dec = wcs(np.array([x, x + 1, x]), np.array([y, y, y + 1]), with_bounding_box=False)
-    c = coord.SkyCoord(ra, dec, unit="deg")
-    dx = c[0].spherical_offsets_to(c[1])
-    dy = c[0].spherical_offsets_to(c[2])
-    area = abs(dx[0].arcsec * dy[1].arcsec - dx[1].arcsec * dy[0].arcsec)
-    return float(np.sqrt(area))
+    east, north = _sky_offsets_deg(ra, dec)
+    return float(np.sqrt(abs(east[0] * north[1] - east[1] * north[0])) * 3600.0)
 
 
 def detector_rotation(wcs, shape) -> float:
     """Position angle (deg east of north) of the detector's +y axis at its centre."""
     x, y = (shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0
     ra, dec = wcs(np.array([x, x]), np.array([y, y + 1]), with_bounding_box=False)
-    c = coord.SkyCoord(ra, dec, unit="deg")
-    return float(c[0].position_angle(c[1]).deg)
+    east, north = _sky_offsets_deg(ra, dec)
+    return float(np.rad2deg(np.arctan2(east[0], north[0])) % 360.0)
 
 
-def tan_wcs(crval, crpix, pixel_scale, rotation, shape) -> WCS:
+def tan_wcs(crval, crpix, pixel_scale, rotation, shape):
     """A gwcs TAN projection: 0-based pixel ``crpix`` at sky ``crval`` (deg), scale in arcsec,
     +y axis at position angle ``rotation`` (deg east of north), east to the left of north."""
-    theta = np.deg2rad(rotation)
-    s = pixel_scale / 3600.0
-    cd = s * np.array([[-np.cos(theta), np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    from astropy import coordinates as coord
+    from astropy import units as u
+    from astropy.modeling import models
+    from gwcs import WCS
+    from gwcs import coordinate_frames as cf
+
+    cd = TanProjection(crval, crpix, pixel_scale, rotation)._cd()
     transform = (
         (models.Shift(-crpix[0]) & models.Shift(-crpix[1]))
         | models.AffineTransformation2D(matrix=cd)
@@ -72,10 +138,9 @@ def tan_wcs(crval, crpix, pixel_scale, rotation, shape) -> WCS:
 def mean_position(points) -> tuple:
     """Centre (RA, Dec in deg, RA in [0, 360)) of sky points given as an (n, 2) array of RA, Dec
     in deg: the direction of their mean unit vector, so RA averages correctly across 0/360."""
-    c = coord.SkyCoord(points[:, 0], points[:, 1], unit="deg").cartesian
-    mean = coord.CartesianRepresentation(c.x.mean(), c.y.mean(), c.z.mean())
-    sph = coord.SkyCoord(mean, frame="icrs").spherical
-    return float(sph.lon.deg), float(sph.lat.deg)
+    ra, dec = np.deg2rad(points[:, 0]), np.deg2rad(points[:, 1])
+    x, y, z = (np.mean(np.cos(dec) * np.cos(ra)), np.mean(np.cos(dec) * np.sin(ra)), np.mean(np.sin(dec)))
+    return float(np.rad2deg(np.arctan2(y, x)) % 360.0), float(np.rad2deg(np.arctan2(z, np.hypot(x, y))))
 
 
 def make_grid(
@@ -88,19 +153,23 @@ def make_grid(
     output_shape=None,
     max_output_pixels=None,
 ) -> Grid:
-    """The grid covering the union of footprints of ``exposures`` (pairs of gwcs and (ny, nx))."""
-    exposures = list(exposures)
-    ref_wcs, ref_shape = exposures[0]
+    """The grid covering the union of footprints of ``exposures``: :class:`~image3.geometry.Geometry`
+    objects, or pairs of (gwcs, (ny, nx)) (sampled here). The first sets the default scale and
+    orientation."""
+    from .geometry import Geometry
+
+    exposures = [e if isinstance(e, Geometry) else Geometry.from_wcs(*e) for e in exposures]
+    ref = exposures[0]
     if pixel_scale is None:
-        pixel_scale = native_pixel_scale(ref_wcs, ref_shape) * pixel_scale_ratio
+        pixel_scale = ref.pixel_scale * pixel_scale_ratio
     if rotation is None:
-        rotation = detector_rotation(ref_wcs, ref_shape)
-    corners = np.vstack([footprint(w, s) for w, s in exposures])
+        rotation = ref.rotation
+    corners = np.vstack([e.footprint for e in exposures])
     if crval is None:
         crval = mean_position(corners)
     # Project the corners with crpix at the origin to find the bounding box in output pixels.
-    probe = tan_wcs(crval, (0.0, 0.0), pixel_scale, rotation, (1, 1))
-    x, y = probe.invert(corners[:, 0], corners[:, 1], with_bounding_box=False)
+    probe = TanProjection(tuple(crval), (0.0, 0.0), pixel_scale, rotation)
+    x, y = probe.world_to_pixel(corners[:, 0], corners[:, 1])
     if output_shape is None:
         nx = int(np.ceil(x.max() - x.min()))
         ny = int(np.ceil(y.max() - y.min()))
@@ -110,7 +179,8 @@ def make_grid(
         default_crpix = ((nx - 1) / 2.0, (ny - 1) / 2.0)
     check_grid_size((ny, nx), max_output_pixels)
     crpix = default_crpix if crpix is None else tuple(crpix)
-    return Grid(tan_wcs(crval, crpix, pixel_scale, rotation, (ny, nx)), (ny, nx), pixel_scale)
+    tan = TanProjection(tuple(float(v) for v in crval), tuple(float(v) for v in crpix), pixel_scale, rotation)
+    return Grid(None, (ny, nx), pixel_scale, tan=tan)
 
 
 def check_grid_size(shape, max_output_pixels):
@@ -130,6 +200,8 @@ def grid_from_asdf(path, output_shape=None, max_output_pixels=None) -> Grid:
     The shape comes from ``output_shape`` (ny, nx), else the WCS's ``array_shape``, else its
     bounding box.
     """
+    import asdf
+
     try:
         with asdf.open(path, lazy_load=False, memmap=False) as af:
             wcs = af["wcs"]
@@ -149,17 +221,28 @@ def grid_from_asdf(path, output_shape=None, max_output_pixels=None) -> Grid:
         )
     check_grid_size(shape, max_output_pixels)
     wcs.array_shape = shape
-    return Grid(wcs, shape, native_pixel_scale(wcs, shape))
+    return Grid(wcs, shape, native_pixel_scale(wcs, shape), source=str(Path(path).resolve()))
 
 
 def write_grid(grid: Grid, path):
-    """Save the grid (gwcs, shape, pixel scale) as ASDF, atomically."""
-    tree = {"wcs": grid.wcs, "shape": list(grid.shape), "pixel_scale": grid.pixel_scale}
+    """Save the grid as JSON, atomically: shape, pixel scale and the TAN projection's parameters, or
+    the path of the user's gwcs file (``output_wcs``) it came from."""
+    tree = {"shape": list(grid.shape), "pixel_scale": grid.pixel_scale}
+    if grid.tan is not None:
+        tree["tan"] = asdict(grid.tan)
+    elif grid.source is not None:
+        tree["output_wcs"] = grid.source
+    else:
+        raise ValueError("write_grid: a grid needs a TAN projection or a source file")
     with atomic_path(path) as tmp:
-        asdf.AsdfFile(tree).write_to(tmp)
+        Path(tmp).write_text(json.dumps(tree, indent=2) + "\n")
 
 
 def read_grid(path) -> Grid:
-    """Load a grid written by :func:`write_grid`."""
-    with asdf.open(path, lazy_load=False, memmap=False) as af:
-        return Grid(af["wcs"], tuple(af["shape"]), float(af["pixel_scale"]))
+    """Load a grid written by :func:`write_grid` (a user's gwcs is read again from its file)."""
+    tree = json.loads(Path(path).read_text())
+    if "output_wcs" in tree:
+        return grid_from_asdf(tree["output_wcs"], tree["shape"])
+    tan = tree["tan"]
+    projection = TanProjection(tuple(tan["crval"]), tuple(tan["crpix"]), tan["pixel_scale"], tan["rotation"])
+    return Grid(None, tree["shape"], tree["pixel_scale"], tan=projection)

@@ -5,10 +5,7 @@ file otherwise; every writer goes through a temporary file so a failed job leave
 """
 
 import warnings
-from dataclasses import dataclass
 
-import numpy as np
-from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
 from .atomic import atomic_path
@@ -69,65 +66,6 @@ def _wcsinfo_keys():
     return set(schema.get("properties", {}))
 
 
-@dataclass
-class LeanExposure:
-    """Arrays and keywords of a level-2b file read without the datamodel (see read_lean).
-
-    ``arrays`` maps lower-case extension names (sci, dq, err, var_rnoise, ...) to arrays; ``filter``
-    is the FILTER keyword; ``pixel_scale`` the nominal pixel scale in arcsec (from PIXAR_A2);
-    ``exptime`` in s; ``subtracted_sky`` the level (MJy/sr) already taken off SCI (BKGLEVEL when
-    BKGSUB is true, else 0).
-    """
-
-    arrays: dict
-    filter: str | None
-    pixel_scale: float | None
-    exptime: float
-    subtracted_sky: float
-
-
-def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
-    """Read ``extensions`` of a level-2b file with astropy.io.fits alone.
-
-    The reader for hot per-exposure jobs (about 0.05 s instead of the 1-2 s of a first
-    ``datamodels.open``). Raises InputError naming the file when it is not a level-2b image (no 2-D
-    SCI in MJy/sr). A missing DQ reads as zeros; other missing extensions are an error.
-    """
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            if "SCI" not in hdul or hdul["SCI"].data is None or hdul["SCI"].data.ndim != 2:
-                raise InputError(f"{path}: not a level-2b calibrated image: no 2-D SCI extension")
-            sci_header = hdul["SCI"].header
-            unit = str(sci_header.get("BUNIT", "")).replace(" ", "")
-            if unit not in ("MJy/sr", "MJy/str"):
-                raise InputError(f"{path}: not a level-2b calibrated image: SCI unit is {unit!r}")
-            arrays = {}
-            for name in extensions:
-                if name in hdul:
-                    arrays[name.lower()] = hdul[name].data
-                elif name == "DQ":
-                    arrays["dq"] = np.zeros(hdul["SCI"].data.shape, np.uint32)
-                else:
-                    raise InputError(f"{path}: level-2b file has no {name} extension")
-            primary = hdul[0].header
-            area = sci_header.get("PIXAR_A2")
-            subtracted = bool(primary.get("BKGSUB", False))
-            level = primary.get("BKGLEVEL")
-            return LeanExposure(
-                arrays=arrays,
-                filter=primary.get("FILTER"),
-                pixel_scale=float(np.sqrt(area)) if area else None,
-                exptime=float(
-                    primary.get("XPOSURE") or sci_header.get("XPOSURE") or primary.get("EFFEXPTM") or 1.0
-                ),
-                subtracted_sky=float(level) if (level is not None and subtracted) else 0.0,
-            )
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except OSError as err:
-        raise InputError(f"{path}: not a FITS file ({err})") from None
-
-
 def exposure_group(model) -> str:
     """Exposure group id: exposures read out together (one per detector) share it, as officially."""
     o = model.meta.observation
@@ -141,36 +79,3 @@ def exposure_group(model) -> str:
         o.exposure_number,
     )
     return "_".join(str(p) for p in parts)
-
-
-def image_shape(path) -> tuple:
-    """(ny, nx) of a level-2b file's SCI array, from its header alone."""
-    try:
-        header = fits.getheader(path, "SCI")
-    except (OSError, KeyError) as err:
-        raise InputError(f"{path}: not a level-2b calibrated image: {err}") from None
-    return int(header["NAXIS2"]), int(header["NAXIS1"])
-
-
-def target_type(path) -> str:
-    """``meta.target.type`` (TARGTYPE: FIXED, MOVING or GENERIC, upper case; '' when absent) from the
-    primary header alone: cheap enough to read for every member when the workflow loads."""
-    try:
-        return str(fits.getheader(path, 0).get("TARGTYPE") or "").strip().upper()
-    except OSError as err:
-        raise InputError(f"{path}: not a FITS file ({err})") from None
-
-
-def moving_target_position(path) -> tuple:
-    """(``meta.wcsinfo.mt_ra``, ``mt_dec``) in deg: the moving target at mid-exposure (MT_RA, MT_DEC
-    in the SCI header). Raises InputError naming the file when they are missing."""
-    try:
-        header = fits.getheader(path, "SCI")
-    except (OSError, KeyError) as err:
-        raise InputError(f"{path}: not a level-2b calibrated image: {err}") from None
-    if header.get("MT_RA") is None or header.get("MT_DEC") is None:
-        raise InputError(
-            f"{path}: moving-target exposure (TARGTYPE MOVING) without MT_RA/MT_DEC "
-            "(meta.wcsinfo.mt_ra/mt_dec) in its SCI header"
-        )
-    return float(header["MT_RA"]), float(header["MT_DEC"])

@@ -9,7 +9,6 @@ covariance between neighbouring output pixels that drizzling creates is not in E
 from dataclasses import dataclass
 
 import numpy as np
-from drizzle.resample import Drizzle
 
 from .dq import good_pixels
 from .errors import InputError
@@ -94,6 +93,8 @@ class Mosaic:
     """Accumulates exposures drizzled onto ``grid``: science, weight, context and variances."""
 
     def __init__(self, grid, settings: DrizzleSettings, n_inputs: int):
+        from drizzle.resample import Drizzle
+
         self.grid = grid
         self.settings = settings
         fill = settings.fillval

@@ -6,9 +6,8 @@ from pathlib import Path
 
 from image3.association import Product, load_association
 from image3.errors import InputError
-from image3.level2b import target_type
-from image3.simulate import observation
-from image3.simulate.dataset import DETECTOR_KEYS, PLAN_KEYS
+from image3.fits_read import target_type
+from image3.simulate import demo
 
 OUT = config["outdir"]
 DEMO_DIR = config["demo_dir"]
@@ -20,13 +19,13 @@ def demo_product():
     sim = config["simulate"]
     members = [
         Path(DEMO_DIR, f"{name}_cal.fits")
-        for name in observation.exposure_names(sim["n_exposures"])
+        for name in demo.exposure_names(sim["n_exposures"])
     ]
     return Product(
-        name=observation.product_name(sim["filter"]),
+        name=demo.product_name(sim["filter"]),
         members=tuple(members),
-        asn_id=observation.ASN_ID,
-        asn_table=observation.association_name(),
+        asn_id=demo.ASN_ID,
+        asn_table=demo.association_name(),
     )
 
 
@@ -134,6 +133,11 @@ def wcs_set_path(product):
     return aligned_wcs_path(product)
 
 
+def geometry_path(product):
+    """Every exposure's final WCS sampled for the pixel maps (the geometry rule's output)."""
+    return f"{OUT}/{product}/work/{product}_geometry.npz"
+
+
 def custom_catalog(exposure):
     """The user's alignment catalog for an exposure, or nothing (tweakreg.use_custom_catalogs)."""
     tw = config["tweakreg"]
@@ -153,8 +157,8 @@ MULTIBAND = COMMON_GRID and len(PRODUCTS) > 1
 def grid_path(product):
     """The grid a product's mosaic is drizzled onto: its own, or the run's common grid."""
     if COMMON_GRID:
-        return f"{OUT}/common/common_grid.asdf"
-    return f"{OUT}/{product}/work/{product}_grid.asdf"
+        return f"{OUT}/common/common_grid.json"
+    return f"{OUT}/{product}/work/{product}_grid.json"
 
 
 def catalog_paths(name, folder):
@@ -203,7 +207,7 @@ def all_products():
     """Every final product of the run (and, for the demo, its association file)."""
     files = []
     if IS_DEMO:
-        files += [f"{DEMO_DIR}/{observation.association_name()}"]
+        files += [f"{DEMO_DIR}/{demo.association_name()}"]
         files += list(DEMO_REFERENCE_FILES.values())
     for product in PRODUCTS:
         files += crf_paths(product) + exposure_i2d_paths(product)

@@ -19,7 +19,7 @@ OD = config["outlier_detection"]
 rule outlier_single:
     input:
         cal=lambda w: cal_path(w.product, w.exposure),
-        wcs=lambda w: wcs_set_path(w.product),
+        geometry=lambda w: geometry_path(w.product),
         sky=rules.skymatch.output.sky,
         grid=rules.resample_grid.output[0],
     output:
@@ -70,7 +70,7 @@ rule outlier_median:
 rule outlier_flag:
     input:
         cal=lambda w: cal_path(w.product, w.exposure),
-        wcs=lambda w: wcs_set_path(w.product),
+        geometry=lambda w: geometry_path(w.product),
         sky=rules.skymatch.output.sky,
         grid=rules.resample_grid.output[0],
         median=rules.outlier_median.output[0],

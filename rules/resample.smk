@@ -1,4 +1,5 @@
-# resample: the product's output grid, the drizzled _i2d mosaic, and its preview for the report;
+# resample: the product's output grid, the drizzled _i2d mosaic and its preview for the report (one
+# job);
 # optionally (single_exposure_products) each exposure drizzled alone onto the same grid.
 
 GRID_KEYS = (
@@ -23,11 +24,10 @@ DRIZZLE_KEYS = (
 
 rule resample_grid:
     input:
-        cal=lambda w: cal_paths(w.product),
-        wcs=lambda w: [wcs_set_path(w.product)],
+        geometry=lambda w: [geometry_path(w.product)],
         output_wcs=config["resample"]["output_wcs"] or [],
     output:
-        f"{OUT}/{{product}}/work/{{product}}_grid.asdf",
+        f"{OUT}/{{product}}/work/{{product}}_grid.json",
     log:
         f"{OUT}/logs/{{product}}/resample_grid.log",
     benchmark:
@@ -36,18 +36,16 @@ rule resample_grid:
         "../envs/image3.yaml"
     params:
         **{k: config["resample"][k] for k in GRID_KEYS},
-        exposures=lambda w: PRODUCTS[w.product].exposures,
     script:
         "../scripts/resample_grid.py"
 
 
 rule resample_common_grid:
     input:
-        cal=[c for p in PRODUCTS for c in cal_paths(p)],
-        wcs=[wcs_set_path(p) for p in PRODUCTS],
+        geometry=[geometry_path(p) for p in PRODUCTS],
         output_wcs=config["resample"]["output_wcs"] or [],
     output:
-        f"{OUT}/common/common_grid.asdf",
+        f"{OUT}/common/common_grid.json",
     log:
         f"{OUT}/logs/common/resample_common_grid.log",
     benchmark:
@@ -56,7 +54,6 @@ rule resample_common_grid:
         "../envs/image3.yaml"
     params:
         **{k: config["resample"][k] for k in GRID_KEYS},
-        exposures=[e for p in PRODUCTS.values() for e in p.exposures],
     script:
         "../scripts/resample_grid.py"
 
@@ -66,7 +63,13 @@ rule resample:
         crf=lambda w: crf_paths(w.product),
         grid=lambda w: grid_path(w.product),
     output:
-        f"{OUT}/{{product}}/{{product}}_i2d.fits",
+        i2d=f"{OUT}/{{product}}/{{product}}_i2d.fits",
+        preview=report(
+            f"{OUT}/{{product}}/qa/{{product}}_i2d.png",
+            caption="../report/preview.rst",
+            category="Mosaics",
+            subcategory="{product}",
+        ),
     log:
         f"{OUT}/logs/{{product}}/resample.log",
     benchmark:
@@ -91,7 +94,7 @@ rule resample_exposure:
         crf=lambda w: [crf_path(w.product, w.exposure)],
         grid=lambda w: grid_path(w.product),
     output:
-        f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_i2d.fits",
+        i2d=f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_i2d.fits",
     log:
         f"{OUT}/logs/{{product}}/resample_exposure/{{exposure}}_{{asn_id}}.log",
     benchmark:
@@ -106,23 +109,3 @@ rule resample_exposure:
     script:
         # The product's drizzle, with this exposure alone.
         "../scripts/resample.py"
-
-
-rule preview:
-    input:
-        rules.resample.output[0],
-    output:
-        report(
-            f"{OUT}/{{product}}/qa/{{product}}_i2d.png",
-            caption="../report/preview.rst",
-            category="Mosaics",
-            subcategory="{product}",
-        ),
-    log:
-        f"{OUT}/logs/{{product}}/preview.log",
-    benchmark:
-        f"{OUT}/benchmarks/{{product}}/preview.tsv"
-    conda:
-        "../envs/image3.yaml"
-    script:
-        "../scripts/preview.py"

@@ -15,7 +15,7 @@ if IS_DEMO:
         conda:
             "../envs/image3.yaml"
         params:
-            settings=simulate_settings(PLAN_KEYS),
+            settings=simulate_settings(demo.PLAN_KEYS),
         script:
             "../scripts/simulate_plan.py"
 
@@ -33,13 +33,13 @@ if IS_DEMO:
         conda:
             "../envs/image3.yaml"
         params:
-            settings=simulate_settings(DETECTOR_KEYS),
+            settings=simulate_settings(demo.DETECTOR_KEYS),
         script:
             "../scripts/simulate_exposure.py"
 
     rule simulate_association:
         output:
-            f"{DEMO_DIR}/{observation.association_name()}",
+            f"{DEMO_DIR}/{demo.association_name()}",
         log:
             f"{DEMO_DIR}/logs/simulate_association.log",
         benchmark:
@@ -47,7 +47,7 @@ if IS_DEMO:
         conda:
             "../envs/image3.yaml"
         params:
-            asn_id=observation.ASN_ID,
+            asn_id=demo.ASN_ID,
             product=lambda w: next(iter(PRODUCTS)),
             members=lambda w: [
                 Path(m).name for m in next(iter(PRODUCTS.values())).members

@@ -1,4 +1,5 @@
-# Source catalog: detection, deblending and photometry of each mosaic, its report figure, and with
+# Source catalog: detection, deblending and photometry of each mosaic with its report figure (one job),
+# and with
 # a common grid the multi-band catalog of all products.
 
 CATALOG_KEYS = (
@@ -23,11 +24,17 @@ CATALOG = config["source_catalog"]
 
 rule source_catalog:
     input:
-        i2d=rules.resample.output[0],
+        i2d=rules.resample.output.i2d,
         apcorr=reference_file("apcorr"),
         abvegaoffset=reference_file("abvegaoffset"),
     output:
         **catalog_paths("{product}", "{product}"),
+        qa=report(
+            f"{OUT}/{{product}}/qa/{{product}}_cat.png",
+            caption="../report/catalog.rst",
+            category="Catalogs",
+            subcategory="{product}",
+        ),
     log:
         f"{OUT}/logs/{{product}}/source_catalog.log",
     benchmark:
@@ -43,27 +50,6 @@ rule source_catalog:
         abvegaoffset=CATALOG["abvegaoffset"] or None,
     script:
         "../scripts/source_catalog.py"
-
-
-rule catalog_qa:
-    input:
-        i2d=rules.resample.output[0],
-        cat=rules.source_catalog.output.cat,
-    output:
-        report(
-            f"{OUT}/{{product}}/qa/{{product}}_cat.png",
-            caption="../report/catalog.rst",
-            category="Catalogs",
-            subcategory="{product}",
-        ),
-    log:
-        f"{OUT}/logs/{{product}}/catalog_qa.log",
-    benchmark:
-        f"{OUT}/benchmarks/{{product}}/catalog_qa.tsv"
-    conda:
-        "../envs/image3.yaml"
-    script:
-        "../scripts/catalog_qa.py"
 
 
 rule multiband_catalog:

@@ -1,4 +1,5 @@
-# tweakreg: sources per exposure, then one alignment per product giving every exposure's WCS.
+# tweakreg: sources per exposure, then one alignment per product giving every exposure's WCS (and
+# the alignment's QA figure for the report, drawn by the same job).
 
 DETECTION_KEYS = (
     "starfinder",
@@ -57,6 +58,12 @@ rule tweakreg:
         wcs=f"{OUT}/{{product}}/work/{{product}}_wcs.asdf",
         report=f"{OUT}/{{product}}/{{product}}_tweakreg.ecsv",
         residuals=f"{OUT}/{{product}}/work/{{product}}_tweakreg_residuals.ecsv",
+        qa=report(
+            f"{OUT}/{{product}}/qa/{{product}}_tweakreg.png",
+            caption="../report/tweakreg.rst",
+            category="Alignment",
+            subcategory="{product}",
+        ),
     log:
         f"{OUT}/logs/{{product}}/tweakreg.log",
     benchmark:
@@ -78,24 +85,3 @@ rule tweakreg:
         refine_tolerance=config["tweakreg"]["refine_tolerance"],
     script:
         "../scripts/tweakreg.py"
-
-
-rule tweakreg_qa:
-    input:
-        report=rules.tweakreg.output.report,
-        residuals=rules.tweakreg.output.residuals,
-    output:
-        report(
-            f"{OUT}/{{product}}/qa/{{product}}_tweakreg.png",
-            caption="../report/tweakreg.rst",
-            category="Alignment",
-            subcategory="{product}",
-        ),
-    log:
-        f"{OUT}/logs/{{product}}/tweakreg_qa.log",
-    benchmark:
-        f"{OUT}/benchmarks/{{product}}/tweakreg_qa.tsv"
-    conda:
-        "../envs/image3.yaml"
-    script:
-        "../scripts/tweakreg_qa.py"

@@ -3,16 +3,15 @@
 import logging
 
 import numpy as np
-from astropy.io import fits
 
 from image3.atomic import atomic_path
+from image3.fits_read import read_lean
+from image3.geometry import read_geometry
 from image3.grid import read_grid
 from image3.jobs import run
-from image3.level2b import read_lean
+from image3.outlier_median import read_median
 from image3.outliers import FlagSettings, blot, flag_outliers, write_mask
-from image3.pixmap import pixel_map
 from image3.sky_store import read_sky_entry
-from image3.wcs_store import load_wcs_set
 
 log = logging.getLogger("image3")
 
@@ -22,17 +21,14 @@ def main():
     name = sm.wildcards.exposure
     lean = read_lean(sm.input.cal, ("SCI", "DQ", "ERR"))
     data, err = lean.arrays["sci"], lean.arrays["err"]
-    with fits.open(sm.input.median) as hdul:
-        median, count = hdul["MEDIAN"].data, hdul["COUNT"].data
+    median, count = read_median(sm.input.median)
     if sm.params.n_exposures < 2:
         log.warning("one exposure: outlier detection skipped")
         mask, psf_term = np.zeros(data.shape, bool), [0.0, 0.0]
     else:
         if sm.params.resample_data:
-            grid = read_grid(sm.input.grid)
-            blotted, coverage = blot(
-                median, count, pixel_map(load_wcs_set(sm.input.wcs)[name], grid.wcs, data.shape)
-            )
+            grid, geometry = read_grid(sm.input.grid), read_geometry(sm.input.geometry, name)
+            blotted, coverage = blot(median, count, geometry.pixel_map(grid.world_to_pixel))
         else:
             blotted, coverage = np.nan_to_num(median), count
         sky = read_sky_entry(sm.input.sky, name)["level"] - lean.subtracted_sky

@@ -2,11 +2,9 @@
 
 import logging
 
-from astropy.io import fits
-
 from image3.atomic import atomic_path
 from image3.jobs import run
-from image3.outliers import median_image
+from image3.outlier_median import median_image, write_median
 
 log = logging.getLogger("image3")
 
@@ -17,9 +15,7 @@ def main():
         log.warning("only two exposures: the median is their lower value, a weaker estimate")
     median, count = median_image(sm.input.singles, sm.params.maskpt, sm.params.max_memory_mb)
     with atomic_path(sm.output[0]) as tmp:
-        fits.HDUList(
-            [fits.PrimaryHDU(), fits.ImageHDU(median, name="MEDIAN"), fits.ImageHDU(count, name="COUNT")]
-        ).writeto(tmp)
+        write_median(tmp, median, count)
 
 
 run(main, snakemake.log[0])  # noqa: F821

@@ -1,13 +1,14 @@
 """Drizzle one exposure alone (sky subtracted) onto the product grid, for the outlier median."""
 
 from image3.atomic import atomic_path
+from image3.fits_read import read_lean
+from image3.geometry import read_geometry
 from image3.grid import read_grid
 from image3.jobs import run
-from image3.level2b import read_lean
-from image3.outliers import single_image, write_image_pair
+from image3.outlier_median import write_image_pair
+from image3.outliers import single_image
 from image3.resample import DrizzleSettings, Exposure, weight_map
 from image3.sky_store import read_sky_entry
-from image3.wcs_store import load_wcs_set
 
 
 def main():
@@ -21,13 +22,15 @@ def main():
         var_poisson=None,
         var_rnoise=lean.arrays["var_rnoise"],
         var_flat=None,
-        wcs=load_wcs_set(sm.input.wcs)[name],
+        wcs=None,
         exptime=lean.exptime,
         sky=sky,
     )
     settings = DrizzleSettings(**sm.params.drizzle)
     if sm.params.resample_data:
-        sci, wht = single_image(exposure, read_grid(sm.input.grid), settings, lean.pixel_scale or 0.0311)
+        grid, geometry = read_grid(sm.input.grid), read_geometry(sm.input.geometry, name)
+        pixmap = geometry.pixel_map(grid.world_to_pixel)
+        sci, wht = single_image(exposure, grid, settings, geometry.pixel_scale, pixmap=pixmap)
     else:  # exposures share one pixel grid: the "single image" is the exposure itself
         sci, wht = exposure.data - exposure.sky, weight_map(exposure, settings)
     with atomic_path(sm.output[0]) as tmp:

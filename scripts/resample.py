@@ -1,11 +1,14 @@
-"""Drizzle a product's exposures (their _crf files) into the _i2d mosaic."""
+"""Drizzle a product's exposures (their _crf files) into the _i2d mosaic and draw its preview (or one
+exposure alone into its own _i2d)."""
 
 import logging
 
+from image3.atomic import atomic_path
 from image3.grid import native_pixel_scale, read_grid
 from image3.jobs import run
 from image3.level2b import open_level2b, save_model
 from image3.products import SipSettings, build_i2d
+from image3.qa import plot_mosaic
 from image3.resample import DrizzleSettings, Exposure, Mosaic
 
 log = logging.getLogger("image3")
@@ -36,7 +39,10 @@ def main():
         scale,
         SipSettings(**sm.params.sip),
     )
-    save_model(i2d, sm.output[0])
+    save_model(i2d, sm.output.i2d)
+    if "preview" in sm.output.keys():  # the product's mosaic, not an exposure's own _i2d
+        with atomic_path(sm.output.preview) as tmp:
+            plot_mosaic(sm.output.i2d, tmp)
 
 
 run(main, snakemake.log[0])  # noqa: F821

@@ -1,12 +1,11 @@
 """Compute an output grid (union of the exposures' footprints: one product's, or every product's
-for a common grid) and save it as ASDF."""
+for a common grid) and save it (JSON)."""
 
 import logging
 
+from image3.geometry import read_geometries
 from image3.grid import grid_from_asdf, make_grid, write_grid
 from image3.jobs import run
-from image3.level2b import image_shape
-from image3.wcs_store import load_wcs_set
 
 log = logging.getLogger("image3")
 
@@ -17,11 +16,9 @@ def main():
     if p.output_wcs:
         grid = grid_from_asdf(p.output_wcs, p.output_shape, p.max_output_pixels)
     else:
-        wcs = {}
-        for path in sm.input.wcs:
-            wcs.update(load_wcs_set(path))
+        geometries = [g for path in sm.input.geometry for g in read_geometries(path).values()]
         grid = make_grid(
-            [(wcs[e], image_shape(cal)) for e, cal in zip(p.exposures, sm.input.cal, strict=True)],
+            geometries,
             pixel_scale=p.pixel_scale,
             pixel_scale_ratio=p.pixel_scale_ratio,
             rotation=p.rotation,

@@ -4,8 +4,10 @@ import logging
 
 from stdatamodels.jwst import datamodels
 
+from image3.atomic import atomic_path
 from image3.catalog_products import empty_catalog, write_catalog_products
 from image3.jobs import run
+from image3.qa import plot_catalog
 from image3.source_catalog import BandImage, CatalogSettings, single_band_catalog
 
 log = logging.getLogger("image3")
@@ -22,6 +24,8 @@ def main():
             table, segm = empty_catalog(), band.mask * 0
         log.info("%d sources", len(table))
         write_catalog_products(table, segm, model, sm.output)
+    with atomic_path(sm.output.qa) as tmp:
+        plot_catalog(sm.input.i2d, sm.output.cat, tmp)
 
 
 run(main, snakemake.log[0])  # noqa: F821

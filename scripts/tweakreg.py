@@ -1,4 +1,5 @@
-"""Align a product's exposures to each other (and to a reference catalog) and save their WCS."""
+"""Align a product's exposures to each other (and to a reference catalog), save their WCS and draw
+the alignment's QA figure."""
 
 import logging
 
@@ -8,7 +9,7 @@ from image3 import alignment
 from image3.atomic import atomic_path
 from image3.jobs import run
 from image3.level2b import exposure_group, open_level2b
-from image3.tweakreg_qa import match_residuals
+from image3.tweakreg_qa import match_residuals, plot_alignment
 from image3.wcs_store import save_wcs_set
 
 log = logging.getLogger("image3")
@@ -47,8 +48,11 @@ def main():
     log.info("alignment report:\n%s", "\n".join(report.pformat(max_lines=-1, max_width=-1)))
     with atomic_path(sm.output.report) as tmp:
         report.write(tmp, format="ascii.ecsv")
+    residuals = match_residuals(exposures)
     with atomic_path(sm.output.residuals) as tmp:
-        match_residuals(exposures).write(tmp, format="ascii.ecsv")
+        residuals.write(tmp, format="ascii.ecsv")
+    with atomic_path(sm.output.qa) as tmp:
+        plot_alignment(report, residuals, tmp)
     save_wcs_set(sm.output.wcs, {e.name: e.wcs for e in exposures})
 
 

@@ -6,8 +6,10 @@ import pytest
 from astropy.coordinates import SkyCoord
 
 from image3.errors import InputError
+from image3.geometry import Geometry, read_geometry, write_geometries
 from image3.grid import grid_from_asdf, make_grid, read_grid, write_grid
 from image3.jwst_wcs import Pointing, footprint, imaging_wcs
+from image3.pixmap import pixel_map
 
 SHAPE = (300, 300)
 
@@ -84,3 +86,30 @@ def test_absurd_grid_is_refused_with_a_clear_message(tmp_path):
     asdf.AsdfFile({"nothing": 1}).write_to(tmp_path / "bad.asdf")
     with pytest.raises(InputError, match="output_wcs"):
         grid_from_asdf(tmp_path / "bad.asdf")
+
+
+def test_lean_tan_projection_equals_the_gwcs():
+    """The numpy TAN projection that per-exposure jobs use is the grid's gwcs, to 1e-7 pixel (the
+    round-off of RA near 150 deg)."""
+    grid = make_grid(_exposures(), rotation=33.0)
+    y, x = np.mgrid[-50 : grid.shape[0] + 50 : 7, -50 : grid.shape[1] + 50 : 9].astype(float)
+    ra, dec = grid.wcs(x, y, with_bounding_box=False)
+    xl, yl = grid.world_to_pixel(ra, dec)
+    assert np.abs(xl - x).max() < 1e-7 and np.abs(yl - y).max() < 1e-7
+
+
+def test_geometry_pixel_map_equals_the_gwcs_pixel_map(tmp_path):
+    """The pixel map from the sampled geometry file equals the one from the gwcs (same nodes)."""
+    wcs, shape = _exposures()[1]
+    grid = make_grid(_exposures(), rotation=0.0)
+    write_geometries(
+        tmp_path / "g.npz", {"a": Geometry.from_wcs(wcs, shape, 16), "b": Geometry.from_wcs(wcs, shape)}
+    )
+    geometry = read_geometry(tmp_path / "g.npz", "a")
+    assert geometry.shape == shape
+    expected = pixel_map(wcs, grid.wcs, shape, step=16)
+    assert np.abs(geometry.pixel_map(grid.world_to_pixel) - expected).max() < 1e-8
+    write_grid(grid, tmp_path / "grid.json")
+    assert (
+        np.abs(geometry.pixel_map(read_grid(tmp_path / "grid.json").world_to_pixel) - expected).max() < 1e-8
+    )

@@ -31,9 +31,9 @@ N = N_EXPOSURES
 # Downstream blocks. Outlier detection's single images and median are temporary files, so any rerun of
 # its flags re-creates them.
 OUTLIERS = {"outlier_single": N, "outlier_median": 1, "outlier_flag": N, "outlier_qa": 1}
-CATALOG = {"source_catalog": 1, "catalog_qa": 1}
-PRODUCTS = {"crf": N, "resample": 1, "preview": 1, **CATALOG}
-AFTER_ALIGNMENT = {"tweakreg": 1, "tweakreg_qa": 1, "skymatch": 1, "resample_grid": 1, **OUTLIERS, **PRODUCTS}
+CATALOG = {"source_catalog": 1}
+PRODUCTS = {"crf": N, "resample": 1, **CATALOG}
+AFTER_ALIGNMENT = {"tweakreg": 1, "skymatch": 1, "geometry": 1, "resample_grid": 1, **OUTLIERS, **PRODUCTS}
 # One entry per step: a change of one of its parameters (merged over SMALL) and the jobs a rerun must
 # run, rule -> count: the step's own and everything downstream of it (`all` is left out). Adding a
 # step to the workflow = adding its entry here (test_every_step_has_an_entry fails until then).
@@ -63,12 +63,16 @@ STEPS = {
     "tweakreg_catalog": ({"tweakreg": {"snr_threshold": 8.0}}, {"tweakreg_catalog": N, **AFTER_ALIGNMENT}),
     "tweakreg": ({"tweakreg": {"searchrad": 1.5}}, AFTER_ALIGNMENT),
     "skymatch": ({"skymatch": {"skystat": "median"}}, {"skymatch": 1, **OUTLIERS, **PRODUCTS}),
+    "geometry": (
+        {"resample": {"pixmap_step": 8}},
+        {"geometry": 1, "resample_grid": 1, **OUTLIERS, **PRODUCTS},
+    ),
     "resample_grid": ({"resample": {"rotation": 0.0}}, {"resample_grid": 1, **OUTLIERS, **PRODUCTS}),
     "outlier_single": ({"outlier_detection": {"pixfrac": 0.9}}, {**OUTLIERS, **PRODUCTS}),
     "outlier_median": ({"outlier_detection": {"maskpt": 0.6}}, {**OUTLIERS, **PRODUCTS}),
     "outlier_flag": ({"outlier_detection": {"snr": "4.5 3.5"}}, {**OUTLIERS, **PRODUCTS}),
     "crf": ({"tweakreg": {"sip_max_pix_error": 0.02}}, PRODUCTS),
-    "resample": ({"resample": {"pixfrac": 0.8}}, {"resample": 1, "preview": 1, **CATALOG}),
+    "resample": ({"resample": {"pixfrac": 0.8}}, {"resample": 1, **CATALOG}),
     "source_catalog": ({"source_catalog": {"snr_threshold": 4.0}}, CATALOG),
     # The reference files' only parameter is the demo's filter, which names the product: all reruns.
     "simulate_reference_files": (
@@ -91,11 +95,11 @@ MOVING_STEPS = {
     ),
     "resample_exposure": (
         {"resample": {"pixfrac": 0.8}},
-        {"resample": 1, "preview": 1, "resample_exposure": N, **CATALOG},
+        {"resample": 1, "resample_exposure": N, **CATALOG},
     ),
 }
 # Steps that take no parameter from the config: they rerun only as someone's downstream.
-WITHOUT_PARAMETERS = {"preview", "tweakreg_qa", "outlier_qa", "catalog_qa", "assign_mtwcs"}
+WITHOUT_PARAMETERS = {"outlier_qa", "assign_mtwcs"}
 # A member added to an association: its source catalog and every per-product job rerun, and with them
 # every crf (they all depend on the product's alignment); the other members' source catalogs do not.
 ADDED_MEMBER_RERUNS = {"tweakreg_catalog": 1, **AFTER_ALIGNMENT}
@@ -167,8 +171,8 @@ def test_run_killed_during_resample_finishes_with_rerun_incomplete(demo, tmp_pat
     snakemake(work, "--unlock")
     # QA jobs that run beside resample may or may not have finished before the kill.
     left = rerun_jobs(work, SMALL)
-    downstream = {"resample", "preview", "source_catalog", "catalog_qa"}
-    assert downstream <= set(left) <= downstream | {"outlier_qa", "tweakreg_qa"}, left
+    downstream = {"resample", "source_catalog"}
+    assert downstream <= set(left) <= downstream | {"outlier_qa"}, left
     snakemake(work, "--rerun-incomplete")
     assert_same_products(product_files(demo), product_files(work))
 

@@ -23,7 +23,7 @@ def expected_slurm_jobs(planned):
     """SLURM job name -> count for a run of ``planned`` (rule -> jobs) with the profile: one SLURM job
     per job, except that the jobs of a group's rules go ``group-components`` exposures to a SLURM job,
     named `<group>_<its rules, sorted>`. For the demo today: simulate_plan, simulate_association,
-    exposures_in_simulate_exposure, exposures_out_crf, resample_grid, resample, preview, once each."""
+    exposures_in_simulate_exposure, exposures_out_crf, resample_grid, resample, once each."""
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
     group_of = dict(entry.split("=") for entry in profile["groups"])
     bundle = {group: int(n) for group, n in (entry.split("=") for entry in profile["group-components"])}

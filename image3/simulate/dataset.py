@@ -14,45 +14,10 @@ from astropy.table import Table
 
 from ..atomic import atomic_path
 from ..jwst_wcs import Distortion
+from .demo import exposure_names
 from .exposure import DetectorModel, simulate_exposure
-from .observation import exposure_names, make_pointings, start_times
+from .observation import make_pointings, start_times
 from .scene import ab_to_jy, make_scene
-
-# Which `simulate` settings each stage uses, so a workflow passes each rule only its own.
-PLAN_KEYS = (
-    "seed",
-    "n_exposures",
-    "shape",
-    "ra",
-    "dec",
-    "roll",
-    "dither_spread",
-    "pointing_shift_arcsec",
-    "pointing_roll_deg",
-    "sky_mjysr",
-    "sky_offset_mjysr",
-    "star_density",
-    "galaxy_density",
-    "star_mag",
-    "galaxy_mag",
-    "exptime",
-    "exposure_interval_s",
-    "moving_target",
-    "target_rate_arcsec_per_hour",
-    "target_position_angle",
-    "target_mag",
-)
-DETECTOR_KEYS = (
-    "seed",
-    "shape",
-    "filter",
-    "exptime",
-    "electrons_per_mjysr",
-    "read_noise_e",
-    "flat_error",
-    "cosmic_ray_rate",
-    "bad_pixel_fraction",
-)
 
 
 def detector_model(settings) -> DetectorModel:

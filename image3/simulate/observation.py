@@ -11,25 +11,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 from ..jwst_wcs import Distortion, Pointing, imaging_wcs
-
-PROGRAM = "01234"
-ASN_ID = "o001"
-START_MJD = 61368.0  # 2026-11-24T00:00:00 UTC, the first exposure's start
-
-
-def exposure_names(n_exposures: int) -> list[str]:
-    """Official-style exposure names ``jw01234001001_03101_0000k_nrca1``, k = 1..n."""
-    return [f"jw{PROGRAM}001001_03101_{k:05d}_nrca1" for k in range(1, n_exposures + 1)]
-
-
-def product_name(filter_name: str) -> str:
-    """The image3 product name for the demo's filter."""
-    return f"jw{PROGRAM}-{ASN_ID}_t001_nircam_clear-{filter_name.lower()}"
-
-
-def association_name() -> str:
-    """The demo association's file name."""
-    return f"jw{PROGRAM}-{ASN_ID}_20261124t000000_image3_00001_asn.json"
+from .demo import START_MJD
 
 
 @dataclass(frozen=True)

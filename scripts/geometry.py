@@ -1,0 +1,20 @@
+"""Sample each exposure's final WCS on the pixel maps' coarse grid (the product's geometry file)."""
+
+from image3.fits_read import image_shape
+
+from image3.geometry import Geometry, write_geometries
+from image3.jobs import run
+from image3.wcs_store import load_wcs_set
+
+
+def main():
+    sm = snakemake  # noqa: F821
+    wcs_set = load_wcs_set(sm.input.wcs)
+    geometries = {
+        name: Geometry.from_wcs(wcs_set[name], image_shape(cal), sm.params.step)
+        for name, cal in zip(sm.params.exposures, sm.input.cal, strict=True)
+    }
+    write_geometries(sm.output[0], geometries)
+
+
+run(main, snakemake.log[0])  # noqa: F821
