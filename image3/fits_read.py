@@ -18,15 +18,26 @@ class LeanExposure:
 
     ``arrays`` maps lower-case extension names (sci, dq, err, var_rnoise, ...) to arrays; ``filter``
     is the FILTER keyword; ``pixel_scale`` the nominal pixel scale in arcsec (from PIXAR_A2);
-    ``exptime`` in s; ``subtracted_sky`` the level (MJy/sr) already taken off SCI (BKGLEVEL when
-    BKGSUB is true, else 0).
+    ``exptime`` in s; ``sky_level`` the recorded background level (BKGLEVEL, MJy/sr; None when
+    absent) and ``sky_subtracted`` whether it was taken off SCI (BKGSUB).
     """
 
     arrays: dict
     filter: str | None
     pixel_scale: float | None
     exptime: float
-    subtracted_sky: float
+    sky_level: float | None = None
+    sky_subtracted: bool = False
+
+    @property
+    def subtracted_sky(self) -> float:
+        """The level (MJy/sr) already taken off SCI: BKGLEVEL when BKGSUB is true, else 0."""
+        return self.sky_level if (self.sky_level is not None and self.sky_subtracted) else 0.0
+
+    @property
+    def unsubtracted_sky(self) -> float:
+        """A recorded level (MJy/sr) not yet taken off SCI: BKGLEVEL when BKGSUB is false, else 0."""
+        return self.sky_level if (self.sky_level is not None and not self.sky_subtracted) else 0.0
 
 
 def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
@@ -55,7 +66,6 @@ def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
                     raise InputError(f"{path}: level-2b file has no {name} extension")
             primary = hdul[0].header
             area = sci_header.get("PIXAR_A2")
-            subtracted = bool(primary.get("BKGSUB", False))
             level = primary.get("BKGLEVEL")
             return LeanExposure(
                 arrays=arrays,
@@ -64,7 +74,8 @@ def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
                 exptime=float(
                     primary.get("XPOSURE") or sci_header.get("XPOSURE") or primary.get("EFFEXPTM") or 1.0
                 ),
-                subtracted_sky=float(level) if (level is not None and subtracted) else 0.0,
+                sky_level=float(level) if level is not None else None,
+                sky_subtracted=bool(primary.get("BKGSUB", False)),
             )
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None

@@ -58,6 +58,22 @@ class Exposure:
     sky: float = 0.0
 
     @classmethod
+    def from_lean(cls, lean):
+        """From a :class:`~image3.fits_read.LeanExposure` with SCI, DQ and the three variances
+        (no WCS: pass the pixel map to :meth:`Mosaic.add`); subtracts a recorded, unsubtracted sky."""
+        a = lean.arrays
+        return cls(
+            data=a["sci"],
+            dq=a["dq"],
+            var_poisson=a["var_poisson"],
+            var_rnoise=a["var_rnoise"],
+            var_flat=a["var_flat"],
+            wcs=None,
+            exptime=lean.exptime,
+            sky=lean.unsubtracted_sky,
+        )
+
+    @classmethod
     def from_model(cls, model):
         """From a level-2b ImageModel; subtracts ``meta.background.level`` unless already done."""
         bkg = model.meta.background
@@ -107,10 +123,12 @@ class Mosaic:
         )
         self.exptime = 0.0
 
-    def add(self, exposure: Exposure, native_scale: float):
-        """Drizzle one exposure (``native_scale``: its pixel scale in arcsec)."""
+    def add(self, exposure: Exposure, native_scale: float, *, pixmap=None):
+        """Drizzle one exposure (``native_scale``: its pixel scale in arcsec). ``pixmap``: its pixel
+        map onto the grid (e.g. from its sampled geometry); by default computed from its WCS."""
         s = self.settings
-        pixmap = pixel_map(exposure.wcs, self.grid.wcs, exposure.data.shape, s.pixmap_step)
+        if pixmap is None:
+            pixmap = pixel_map(exposure.wcs, self.grid.wcs, exposure.data.shape, s.pixmap_step)
         data = np.nan_to_num(exposure.data - exposure.sky, nan=0.0, posinf=0.0, neginf=0.0)
         variances = [np.nan_to_num(getattr(exposure, v), nan=0.0, posinf=0.0) for v in VARIANCES]
         self._driz.add_image(

@@ -22,9 +22,19 @@ def load_wcs_set(path) -> dict:
         return dict(af["wcs"])
 
 
+def load_wcs_entry(path, exposure):
+    """The gwcs of one exposure from a file of :func:`save_wcs_set`, deserializing only that one
+    (``lazy_tree``: a per-exposure job's cost does not grow with the product's size)."""
+    with asdf.open(path, lazy_load=False, memmap=False, lazy_tree=True) as af:
+        try:
+            return af["wcs"][exposure]
+        except KeyError:
+            raise InputError(f"{path}: no WCS for exposure {exposure}") from None
+
+
 def load_wcs_extras(path) -> dict:
     """The entries :func:`save_wcs_set` wrote beside the WCS (e.g. ``mt_avra``), as plain values."""
-    with asdf.open(path, lazy_load=False, memmap=False) as af:
+    with asdf.open(path, lazy_load=False, memmap=False, lazy_tree=True) as af:
         return {key: af[key] for key in af.tree if key not in ("wcs", "history", "asdf_library")}
 
 

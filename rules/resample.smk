@@ -61,6 +61,7 @@ rule resample_common_grid:
 rule resample:
     input:
         crf=lambda w: crf_paths(w.product),
+        geometry=lambda w: geometry_path(w.product),
         grid=lambda w: grid_path(w.product),
     output:
         i2d=f"{OUT}/{{product}}/{{product}}_i2d.fits",
@@ -85,6 +86,7 @@ rule resample:
     params:
         drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
         sip=sip_settings("resample"),
+        exposures=lambda w: PRODUCTS[w.product].exposures,
     script:
         "../scripts/resample.py"
 
@@ -92,6 +94,7 @@ rule resample:
 rule resample_exposure:
     input:
         crf=lambda w: [crf_path(w.product, w.exposure)],
+        geometry=lambda w: geometry_path(w.product),
         grid=lambda w: grid_path(w.product),
     output:
         i2d=f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_i2d.fits",
@@ -106,6 +109,7 @@ rule resample_exposure:
     params:
         drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
         sip=sip_settings("resample"),
+        exposures=lambda w: [w.exposure],
     script:
         # The product's drizzle, with this exposure alone.
         "../scripts/resample.py"

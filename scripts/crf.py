@@ -4,7 +4,7 @@ from image3.jobs import run
 from image3.outliers import read_mask
 from image3.products import SipSettings, write_crf
 from image3.sky_store import read_sky_entry
-from image3.wcs_store import load_wcs_extras, load_wcs_set
+from image3.wcs_store import load_wcs_entry, load_wcs_extras
 
 MOVING_TARGET_KEYS = ("mt_avra", "mt_avdec")
 
@@ -16,7 +16,7 @@ def main():
         sm.output[0],
         sm.params.asn_table,
         SipSettings(**sm.params.sip),
-        wcs=load_wcs_set(sm.input.wcs)[sm.wildcards.exposure],
+        wcs=load_wcs_entry(sm.input.wcs, sm.wildcards.exposure),
         sky=read_sky_entry(sm.input.sky, sm.wildcards.exposure),
         outliers=read_mask(sm.input.outliers)[0],
         steps=sm.params.steps,

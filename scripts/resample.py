@@ -1,17 +1,24 @@
 """Drizzle a product's exposures (their _crf files) into the _i2d mosaic and draw its preview (or one
-exposure alone into its own _i2d)."""
+exposure alone into its own _i2d).
+
+The arrays are read with astropy.io.fits and the pixel maps come from the product's geometry file
+(the crf files' WCS, sampled), so only the first crf is opened as a datamodel, for the metadata.
+"""
 
 import logging
 
 from image3.atomic import atomic_path
-from image3.grid import native_pixel_scale, read_grid
+from image3.fits_read import read_lean
+from image3.geometry import read_geometry
+from image3.grid import read_grid
 from image3.jobs import run
 from image3.level2b import open_level2b, save_model
 from image3.products import SipSettings, build_i2d
 from image3.qa import plot_mosaic
-from image3.resample import DrizzleSettings, Exposure, Mosaic
+from image3.resample import VARIANCES, DrizzleSettings, Exposure, Mosaic
 
 log = logging.getLogger("image3")
+EXTENSIONS = ("SCI", "DQ", *(v.upper() for v in VARIANCES))
 
 
 def main():
@@ -19,27 +26,23 @@ def main():
     grid = read_grid(sm.input.grid)
     settings = DrizzleSettings(**sm.params.drizzle)
     mosaic = Mosaic(grid, settings, len(sm.input.crf))
-    reference = scale = None
-    for path in sm.input.crf:
-        model = open_level2b(path)
-        scale = native_pixel_scale(model.meta.wcs, model.data.shape)
-        mosaic.add(Exposure.from_model(model), scale)
+    for name, path in zip(sm.params.exposures, sm.input.crf, strict=True):
+        geometry = read_geometry(sm.input.geometry, name)
+        exposure = Exposure.from_lean(read_lean(path, EXTENSIONS))
+        mosaic.add(exposure, geometry.pixel_scale, pixmap=geometry.pixel_map(grid.world_to_pixel))
         log.info("drizzled %s", path)
-        if reference is None:
-            reference = model
-        else:
-            model.close()
-    i2d = build_i2d(
-        mosaic.arrays(),
-        grid,
-        reference,
-        settings,
-        len(sm.input.crf),
-        mosaic.exptime,
-        scale,
-        SipSettings(**sm.params.sip),
-    )
-    save_model(i2d, sm.output.i2d)
+    with open_level2b(sm.input.crf[0]) as reference:
+        i2d = build_i2d(
+            mosaic.arrays(),
+            grid,
+            reference,
+            settings,
+            len(sm.input.crf),
+            mosaic.exptime,
+            geometry.pixel_scale,
+            SipSettings(**sm.params.sip),
+        )
+        save_model(i2d, sm.output.i2d)
     if "preview" in sm.output.keys():  # the product's mosaic, not an exposure's own _i2d
         with atomic_path(sm.output.preview) as tmp:
             plot_mosaic(sm.output.i2d, tmp)
