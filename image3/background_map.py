@@ -3,11 +3,36 @@
 Shared by the alignment's source finding and the source catalog, with the official step's recipe:
 sigma-clipped (3 sigma) medians in boxes, 3x3 median-filtered and interpolated; when no box has
 enough usable pixels (small or crowded images), the whole image as one box.
+
+The box grid (the mesh) is interpolated to full resolution as photutils does (a bicubic spline,
+``scipy.ndimage.zoom`` with ``grid_mode=True`` and ``mode="reflect"``, clipped to the mesh's range),
+but as two small matrix products: the spline is separable and linear in the mesh values, so the
+full image is ``Wy @ mesh @ Wx.T`` with ``W`` the zoom of each unit vector along one axis. It
+equals photutils' image to rounding (about 1e-16 relative) at a small fraction of the cost.
 """
 
 import numpy as np
 from astropy.stats import SigmaClip
 from photutils.background import Background2D, MedianBackground
+from scipy import ndimage
+
+
+def _zoom_matrix(n_mesh, box, n_out):
+    """(n_out, n_mesh) weights of the bicubic zoom of ``n_mesh`` box values by ``box`` pixels each."""
+    unit = np.eye(n_mesh)
+    columns = [ndimage.zoom(e, box, order=3, mode="reflect", grid_mode=True) for e in unit]
+    return np.column_stack(columns)[:n_out]
+
+
+def _upsample(mesh, box_size, shape, dtype):
+    """Full-resolution image of a box mesh, as photutils' default (zoom) interpolator makes it."""
+    mesh = np.asarray(mesh, dtype=float)
+    if np.ptp(mesh) == 0:
+        return np.full(shape, mesh.min(), dtype=dtype)
+    wy = _zoom_matrix(mesh.shape[0], box_size[0], shape[0])
+    wx = _zoom_matrix(mesh.shape[1], box_size[1], shape[1])
+    image = (wy @ mesh @ wx.T).astype(dtype)
+    return np.clip(image, mesh.min(), mesh.max(), out=image)
 
 
 def background_map(data, mask, box_size):
@@ -26,4 +51,8 @@ def background_map(data, mask, box_size):
         bkg = Background2D(data, box, **options)
     except ValueError:
         bkg = Background2D(data, data.shape, exclude_percentile=100.0, **options)
-    return np.where(mask, 0.0, bkg.background), np.where(mask, 0.0, bkg.background_rms)
+    dtype = data.dtype if data.dtype.kind == "f" else np.float32
+    images = [
+        _upsample(m, bkg.box_size, data.shape, dtype) for m in (bkg.background_mesh, bkg.background_rms_mesh)
+    ]
+    return tuple(np.where(mask, 0.0, image) for image in images)

@@ -35,6 +35,7 @@ from .pixmap import pixel_map
 from .resample import DrizzleSettings, Exposure, weight_map
 
 PSF_TERM_PERCENTILE = 98
+PSF_PEAKS_SNR = 50.0
 NEIGHBOURS_KEPT = 5
 
 
@@ -111,9 +112,19 @@ def abs_derivative(image):
     padded = np.pad(image, 1, mode="edge")
     centre = padded[1:-1, 1:-1]
     out = np.abs(centre - padded[:-2, 1:-1])
+    diff = np.empty_like(out)
     for neighbour in (padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]):
-        np.maximum(out, np.abs(centre - neighbour), out=out)
+        np.subtract(centre, neighbour, out=diff)
+        np.maximum(out, np.abs(diff, out=diff), out=out)
     return out
+
+
+def maximum_3x3(image):
+    """Largest value in each pixel's 3x3 neighbourhood, edges repeated (``ndimage.maximum_filter``
+    with ``size=3``, as two separable passes over shifted views; booleans give the 3x3 dilation)."""
+    padded = np.pad(image, 1, mode="edge")
+    rows = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:])
+    return np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
 
 
 def abs_curvature(image):
@@ -123,8 +134,10 @@ def abs_curvature(image):
     fraction of this; the gradient does not cover them (it vanishes on a crest).
     """
     p = np.pad(image, 1, mode="edge")
-    lap = np.abs(4.0 * p[1:-1, 1:-1] - p[:-2, 1:-1] - p[2:, 1:-1] - p[1:-1, :-2] - p[1:-1, 2:])
-    return ndimage.maximum_filter(lap, size=3)
+    lap = 4.0 * p[1:-1, 1:-1]
+    for neighbour in (p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]):
+        lap -= neighbour
+    return maximum_3x3(np.abs(lap, out=lap))
 
 
 def difference_noise(z, coverage, quiet, min_pixels=1000):
@@ -150,16 +163,33 @@ def difference_noise(z, coverage, quiet, min_pixels=1000):
     return table[coverage]
 
 
-def flux_agrees(diff, source, tolerance=0.3):
+def flux_agrees(diff, source, tolerance=0.3, pixels=None):
     """Where the exposure and the blotted median agree on a source's 5x5 flux within ``tolerance``
-    (|sum diff| <= tolerance x sum source): the same source, only sharper or blurred. A peak where
-    the exposure holds another source too (a cosmic ray on a star, or a static star in a moving
-    target's frame) says nothing of the PSF."""
-    diff_sum = ndimage.uniform_filter(np.nan_to_num(diff), size=5)
-    return np.abs(diff_sum) <= tolerance * ndimage.uniform_filter(np.nan_to_num(source), size=5)
+    (|sum diff| <= tolerance x sum source; non-finite values count as 0, edges mirrored): the same
+    source, only sharper or blurred. A peak where the exposure holds another source too (a cosmic
+    ray on a star, or a static star in a moving target's frame) says nothing of the PSF.
+
+    ``pixels`` (iy, ix) computes it at those pixels only (a 1-d array); None at every pixel.
+    """
+    if pixels is None:
+        diff_sum = ndimage.uniform_filter(np.nan_to_num(diff), size=5)
+        return np.abs(diff_sum) <= tolerance * ndimage.uniform_filter(np.nan_to_num(source), size=5)
+    iy, ix = pixels
+    diff_sum = _patches(np.nan_to_num(diff), iy, ix, 2, "symmetric").sum(axis=(1, 2))
+    source_sum = _patches(np.nan_to_num(source), iy, ix, 2, "symmetric").sum(axis=(1, 2))
+    return np.abs(diff_sum) <= tolerance * source_sum
 
 
-def measure_psf_term(excess, source, err, peaks, peaks_snr=50.0):
+def local_maxima_5x5(image, candidates):
+    """Pixels of ``candidates`` that are the largest value of their 5x5 neighbourhood (edges
+    mirrored, as ``image == ndimage.maximum_filter(image, size=5)``); False elsewhere."""
+    iy, ix = np.nonzero(candidates)
+    peaks = np.zeros(image.shape, bool)
+    peaks[iy, ix] = image[iy, ix] == _patches(image, iy, ix, 2, "symmetric").max(axis=(1, 2))
+    return peaks
+
+
+def measure_psf_term(excess, source, err, peaks, peaks_snr=PSF_PEAKS_SNR):
     """Excess of bright peaks over the official threshold, relative to the peak.
 
     ``excess`` is |data - background - blot| less the official (loose) threshold, ``source`` the
@@ -175,11 +205,21 @@ def measure_psf_term(excess, source, err, peaks, peaks_snr=50.0):
     return float(max(0.0, np.percentile(ratios, PSF_TERM_PERCENTILE)))
 
 
-def _patches(image, iy, ix, half):
-    """(n, 2 half + 1, 2 half + 1) cut-outs of ``image`` centred on pixels (iy, ix), edges repeated."""
-    size = 2 * half + 1
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(image, half, mode="edge"), (size, size))
-    return windows[iy, ix]
+def _patches(image, iy, ix, half, mode="edge"):
+    """(n, 2 half + 1, 2 half + 1) cut-outs of ``image`` centred on pixels (iy, ix), edges repeated
+    (``mode`` "edge") or mirrored ("symmetric", scipy.ndimage's "reflect"), as from ``np.pad``."""
+    offsets = np.arange(-half, half + 1)
+    rows = _fold(np.asarray(iy)[:, None] + offsets, image.shape[0], mode)
+    cols = _fold(np.asarray(ix)[:, None] + offsets, image.shape[1], mode)
+    return image[rows[:, :, None], cols[:, None, :]]
+
+
+def _fold(index, n, mode):
+    """Indices beyond 0..n-1 taken back inside by repeating ("edge") or mirroring ("symmetric")."""
+    if mode == "edge":
+        return np.clip(index, 0, n - 1)
+    index = np.where(index < 0, -index - 1, index)
+    return np.where(index >= n, 2 * n - 1 - index, index)
 
 
 def laplacian_significance(image, noise):
@@ -192,7 +232,14 @@ def laplacian_significance(image, noise):
     p = np.pad(image, 1, mode="edge")
     centre = 2.0 * p[1:-1, 1:-1]
     up, down, left, right = p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]
-    lap = sum(np.clip(centre - v - h, 0.0, None) for v in (up, down) for h in (left, right)) / 4.0
+    lap = np.zeros_like(centre)
+    quadrant = np.empty_like(centre)
+    for v in (up, down):
+        for h in (left, right):
+            np.subtract(centre, v, out=quadrant)
+            quadrant -= h
+            lap += np.maximum(quadrant, 0.0, out=quadrant)
+    lap /= 4.0
     return lap / (2.0 * noise)
 
 
@@ -263,7 +310,7 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
     sharp = image[iy, ix] - psf_sharpness(image, noise, peaks) * neighbour_level(image, iy, ix)
     core = (sig > sigclip) & (sig / fine > objlim) & (stickout > sigclip) & (sharp > sigclip * noise[iy, ix])
     mask[iy[core], ix[core]] = True
-    grown = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool)) & candidates & usable & ~mask
+    grown = maximum_3x3(mask) & candidates & usable & ~mask
     gy, gx = np.nonzero(grown)
     if gy.size:
         gsig = significance[gy, gx] - np.median(
@@ -304,24 +351,27 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
         z = diff / err
     noise = err * difference_noise(z, coverage, usable & (deriv < err) & np.isfinite(z))
     source = blotted - np.nanmedian(blotted)
-    peaks = source == ndimage.maximum_filter(source, size=5)
+    # 5x5 local maxima of the blot are needed only among bright pixels (psf_term, confirmed peaks).
+    peaks = local_maxima_5x5(source, source > min(8.0, PSF_PEAKS_SNR) * err)
     strength = np.abs(diff)
     loose_base = snr2 * noise + scale2 * deriv
     # Where two overlap the reference is the lower one, which undersampled peaks fall further below.
     pairs = coverage == 2
     if settings.psf_term is None:
         excess = strength - loose_base
-        agreed = peaks & flux_agrees(diff, source)
+        py, px = np.nonzero(peaks)
+        agreed = np.zeros(peaks.shape, bool)
+        agreed[py, px] = flux_agrees(diff, source, pixels=(py, px))
         psf_term = [measure_psf_term(excess, source, err, agreed & g) for g in (~pairs, pairs)]
         psf_term[1] = max(psf_term)
     else:
         psf_term = [settings.psf_term] * 2
     # The allowance is for sources: less one ERR, the 3x3 maximum of the blot's noise on the sky.
-    local_peak = np.clip(ndimage.maximum_filter(source, size=3) - err, 0.0, None)
+    local_peak = np.clip(maximum_3x3(source) - err, 0.0, None)
     extra = np.where(pairs, psf_term[1], psf_term[0]) * local_peak
     strict = strength > snr1 * noise + scale1 * deriv + extra
     loose = strength > loose_base + extra
-    mask = ndimage.binary_dilation(strict, structure=np.ones((3, 3), bool)) & loose
+    mask = maximum_3x3(strict) & loose
     mask &= coverage >= 2
     single = coverage <= 1
     if settings.single_coverage_crs and single.any():

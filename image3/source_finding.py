@@ -4,6 +4,11 @@ Positions are 0-based detector pixels (x along columns). Bad pixels (any DQ flag
 bits, or non-finite values) are masked. When ``kernel_fwhm`` is not set it comes from the exposure's
 filter (image3.psf_width), so undersampled short-wave data (F090W, about 1.2 pixels) are detected
 with a matching kernel instead of the official fixed 2.5 pixels.
+
+The star finders' peaks are found here (:func:`circular_peaks`) and handed to photutils as
+``xycoords``: photutils tests every local maximum of the whole image against its circular footprint
+before applying the threshold (a Python loop over tens of thousands of noise peaks); here only
+pixels above the threshold are tested, which gives the same peaks.
 """
 
 from dataclasses import dataclass
@@ -13,12 +18,18 @@ from astropy.convolution import convolve
 from astropy.table import Table
 from photutils.detection import DAOStarFinder, IRAFStarFinder
 from photutils.segmentation import SourceCatalog, detect_sources, make_2dgaussian_kernel
+from scipy import ndimage
 
 from .background_map import background_map
 from .dq import good_pixels
 from .errors import InputError
 
 STARFINDERS = ("iraf", "dao", "segmentation")
+# photutils class and default (sharpness, roundness) ranges of each star finder.
+STAR_FINDERS = {
+    "dao": (DAOStarFinder, ((0.2, 1.0), (-1.0, 1.0))),
+    "iraf": (IRAFStarFinder, ((0.5, 2.0), (0.0, 0.2))),
+}
 
 
 @dataclass(frozen=True)
@@ -73,24 +84,67 @@ def find_sources(data, dq, fwhm: float, settings: DetectionSettings) -> Table:
     background, rms = background_map(np.where(mask, 0.0, data), mask, box)
     image = np.where(mask, 0.0, data - background)
     threshold = settings.snr_threshold * np.median(rms[~mask])
-    common = {"n_brightest": settings.brightest, "peak_max": settings.peakmax}
-    if settings.starfinder == "dao":
-        finder = DAOStarFinder(threshold, fwhm, **common, **_ranges(((0.2, 1.0), (-1.0, 1.0)), settings))
-        found = finder.find_stars(image, mask=mask)
-    elif settings.starfinder == "iraf":
-        finder = IRAFStarFinder(threshold, fwhm, **common, **_ranges(((0.5, 2.0), (0.0, 0.2)), settings))
-        found = finder.find_stars(image, mask=mask)
+    if settings.starfinder in STAR_FINDERS:
+        finder_class, default_ranges = STAR_FINDERS[settings.starfinder]
+        options = {"n_brightest": settings.brightest, "peak_max": settings.peakmax}
+        options |= _ranges(default_ranges, settings)
+        found = _star_finder_sources(finder_class, image, mask, threshold, fwhm, options)
     else:
         found = _segmentation_sources(image, mask, fwhm, threshold, settings)
     if found is None or len(found) == 0:
         return Table({"x": np.zeros(0), "y": np.zeros(0), "flux": np.zeros(0)})
     return Table(
         {
-            "x": np.asarray(found["xcentroid"], float),
-            "y": np.asarray(found["ycentroid"], float),
+            "x": np.asarray(found["x_centroid"], float),
+            "y": np.asarray(found["y_centroid"], float),
             "flux": np.asarray(found["flux"], float),
         }
     )
+
+
+def _star_finder_sources(finder_class, image, mask, threshold, fwhm, options):
+    """photutils' DAO or IRAF star finder on ``image``, with the peaks from :func:`circular_peaks`.
+
+    The finder's own kernel, effective threshold (DAOFind scales it by the kernel's relative error)
+    and minimum separation define the peaks, as in its ``find_stars``; None when there are none.
+    """
+    finder = finder_class(threshold, fwhm, **options)
+    convolved = ndimage.convolve(image, finder.kernel.data, mode="constant", cval=0.0)
+    level = getattr(finder, "threshold_eff", finder.threshold)
+    xy = circular_peaks(convolved, level, finder.min_separation, mask)
+    if len(xy) == 0:
+        return None
+    return finder_class(threshold, fwhm, **options, xycoords=xy).find_stars(image, mask=mask)
+
+
+def circular_peaks(image, threshold, radius, mask):
+    """(x, y) of unmasked pixels above ``threshold`` that are the largest value within ``radius``.
+
+    The same peaks, in the same (row-major) order, as photutils' ``find_peaks(image, threshold,
+    mask=mask, min_separation=radius)``, whose rules are followed: zero beyond the image's edges; a
+    peak is the largest value of the footprint's bounding box, or of the inscribed box and of the
+    circular footprint (``np.arange(-radius, radius + 1)`` offsets, even-sized for fractional radii
+    and anchored at ``size // 2``, counting the zero beyond an edge when the box is cut by it); ties
+    are kept. Only pixels above the threshold are tested.
+    """
+    offsets = np.arange(-radius, radius + 1)
+    size, half = offsets.size, offsets.size // 2
+    footprint = offsets[None, :] ** 2 + offsets[:, None] ** 2 <= radius**2
+    inscribed = max(int(np.floor(radius / np.sqrt(2) - 0.5 * (size % 2 == 0))), 1)
+    iy, ix = np.nonzero((image > threshold) & ~mask)
+    pad = max(half, inscribed)
+    padded = np.pad(image, pad)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size))
+    box = windows[iy + pad - half, ix + pad - half]
+    inner = np.lib.stride_tricks.sliding_window_view(padded, (2 * inscribed + 1,) * 2)
+    inner = inner[iy + pad - inscribed, ix + pad - inscribed]
+    value = image[iy, ix]
+    ny, nx = image.shape
+    cut = (iy < half) | (ix < half) | (iy + size - half > ny) | (ix + size - half > nx)
+    in_circle = np.where(cut, np.maximum(box[:, footprint].max(axis=1), 0.0), box[:, footprint].max(axis=1))
+    definite = value == box.max(axis=(1, 2))
+    peak = definite | ((value == inner.max(axis=(1, 2))) & (value == in_circle))
+    return np.column_stack([ix[peak], iy[peak]])
 
 
 def smoothing_kernel(fwhm):

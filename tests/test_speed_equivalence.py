@@ -1,0 +1,101 @@
+"""The fast paths of the hot spots give what the library calls they replace give (bench/hotspots.md)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from astropy.stats import SigmaClip
+from astropy.utils.exceptions import AstropyUserWarning
+from photutils.aperture import ApertureStats, CircularAnnulus
+from photutils.background import Background2D, MedianBackground
+from photutils.detection import find_peaks
+from scipy import ndimage
+
+from image3 import outliers
+from image3.aperture_reference import ApertureParams
+from image3.background_map import background_map
+from image3.skymatch import _box_dilation, _cross_dilation
+from image3.source_catalog import local_background
+from image3.source_finding import circular_peaks
+
+
+@pytest.mark.parametrize("radius", [1.2, 2.0, 2.5, 3.0, 3.4, 4.7])
+def test_circular_peaks_equal_photutils_find_peaks(radius):
+    rng = np.random.default_rng(int(10 * radius))
+    for _ in range(20):
+        shape = tuple(rng.integers(20, 70, 2))
+        image = rng.normal(size=shape).astype(np.float32)
+        image[rng.random(shape) < 0.05] = 2.0  # ties
+        mask = rng.random(shape) < 0.05
+        threshold = rng.choice([-0.2, 0.5, 1.5])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = find_peaks(image, threshold, mask=mask, min_separation=radius)
+        expected = np.zeros((0, 2)) if table is None else np.column_stack([table["x_peak"], table["y_peak"]])
+        np.testing.assert_array_equal(circular_peaks(image, threshold, radius, mask), expected)
+
+
+@pytest.mark.parametrize("box", [13, 25, 64])
+def test_background_map_equals_background2d(box):
+    rng = np.random.default_rng(box)
+    yy, xx = np.mgrid[:150, :170]
+    data = (1.0 + 0.01 * xx + 0.02 * yy + rng.normal(0.0, 0.1, yy.shape)).astype(np.float32)
+    mask = rng.random(data.shape) < 0.01
+    bkg = Background2D(
+        data, box, mask=mask, filter_size=3, sigma_clip=SigmaClip(sigma=3.0), bkg_estimator=MedianBackground()
+    )
+    background, rms = background_map(data, mask, box)
+    np.testing.assert_allclose(background, np.where(mask, 0.0, bkg.background), rtol=1e-6)
+    np.testing.assert_allclose(rms, np.where(mask, 0.0, bkg.background_rms), rtol=1e-6)
+
+
+def test_outlier_filters_equal_scipy():
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=(31, 40)).astype(np.float32)
+    np.testing.assert_array_equal(outliers.maximum_3x3(image), ndimage.maximum_filter(image, size=3))
+    flags = rng.random((31, 40)) < 0.05
+    np.testing.assert_array_equal(
+        outliers.maximum_3x3(flags), ndimage.binary_dilation(flags, structure=np.ones((3, 3), bool))
+    )
+    candidates = rng.random(image.shape) < 0.3
+    expected = candidates & (image == ndimage.maximum_filter(image, size=5))
+    np.testing.assert_array_equal(outliers.local_maxima_5x5(image, candidates), expected)
+    source = image + 3.0
+    iy, ix = np.nonzero(candidates)
+    full = outliers.flux_agrees(image, source)
+    np.testing.assert_array_equal(outliers.flux_agrees(image, source, pixels=(iy, ix)), full[iy, ix])
+
+
+def test_skymatch_dilations_equal_scipy():
+    rng = np.random.default_rng(4)
+    for radius in range(1, 10):
+        mask = rng.random((40, 57)) < 0.02
+        np.testing.assert_array_equal(
+            _box_dilation(mask, radius), ndimage.maximum_filter(mask, 2 * radius + 1)
+        )
+        np.testing.assert_array_equal(_cross_dilation(mask), ndimage.binary_dilation(mask))
+
+
+def test_local_background_equals_aperture_stats():
+    rng = np.random.default_rng(5)
+    data = rng.normal(1.0, 0.1, (120, 130))
+    data[rng.random(data.shape) < 0.01] += 5.0  # for the clipping
+    mask = np.zeros(data.shape, bool)
+    mask[:, :6] = True
+    sources = rng.random(data.shape) < 0.3
+    positions = np.column_stack([rng.uniform(-5, 135, 40), rng.uniform(-5, 125, 40)])
+    apertures = ApertureParams((30, 50, 70), (1.0, 2.0, 3.0), (3.0, 2.0, 1.5), 8.3, 14.1, "test")
+    bkg, err = local_background(data, mask, sources, positions, apertures)
+    annulus = CircularAnnulus(positions, apertures.skyin, apertures.skyout)
+    expected = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for m in (mask | sources, mask):
+            stats = ApertureStats(data, annulus, mask=m, sigma_clip=SigmaClip(sigma=3.0))
+            n = np.asarray(stats.center_aper_area.value)
+            expected.append((n, stats.median, np.sqrt(np.pi / (2 * np.maximum(n, 1.0))) * stats.std))
+    (n, median, std_err), (_, median_all, std_err_all) = expected
+    enough = n >= 20
+    np.testing.assert_allclose(bkg, np.where(enough, median, median_all), rtol=1e-12)
+    np.testing.assert_allclose(err, np.where(enough, std_err, std_err_all), rtol=1e-12)
