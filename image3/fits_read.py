@@ -3,13 +3,24 @@
 header-only reads cheap enough for the workflow while it builds the DAG (astropy.io.fits is
 imported on first use, not by importing this module)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .errors import InputError
 
 __all__ = ["LeanExposure", "image_shape", "moving_target_position", "read_lean", "target_type"]
+
+# ``meta.observation`` fields that identify an exposure (its group id) and their primary keywords.
+OBSERVATION_KEYWORDS = {
+    "program_number": "PROGRAM",
+    "observation_number": "OBSERVTN",
+    "visit_number": "VISIT",
+    "visit_group": "VISITGRP",
+    "sequence_id": "SEQ_ID",
+    "activity_id": "ACT_ID",
+    "exposure_number": "EXPOSURE",
+}
 
 
 @dataclass
@@ -19,7 +30,8 @@ class LeanExposure:
     ``arrays`` maps lower-case extension names (sci, dq, err, var_rnoise, ...) to arrays; ``filter``
     is the FILTER keyword; ``pixel_scale`` the nominal pixel scale in arcsec (from PIXAR_A2);
     ``exptime`` in s; ``sky_level`` the recorded background level (BKGLEVEL, MJy/sr; None when
-    absent) and ``sky_subtracted`` whether it was taken off SCI (BKGSUB).
+    absent) and ``sky_subtracted`` whether it was taken off SCI (BKGSUB); ``observation`` the
+    ``meta.observation`` fields of ``OBSERVATION_KEYWORDS`` (None when absent); ``shape`` (ny, nx).
     """
 
     arrays: dict
@@ -28,6 +40,8 @@ class LeanExposure:
     exptime: float
     sky_level: float | None = None
     sky_subtracted: bool = False
+    observation: dict = field(default_factory=dict)
+    shape: tuple = ()
 
     @property
     def subtracted_sky(self) -> float:
@@ -44,24 +58,26 @@ def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
     """Read ``extensions`` of a level-2b file with astropy.io.fits alone.
 
     Raises InputError naming the file when it is not a level-2b image (no 2-D
-    SCI in MJy/sr). A missing DQ reads as zeros; other missing extensions are an error.
+    SCI in MJy/sr). A missing DQ reads as zeros; other missing extensions are an error. With no
+    ``extensions`` only the headers are read.
     """
     from astropy.io import fits
 
     try:
         with fits.open(path, memmap=False) as hdul:
-            if "SCI" not in hdul or hdul["SCI"].data is None or hdul["SCI"].data.ndim != 2:
+            if "SCI" not in hdul or hdul["SCI"].header.get("NAXIS") != 2:
                 raise InputError(f"{path}: not a level-2b calibrated image: no 2-D SCI extension")
             sci_header = hdul["SCI"].header
             unit = str(sci_header.get("BUNIT", "")).replace(" ", "")
             if unit not in ("MJy/sr", "MJy/str"):
                 raise InputError(f"{path}: not a level-2b calibrated image: SCI unit is {unit!r}")
+            shape = (int(sci_header["NAXIS2"]), int(sci_header["NAXIS1"]))
             arrays = {}
             for name in extensions:
                 if name in hdul:
                     arrays[name.lower()] = hdul[name].data
                 elif name == "DQ":
-                    arrays["dq"] = np.zeros(hdul["SCI"].data.shape, np.uint32)
+                    arrays["dq"] = np.zeros(shape, np.uint32)
                 else:
                     raise InputError(f"{path}: level-2b file has no {name} extension")
             primary = hdul[0].header
@@ -76,6 +92,8 @@ def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
                 ),
                 sky_level=float(level) if level is not None else None,
                 sky_subtracted=bool(primary.get("BKGSUB", False)),
+                observation={k: primary.get(key) for k, key in OBSERVATION_KEYWORDS.items()},
+                shape=shape,
             )
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None

@@ -47,10 +47,9 @@ from scipy.sparse.csgraph import connected_components
 from .association import exposure_name
 from .dq import good_pixels
 from .errors import InputError
-from .grid import make_grid, native_pixel_scale
-from .level2b import open_level2b
-from .pixmap import pixel_map
-from .wcs_store import exposure_wcs
+from .fits_read import read_lean
+from .geometry import Geometry
+from .grid import make_grid
 
 log = logging.getLogger("image3")
 
@@ -197,12 +196,11 @@ def _mode(v, width, iterations=50):
 def sky_grid(exposures, cell_size):
     """The coarse TAN grid of cells over the union of the exposures' footprints.
 
-    ``exposures``: pairs of (gwcs, shape); a cell is ``cell_size`` pixels of the first exposure.
+    ``exposures``: :class:`~image3.geometry.Geometry` objects or pairs of (gwcs, shape); a cell is
+    ``cell_size`` pixels of the first exposure.
     """
-    exposures = list(exposures)
-    wcs, shape = exposures[0]
-    scale = cell_size * native_pixel_scale(wcs, shape)
-    return make_grid(exposures, pixel_scale=scale)
+    exposures = [e if isinstance(e, Geometry) else Geometry.from_wcs(*e) for e in exposures]
+    return make_grid(exposures, pixel_scale=cell_size * exposures[0].pixel_scale)
 
 
 @dataclass
@@ -286,12 +284,15 @@ def _box_dilation(mask, radius):
     return mask
 
 
-def exposure_cells(name, group, data, dq, wcs, grid, s: SkySettings, level0=0.0, step=16) -> ExposureCells:
+def exposure_cells(name, group, data, dq, geometry, grid, s: SkySettings, level0=0.0) -> ExposureCells:
     """Reduce one exposure to the cells of ``grid`` (see :class:`ExposureCells`).
 
-    ``data`` in MJy/sr; ``dq`` the DQ array (``s.dqbits`` are the good flags); ``wcs`` the
-    exposure's current gwcs; ``step`` the pixel-map evaluation step (pixels).
+    ``data`` in MJy/sr; ``dq`` the DQ array (``s.dqbits`` are the good flags); ``geometry`` the
+    exposure's current WCS sampled (:class:`~image3.geometry.Geometry`), or the gwcs itself
+    (sampled here every 16 pixels).
     """
+    if not isinstance(geometry, Geometry):
+        geometry = Geometry.from_wcs(geometry, np.shape(data))
     data = np.asarray(data, dtype=np.float32)
     usable = good_pixels(dq, s.dqbits, "skymatch.dqbits") & np.isfinite(data)
     if s.lower is not None:
@@ -302,7 +303,7 @@ def exposure_cells(name, group, data, dq, wcs, grid, s: SkySettings, level0=0.0,
         raise InputError(f"exposure {name}: fewer than 100 usable pixels (skymatch.dqbits/lower/upper)")
     sources, outliers = source_mask(data, usable, s)
     usable &= ~outliers & ~sources
-    xy = pixel_map(wcs, grid.wcs, data.shape, step)
+    xy = geometry.pixel_map(grid.world_to_pixel)
     ny, nx = grid.shape
     ix = np.clip(np.floor(xy[..., 0] + 0.5), 0, nx - 1).astype(np.int64)
     iy = np.clip(np.floor(xy[..., 1] + 0.5), 0, ny - 1).astype(np.int64)
@@ -322,17 +323,29 @@ def exposure_cells(name, group, data, dq, wcs, grid, s: SkySettings, level0=0.0,
     return ExposureCells(name, group, cells, total, count, sums, source, float(level0))
 
 
-def exposure_group(meta, name, group_exposures=True) -> str:
-    """The exposure group of a level-2b file (its detectors taken in one exposure share a level).
+GROUP_KEYS = (
+    "program_number",
+    "observation_number",
+    "visit_number",
+    "visit_group",
+    "sequence_id",
+    "activity_id",
+    "exposure_number",
+)
 
-    Built from ``meta.observation`` as the official association's group id (program, observation,
-    visit, visit group, sequence, activity, exposure number); ``name`` when grouping is off or the
-    metadata is incomplete.
+
+def exposure_group(meta, name, group_exposures=True) -> str:
+    """The exposure group of a level-2b file from its datamodel's ``meta`` (see :func:`group_id`)."""
+    return group_id({k: getattr(meta.observation, k, None) for k in GROUP_KEYS}, name, group_exposures)
+
+
+def group_id(observation: dict, name, group_exposures=True) -> str:
+    """The exposure group (its detectors taken in one exposure share a level) from the
+    ``meta.observation`` fields of ``GROUP_KEYS``, as the official association's group id (program,
+    observation, visit, visit group, sequence, activity, exposure number); ``name`` when grouping
+    is off or the metadata is incomplete.
     """
-    obs = meta.observation
-    keys = ("program_number", "observation_number", "visit_number", "visit_group", "sequence_id")
-    keys += ("activity_id", "exposure_number")
-    values = [getattr(obs, k, None) for k in keys]
+    values = [observation.get(k) for k in GROUP_KEYS]
     if not group_exposures or any(v is None for v in values):
         return name
     p, o, v, vg, seq, act, num = values
@@ -529,40 +542,54 @@ def user_sky(skylist, names, key="skymatch.skylist") -> SkyResult:
     return SkyResult("user", {n: levels[n] for n in names}, {n: n for n in names})
 
 
-def measure_files(paths, names, s: SkySettings, wcs_set=None) -> SkyResult:
+def measure_files(paths, names, s: SkySettings, geometries=None) -> SkyResult:
     """Levels of the level-2b files ``paths`` (exposures ``names``) by ``s.skymethod``.
 
-    ``wcs_set`` is ``{exposure: gwcs}`` from the alignment step (None: each file's own WCS). Files are
-    read twice, one at a time: first the WCS and shape (for the sky grid), then the data, which is
-    reduced to sky cells at once.
+    ``geometries`` is ``{exposure: Geometry}`` of the aligned WCS (the product's geometry file);
+    None: each file's own WCS, sampled here. The headers are read first (groups, levels already
+    subtracted, and the sky grid), then the data one file at a time, reduced to sky cells at once.
     """
-    footprints, groups, level0 = [], [], []
-    for path, name in zip(paths, names, strict=True):
-        with open_level2b(path) as model:
-            footprints.append((exposure_wcs(model, name, wcs_set), model.data.shape))
-            groups.append(exposure_group(model.meta, name, s.group_exposures))
-            level0.append(_subtracted_level(model, path, s))
-    grid = sky_grid(footprints, s.cell_size)
+    headers = [read_lean(path, ()) for path in paths]
+    if geometries is None:
+        geometries = {name: _own_geometry(path) for path, name in zip(paths, names, strict=True)}
+    missing = [n for n in names if n not in geometries]
+    if missing:
+        raise InputError(f"no aligned WCS (geometry) for exposure(s) {', '.join(missing)}")
+    grid = sky_grid([geometries[n] for n in names], s.cell_size)
     log.info("sky grid of %d x %d cells of %d pixels", grid.shape[1], grid.shape[0], s.cell_size)
     cells = []
-    for path, name, group, (wcs, _), l0 in zip(paths, names, groups, footprints, level0, strict=True):
-        with open_level2b(path) as model:
-            cells.append(exposure_cells(name, group, model.data, model.dq, wcs, grid, s, l0))
+    for path, name, header in zip(paths, names, headers, strict=True):
+        group = group_id(header.observation, name, s.group_exposures)
+        level0 = _subtracted_level(header, path, s)
+        lean = read_lean(path, ("SCI", "DQ"))
+        cells.append(
+            exposure_cells(
+                name, group, lean.arrays["sci"], lean.arrays["dq"], geometries[name], grid, s, level0
+            )
+        )
         share = cells[-1].source.sum() / max(cells[-1].total.sum(), 1)
         log.info("%s: %d sky cells, %.1f%% of its pixels in sources", name, cells[-1].cells.size, 100 * share)
     return compute_sky(cells, s)
 
 
-def _subtracted_level(model, path, s: SkySettings) -> float:
-    """The level already subtracted from the file's data (``meta.background``), 0 if none."""
-    bkg = model.meta.background
-    if not bkg.subtracted:
+def _own_geometry(path) -> Geometry:
+    """The file's own WCS sampled (when no aligned WCS is given)."""
+    from .level2b import open_level2b
+
+    with open_level2b(path) as model:
+        return Geometry.from_wcs(model.meta.wcs, model.data.shape)
+
+
+def _subtracted_level(header, path, s: SkySettings) -> float:
+    """The level already subtracted from the file's data (``meta.background``; ``header`` a
+    :class:`~image3.fits_read.LeanExposure`), 0 if none."""
+    if not header.sky_subtracted:
         return 0.0
-    if bkg.level is None:
+    if header.sky_level is None:
         raise InputError(f"{path}: meta.background.subtracted is set but meta.background.level is not")
     if not s.subtract:
         raise InputError(
-            f"{path}: its sky ({bkg.level} MJy/sr) was already subtracted from the data "
+            f"{path}: its sky ({header.sky_level} MJy/sr) was already subtracted from the data "
             "(meta.background.subtracted); set skymatch.subtract: true to measure and subtract the rest"
         )
-    return float(bkg.level)
+    return float(header.sky_level)

@@ -37,12 +37,3 @@ def load_wcs_extras(path) -> dict:
     with asdf.open(path, lazy_load=False, memmap=False, lazy_tree=True) as af:
         return {key: af[key] for key in af.tree if key not in ("wcs", "history", "asdf_library")}
 
-
-def exposure_wcs(model, exposure: str, wcs_set: dict | None):
-    """The current WCS of an exposure: from ``wcs_set`` when given, else the file's own."""
-    if wcs_set is None:
-        return model.meta.wcs
-    try:
-        return wcs_set[exposure]
-    except KeyError:
-        raise InputError(f"no WCS for exposure {exposure} in the alignment output") from None

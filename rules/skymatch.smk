@@ -5,7 +5,7 @@
 rule skymatch:
     input:
         cal=lambda w: cal_paths(w.product),
-        wcs=lambda w: wcs_set_path(w.product),
+        geometry=lambda w: geometry_path(w.product),
         skylist=config["skymatch"]["skylist"] or [],
     output:
         sky=f"{OUT}/{{product}}/work/{{product}}_sky.json",

@@ -3,11 +3,11 @@
 import logging
 
 from image3.atomic import atomic_path
+from image3.geometry import read_geometries
 from image3.jobs import run
 from image3.qa import plot_skymatch
 from image3.sky_store import write_sky_file
 from image3.skymatch import SkySettings, measure_files, user_sky
-from image3.wcs_store import load_wcs_set
 
 log = logging.getLogger("image3")
 
@@ -19,8 +19,7 @@ def main():
     if settings.skymethod == "user":
         result = user_sky(settings.skylist, names)
     else:
-        wcs_set = load_wcs_set(sm.input.wcs) if sm.input.wcs else None
-        result = measure_files(sm.input.cal, names, settings, wcs_set)
+        result = measure_files(sm.input.cal, names, settings, read_geometries(sm.input.geometry))
     for name, level in result.levels.items():
         log.info("%s: level %.6f MJy/sr (%s)", name, level, result.method)
     write_sky_file(sm.output.sky, result.levels, settings.subtract, result.method)
