@@ -315,6 +315,7 @@ class TreeSampler(threading.Thread):
         self.peak_sum = 0  # bytes
         self.peak_single = 0  # bytes
         self.peak_processes = 0  # most processes alive at once
+        self.timeline: list[tuple[float, float, int]] = []  # (epoch s, tree's CPU s, summed RSS bytes)
         self.cpu = 0.0  # CPU s the sampling took
         self._halt = threading.Event()
 
@@ -324,15 +325,19 @@ class TreeSampler(threading.Thread):
             procs = [root, *root.children(recursive=True)]
         except psutil.Error:
             return
-        total = 0
+        total, cpu = 0, 0.0
         for proc in procs:
             try:
-                rss = proc.memory_info().rss
+                with proc.oneshot():
+                    rss = proc.memory_info().rss
+                    times = proc.cpu_times()
             except psutil.Error:
                 continue
             total += rss
+            cpu += times.user + times.system
             self.peak_single = max(self.peak_single, rss)
         self.peak_sum = max(self.peak_sum, total)
+        self.timeline.append((time.time(), cpu, total))
         self.peak_processes = max(self.peak_processes, len(procs))
 
     def run(self):
@@ -361,6 +366,8 @@ class Side:
     peak_sum_mib: float | None = None
     peak_single_sampled_mib: float | None = None
     peak_processes: int | None = None
+    timeline: list[tuple[float, float, int]] = field(default_factory=list)  # see TreeSampler
+    job_peaks: dict[str, float] = field(default_factory=dict)  # Snakemake job script -> VmHWM MiB
     own_cpu: float | None = None  # CPU s of the timed tree (+ this script's sampling)
     other_cpu: float | None = None  # CPU s of all other processes meanwhile
     cpu_busy: float | None = None  # fraction of all CPUs busy
@@ -407,14 +414,19 @@ def run_timed(side: Side, poll: float, max_wait: float, nproc: int) -> Side:
         proc = subprocess.Popen(cmd, cwd=side.cwd, env=side.env, stdout=out, stderr=subprocess.STDOUT)
         sampler = TreeSampler(proc.pid, poll)
         sampler.start()
+        jobs = run_bench.PeakSampler(proc.pid, poll)  # VmHWM of Snakemake's job scripts, if any
+        jobs.start()
         side.returncode = proc.wait()
         side.wall = time.perf_counter() - t0
         sampler.stop()
+        jobs.stop()
+    side.job_peaks = jobs.per_script()
     cpu1, own1 = run_bench.cpu_jiffies(), run_bench.own_cpu_seconds()
     side.time_v = parse_time_v(time_file)
     side.peak_sum_mib = sampler.peak_sum / 2**20
     side.peak_single_sampled_mib = sampler.peak_single / 2**20
     side.peak_processes = sampler.peak_processes
+    side.timeline = sampler.timeline
     side.own_cpu = own1 - own0
     if cpu0 and cpu1 and cpu1[1] > cpu0[1]:
         side.cpu_busy = (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])
@@ -437,6 +449,7 @@ def _log_time(stamp: str) -> float:
 @dataclass
 class OfficialSteps:
     steps: dict[str, float]  # step -> s from 'running' to 'done'
+    windows: dict[str, tuple[float, float]]  # step -> (start, end) epoch s
     skipped: list[str]
     pipeline: float | None  # Image3Pipeline running -> done, s
     before: float | None  # process start -> first log line (interpreter, imports), s
@@ -447,7 +460,7 @@ def official_steps(side: Side) -> OfficialSteps:
     """Per-step wall times from the stpipe log lines 'Step <name> running with args ...' / 'Step <name>
     done' (stpipe.step, format '%(asctime)s - %(name)s - %(levelname)s - %(message)s')."""
     text = run_bench._read(side.log)
-    started, steps, skipped, last = {}, {}, [], None
+    started, steps, windows, skipped, last = {}, {}, {}, [], None
     first = None
     for line in text.splitlines():
         stamp = LOG_TIME_RE.match(line)
@@ -462,6 +475,7 @@ def official_steps(side: Side) -> OfficialSteps:
             last = match.group(2)
         elif match.group(3) and match.group(3) in started:
             steps[match.group(3)] = t - started[match.group(3)]
+            windows[match.group(3)] = (started[match.group(3)], t)
         elif match.group(4) and last:
             skipped.append(last)
     pipeline = steps.pop("Image3Pipeline", None)
@@ -469,11 +483,25 @@ def official_steps(side: Side) -> OfficialSteps:
     done = started.get("Image3Pipeline", 0) + pipeline if pipeline is not None else None
     return OfficialSteps(
         steps=steps,
+        windows=windows,
         skipped=skipped,
         pipeline=pipeline,
         before=None if first is None or side.started is None else first - side.started,
         after=None if done is None or end is None else end - done,
     )
+
+
+def window_usage(timeline, start: float, end: float) -> tuple[float | None, float | None]:
+    """CPU s and peak summed RSS (MiB) of a timed tree between two epoch times, from its samples.
+
+    CPU: the difference of the tree's CPU time at the first samples at or after ``start`` and
+    ``end`` (so resolved to the sampling interval); RSS: the largest sample inside the window.
+    """
+    after_start = [cpu for t, cpu, _ in timeline if t >= start]
+    after_end = [cpu for t, cpu, _ in timeline if t >= end] or [cpu for _, cpu, _ in timeline[-1:]]
+    cpu = after_end[0] - after_start[0] if after_start and after_end else None
+    rss = [r for t, _, r in timeline if start <= t <= end]
+    return cpu, (max(rss) / 2**20 if rss else None)
 
 
 def official_step_of(rule: str) -> str:
@@ -598,12 +626,18 @@ def report(args, info, dataset, sides, jobs, checks, warnings) -> str:
             width=100,
         )
         out.append("")
-    out.append("Per step (official: wall s of the step in one process; ours: the rules' jobs, summed):")
+    out += textwrap.wrap(
+        "Per step. Official: the step's wall s in its one process, and from the RSS/CPU samples of that "
+        "process its CPU s and peak RSS during the step. Ours: the rules' jobs, summed (wall and CPU s "
+        "from Snakemake's benchmark files), and the largest peak RSS (VmHWM) of one of their jobs:",
+        width=100,
+    )
     out.append("")
     out.append(
-        "| official step | official s | our rules (jobs) | our jobs | our job wall s (sum) | our job CPU s |"
+        "| official step | official s | official CPU s | official peak RSS MiB | our rules (jobs) "
+        "| our job wall s (sum) | our job CPU s | our largest job RSS MiB |"
     )
-    out.append("|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|")
     groups: dict[str, list] = {}
     for job in jobs:
         groups.setdefault(official_step_of(job.rule), []).append(job)
@@ -611,26 +645,27 @@ def report(args, info, dataset, sides, jobs, checks, warnings) -> str:
     names += [g for g in groups if g not in names]
     for name in names:
         mine = groups.get(name, [])
-        rules = {}
+        rules: dict[str, int] = {}
         for job in mine:
             rules[job.rule] = rules.get(job.rule, 0) + 1
         listing = ", ".join(f"{r} ({n})" for r, n in rules.items()) or "–"
         cpu = [j.cpu_time for j in mine if j.cpu_time is not None]
-        official_s = steps.steps.get(name) if steps else None
-        if steps and name in steps.skipped:
-            official_s_text = "skipped"
-        else:
-            official_s_text = _fmt(official_s)
+        hwm = [ours.job_peaks[r] for r in rules if r in ours.job_peaks]
+        official_cpu = official_rss = None
+        if steps and name in steps.windows:
+            official_cpu, official_rss = window_usage(official.timeline, *steps.windows[name])
+        official_s = "skipped" if steps and name in steps.skipped else _fmt(steps and steps.steps.get(name))
         out.append(
-            f"| {name} | {official_s_text} | {listing} | {len(mine) or '–'} "
-            f"| {_fmt(sum(j.wall for j in mine) if mine else None)} | {_fmt(sum(cpu) if cpu else None)} |"
+            f"| {name} | {official_s} | {_fmt(official_cpu)} | {_fmt(official_rss, 0)} | {listing} "
+            f"| {_fmt(sum(j.wall for j in mine) if mine else None)} | {_fmt(sum(cpu) if cpu else None)} "
+            f"| {_fmt(max(hwm) if hwm else None, 0)} |"
         )
     total_official = sum(steps.steps.values()) if steps and steps.steps else None
     cpu = [j.cpu_time for j in jobs if j.cpu_time is not None]
     out.append(
-        f"| **sum** | {_fmt(total_official)} | | {len(jobs)} "
+        f"| **sum** | {_fmt(total_official)} | | | {len(jobs)} jobs "
         f"| {_fmt(sum(j.wall for j in jobs) if jobs else None)} "
-        f"| {_fmt(sum(cpu) if cpu else None)} |"
+        f"| {_fmt(sum(cpu) if cpu else None)} | |"
     )
     out.append("")
     out.append("Sanity checks (products of both sides):")
