@@ -14,10 +14,8 @@ pixels above the threshold are tested, which gives the same peaks.
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.convolution import convolve
 from astropy.table import Table
 from photutils.detection import DAOStarFinder, IRAFStarFinder
-from photutils.segmentation import SourceCatalog, detect_sources, make_2dgaussian_kernel
 from scipy import ndimage
 
 from .background_map import background_map
@@ -149,11 +147,19 @@ def circular_peaks(image, threshold, radius, mask):
 
 def smoothing_kernel(fwhm):
     """Gaussian detection kernel of ``fwhm`` pixels, odd size about 4 FWHM, sum 1."""
+    from photutils.segmentation import make_2dgaussian_kernel
+
     return make_2dgaussian_kernel(fwhm, size=2 * int(np.ceil(2 * fwhm)) + 1)
 
 
 def _segmentation_sources(image, mask, fwhm, threshold, settings):
-    """Image segmentation (smoothed with the detection kernel) and centroids of the segments."""
+    """Image segmentation (smoothed with the detection kernel) and centroids of the segments.
+
+    photutils.segmentation and astropy.convolution are imported here: the star finders need neither.
+    """
+    from astropy.convolution import convolve
+    from photutils.segmentation import SourceCatalog, detect_sources
+
     smoothed = convolve(image, smoothing_kernel(fwhm), mask=mask)
     segments = detect_sources(smoothed, threshold, npixels=settings.npixels, mask=mask)
     if segments is None:
