@@ -13,7 +13,7 @@ from stdatamodels.jwst import datamodels
 from workflow_helpers import PRODUCT, SMALL, snakemake, user_asn
 
 from image3.level2b import save_model
-from image3.simulate import demo
+from image3.simulate import demo as demo_names
 
 pytestmark = pytest.mark.workflow
 
@@ -108,7 +108,8 @@ def test_common_grid_gives_one_multiband_catalog(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     products = {
-        demo.product_name(f): _write_filter(data, f, obs) for f, obs in (("F150W", "001"), ("F200W", "002"))
+        demo_names.product_name(f): _write_filter(data, f, obs)
+        for f, obs in (("F150W", "001"), ("F200W", "002"))
     }
     user_asn(data / "two_asn.json", products)
     config = {**SMALL, "asn": str(data / "two_asn.json"), "resample": {"grid": "common"}}

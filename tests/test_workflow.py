@@ -12,7 +12,7 @@ from astropy.wcs import WCS as FitsWCS
 from stdatamodels.jwst import datamodels
 from workflow_helpers import PRODUCT, SMALL, snakemake, user_asn
 
-from image3.simulate import demo
+from image3.simulate import demo as demo_names
 from image3.skymatch import SkySettings, sky_statistic
 
 pytestmark = pytest.mark.workflow
@@ -36,15 +36,15 @@ def test_demo_products_open_with_stdatamodels_and_astropy(demo):
     xf, yf = fits_wcs.all_world2pix(*gwcs(x, y), 0)
     assert np.hypot(xf - x, yf - y).max() < 0.01
     crfs = sorted(out.glob("*_o001_crf.fits"))
-    assert [p.name for p in crfs] == [f"{e}_o001_crf.fits" for e in demo.exposure_names(4)]
+    assert [p.name for p in crfs] == [f"{e}_o001_crf.fits" for e in demo_names.exposure_names(4)]
     with datamodels.open(crfs[0]) as crf:
         assert crf.meta.filename == crfs[0].name
         assert crf.meta.background.subtracted is False
-        assert crf.meta.asn.table_name == demo.association_name()
+        assert crf.meta.asn.table_name == demo_names.association_name()
         assert fits.getheader(crfs[0], "SCI")["CTYPE1"] == "RA---TAN-SIP"
     assert (out / "qa" / f"{PRODUCT}_i2d.png").stat().st_size > 10_000
     assert (out / "qa" / f"{PRODUCT}_skymatch.png").stat().st_size > 10_000
-    assert (demo / "demo" / demo.association_name()).exists()
+    assert (demo / "demo" / demo_names.association_name()).exists()
     assert list((demo / "results" / "benchmarks" / PRODUCT).glob("resample.tsv"))
 
 
@@ -84,7 +84,7 @@ def test_crf_files_carry_the_aligned_wcs(demo):
 
 def test_exposure_with_too_few_sources_is_flagged_and_the_run_completes(tmp_path):
     """A custom catalog of 5 sources for one exposure: it keeps its WCS, the report flags it."""
-    names = demo.exposure_names(4)
+    names = demo_names.exposure_names(4)
     Table({"x": [10.0, 50.0, 90.0, 130.0, 170.0], "y": [20.0, 160.0, 40.0, 300.0, 80.0]}).write(
         tmp_path / "five.ecsv"
     )
@@ -146,7 +146,7 @@ def test_non_level2b_file_fails_its_product_only(demo, tmp_path):
     no partial product; under --keep-going the other product is still made."""
     data = tmp_path / "data"
     data.mkdir()
-    names = demo.exposure_names(4)
+    names = demo_names.exposure_names(4)
     for name in names[:2]:
         shutil.copy(demo / "demo" / f"{name}_cal.fits", data)
     ramp = datamodels.RampModel((1, 2, 32, 32))

@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 from astropy.io import fits
 
-from image3.simulate import demo
+from image3.simulate import demo as demo_names
 
 REPO = Path(__file__).resolve().parents[1]
 N_EXPOSURES = 4
@@ -35,8 +35,8 @@ MOVING = {
     "tweakreg": {"expand_refcat": True},
     "resample": {"single_exposure_products": True},
 }
-PRODUCT = demo.product_name("F150W")
-EXPOSURES = demo.exposure_names(N_EXPOSURES)
+PRODUCT = demo_names.product_name("F150W")
+EXPOSURES = demo_names.exposure_names(N_EXPOSURES)
 
 
 def merged(base, override):
