@@ -37,7 +37,7 @@ def prepare():
     import simdata
     from stdatamodels.jwst import datamodels  # noqa: F401
 
-    from image3 import outliers
+    from image3 import outlier_median, outliers
     from image3.grid import make_grid
     from image3.pixmap import pixel_map
     from image3.products import SipSettings, build_i2d
@@ -59,10 +59,10 @@ def prepare():
         settings = DrizzleSettings(fillval="NaN", good_bits="~DO_NOT_USE")
         paths = []
         for k, m in enumerate(models):
-            sci, wht = outliers.single_image(Exposure.from_model(m), grid, settings, 0.0311)
+            single = outliers.single_image(Exposure.from_model(m), grid, settings, 0.0311)
             paths.append(folder / f"single{k}.fits")
-            outliers.write_image_pair(paths[-1], sci, wht)
-        median, count = outliers.median_image(paths)
+            outlier_median.write_single(paths[-1], single)
+        median, count = outlier_median.median_image(paths)
         for k, (m, entry) in enumerate(zip(models, truth, strict=True)):
             blotted, coverage = outliers.blot(median, count, pixel_map(m.meta.wcs, grid.wcs, m.data.shape))
             np.savez(
@@ -92,7 +92,7 @@ def _cal_paths(filt):
 
 def job_tweakreg(filt):
     """find_sources on each exposure (inputs read outside the timing); returns the catalogs."""
-    from image3.level2b import read_lean
+    from image3.fits_read import read_lean
     from image3.psf_width import detection_fwhm
     from image3.source_finding import DetectionSettings, find_sources
 

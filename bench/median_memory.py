@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from image3.outlier_median import median_image, write_image_pair
+from image3.outlier_median import SingleImage, median_image, write_single
 
 
 def write_singles(folder, count, size):
@@ -28,7 +28,7 @@ def write_singles(folder, count, size):
         wht = np.ones_like(sci)
         wht[:, : 100 * k] = 0.0  # different footprints, so the weight mask matters
         paths.append(Path(folder) / f"single{k}.fits")
-        write_image_pair(paths[-1], sci, wht)
+        write_single(paths[-1], SingleImage(sci, wht))
     return paths
 
 

@@ -1,17 +1,52 @@
 """Outlier detection's single images (the work files) and their median, in row sections of bounded
 memory. astropy.io.fits and numpy alone: the median job needs nothing else."""
 
+from dataclasses import dataclass
+
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["median_image", "read_median", "write_image_pair", "write_median"]
+__all__ = ["SingleImage", "median_image", "read_median", "write_median", "write_single"]
 
 
-def write_image_pair(path, sci, wht):
-    """A work file with SCI and WHT image extensions (uncompressed, so rows can be read lazily)."""
-    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(sci, name="SCI"), fits.ImageHDU(wht, name="WHT")]).writeto(
-        path
-    )
+@dataclass
+class SingleImage:
+    """One exposure drizzled alone: SCI (MJy/sr) and WHT on the part of the product grid it covers.
+
+    ``origin`` is the (x0, y0) of the cut-out's first pixel in the grid (0-based), ``grid_shape``
+    the grid's (ny, nx); outside the cut-out the exposure has no data.
+    """
+
+    sci: np.ndarray
+    wht: np.ndarray
+    origin: tuple = (0, 0)
+    grid_shape: tuple = ()
+
+    def __post_init__(self):
+        if not self.grid_shape:
+            self.grid_shape = self.sci.shape
+
+
+def write_single(path, single: SingleImage):
+    """A work file with SCI and WHT image extensions (uncompressed, so rows can be read lazily) and
+    the cut-out's place in the grid (CUTX0, CUTY0, GRIDNX, GRIDNY in the SCI header)."""
+    header = fits.Header()
+    header["CUTX0"], header["CUTY0"] = (int(v) for v in single.origin)
+    header["GRIDNY"], header["GRIDNX"] = (int(v) for v in single.grid_shape)
+    hdus = [
+        fits.PrimaryHDU(),
+        fits.ImageHDU(single.sci, header=header, name="SCI"),
+        fits.ImageHDU(single.wht, name="WHT"),
+    ]
+    fits.HDUList(hdus).writeto(path)
+
+
+def _typical_weight(wht_section, shape, maskpt):
+    """maskpt x the median of the positive weights on 64 rows spread over the cut-out."""
+    rows = np.linspace(0, shape[0] - 1, min(64, shape[0])).astype(int)
+    sample = np.concatenate([wht_section[r : r + 1].ravel() for r in rows])
+    positive = sample[sample > 0]
+    return maskpt * (np.median(positive) if positive.size else np.inf)
 
 
 def median_image(single_paths, maskpt=0.7, max_memory_mb=1000.0):
@@ -20,19 +55,20 @@ def median_image(single_paths, maskpt=0.7, max_memory_mb=1000.0):
     Where exactly two images are valid, the lower value is taken instead (see below).
     The typical weight is the median of an image's positive weights. Rows are processed in sections
     sized so that the stacked sections take at most ``max_memory_mb`` whatever the number of
-    images. Returns (median float32 with NaN where nothing is valid, count uint8 of valid images).
+    images; a section reads only the rows of the singles (cut-outs, see :class:`SingleImage`) that
+    it overlaps. Returns (median float32 with NaN where nothing is valid, count uint8 of valid
+    images) on the grid.
     """
     # Rows are read through ``section`` (no memory map), so only the current section is resident.
     hduls = [fits.open(p, memmap=False, lazy_load_hdus=True) for p in single_paths]
     try:
-        ny, nx = hduls[0]["SCI"].shape
+        headers = [h["SCI"].header for h in hduls]
+        ny, nx = headers[0]["GRIDNY"], headers[0]["GRIDNX"]
+        boxes = [(hd["CUTX0"], hd["CUTY0"], hd["NAXIS1"], hd["NAXIS2"]) for hd in headers]
+        limits = [
+            _typical_weight(h["WHT"].section, (b[3], b[2]), maskpt) for h, b in zip(hduls, boxes, strict=True)
+        ]
         n = len(hduls)
-        limits = []
-        for h in hduls:
-            wht = h["WHT"].section
-            sample = np.concatenate([wht[r : r + 1].ravel() for r in np.linspace(0, ny - 1, 64).astype(int)])
-            positive = sample[sample > 0]
-            limits.append(maskpt * (np.median(positive) if positive.size else np.inf))
         # A section's float32 stack, its validity mask and the copies np.nanmedian makes take about
         # ten times the stack itself; the interpreter and libraries about 250 MB (bench/median_memory.py).
         budget_mb = max(max_memory_mb - 250.0, 25.0)
@@ -41,10 +77,14 @@ def median_image(single_paths, maskpt=0.7, max_memory_mb=1000.0):
         count = np.zeros((ny, nx), np.uint8)
         for r0 in range(0, ny, rows):
             r1 = min(ny, r0 + rows)
-            stack = np.empty((n, r1 - r0, nx), np.float32)
-            for k, (h, limit) in enumerate(zip(hduls, limits, strict=True)):
-                sci = h["SCI"].section[r0:r1]
-                stack[k] = np.where(np.asarray(h["WHT"].section[r0:r1]) >= limit, sci, np.nan)
+            overlapping = [k for k, (_, y0, _, h) in enumerate(boxes) if y0 < r1 and y0 + h > r0]
+            stack = np.full((max(len(overlapping), 1), r1 - r0, nx), np.nan, np.float32)
+            for slot, k in enumerate(overlapping):
+                x0, y0, w, h = boxes[k]
+                a, b = max(r0, y0), min(r1, y0 + h)
+                sci = np.asarray(hduls[k]["SCI"].section[a - y0 : b - y0])
+                wht = np.asarray(hduls[k]["WHT"].section[a - y0 : b - y0])
+                stack[slot, a - r0 : b - r0, x0 : x0 + w] = np.where(wht >= limits[k], sci, np.nan)
             valid = np.isfinite(stack)
             count[r0:r1] = valid.sum(axis=0)
             with np.errstate(all="ignore"):

@@ -31,10 +31,13 @@ from astropy.io import fits
 from scipy import ndimage
 
 from .errors import InputError
+from .outlier_median import SingleImage
 from .pixmap import pixel_map
 from .resample import DrizzleSettings, Exposure, weight_map
 
 PSF_TERM_PERCENTILE = 98
+# Output pixels beyond an input pixel's centre that a drizzle kernel can reach (lanczos3: 3).
+KERNEL_REACH = 4
 PSF_PEAKS_SNR = 50.0
 NEIGHBOURS_KEPT = 5
 
@@ -68,17 +71,24 @@ class FlagSettings:
         _pair(self.scale, "scale")
 
 
-def single_image(exposure: Exposure, grid, settings: DrizzleSettings, native_scale: float, *, pixmap=None):
-    """The exposure, sky subtracted, drizzled alone onto the grid: (sci, wht) float32 arrays.
+def single_image(
+    exposure: Exposure, grid, settings: DrizzleSettings, native_scale: float, *, pixmap=None
+) -> SingleImage:
+    """The exposure, sky subtracted, drizzled alone onto the part of the grid it covers.
 
     ``pixmap``: the exposure's pixel map onto the grid (e.g. from its sampled geometry); by default
-    computed from ``exposure.wcs``.
+    computed from ``exposure.wcs``. The cut-out is the pixmap's bounding box grown by
+    ``KERNEL_REACH`` pixels (the widest kernel's footprint), so it holds every output pixel the
+    exposure reaches: SCI and WHT equal the full-grid drizzle's there.
     """
     from drizzle.resample import Drizzle
 
-    driz = Drizzle(kernel=settings.kernel, fillval="NaN", out_shape=grid.shape, disable_ctx=True)
     if pixmap is None:
         pixmap = pixel_map(exposure.wcs, grid.wcs, exposure.data.shape, settings.pixmap_step)
+    (x0, x1), (y0, y1) = (_reach(pixmap[..., axis], grid.shape[1 - axis]) for axis in (0, 1))
+    shape = (max(y1 - y0, 1), max(x1 - x0, 1))
+    pixmap = pixmap - np.array([x0, y0], float)
+    driz = Drizzle(kernel=settings.kernel, fillval="NaN", out_shape=shape, disable_ctx=True)
     data = np.nan_to_num(exposure.data - exposure.sky, nan=0.0, posinf=0.0, neginf=0.0)
     driz.add_image(
         data=data.astype(np.float32),
@@ -89,7 +99,18 @@ def single_image(exposure: Exposure, grid, settings: DrizzleSettings, native_sca
         pixel_scale_ratio=grid.pixel_scale / native_scale,
         in_units="cps",
     )
-    return driz.out_img.astype(np.float32), driz.out_wht.astype(np.float32)
+    sci, wht = driz.out_img.astype(np.float32), driz.out_wht.astype(np.float32)
+    return SingleImage(sci, wht, (x0, y0), grid.shape)
+
+
+def _reach(coordinate, size):
+    """[first, last + 1) output pixels along one axis that input pixels at ``coordinate`` reach."""
+    finite = coordinate[np.isfinite(coordinate)]
+    if finite.size == 0:
+        return 0, 0
+    first = max(int(np.floor(finite.min())) - KERNEL_REACH, 0)
+    end = min(int(np.ceil(finite.max())) + KERNEL_REACH + 1, size)
+    return (first, end) if end > first else (0, 0)
 
 
 def blot(median, count, pixmap):

@@ -36,4 +36,3 @@ def load_wcs_extras(path) -> dict:
     """The entries :func:`save_wcs_set` wrote beside the WCS (e.g. ``mt_avra``), as plain values."""
     with asdf.open(path, lazy_load=False, memmap=False, lazy_tree=True) as af:
         return {key: af[key] for key in af.tree if key not in ("wcs", "history", "asdf_library")}
-

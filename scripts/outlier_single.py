@@ -5,7 +5,7 @@ from image3.fits_read import read_lean
 from image3.geometry import read_geometry
 from image3.grid import read_grid
 from image3.jobs import run
-from image3.outlier_median import write_image_pair
+from image3.outlier_median import SingleImage, write_single
 from image3.outliers import single_image
 from image3.resample import DrizzleSettings, Exposure, weight_map
 from image3.sky_store import read_sky_entry
@@ -30,11 +30,11 @@ def main():
     if sm.params.resample_data:
         grid, geometry = read_grid(sm.input.grid), read_geometry(sm.input.geometry, name)
         pixmap = geometry.pixel_map(grid.world_to_pixel)
-        sci, wht = single_image(exposure, grid, settings, geometry.pixel_scale, pixmap=pixmap)
+        single = single_image(exposure, grid, settings, geometry.pixel_scale, pixmap=pixmap)
     else:  # exposures share one pixel grid: the "single image" is the exposure itself
-        sci, wht = exposure.data - exposure.sky, weight_map(exposure, settings)
+        single = SingleImage(exposure.data - exposure.sky, weight_map(exposure, settings))
     with atomic_path(sm.output[0]) as tmp:
-        write_image_pair(tmp, sci, wht)
+        write_single(tmp, single)
 
 
 run(main, snakemake.log[0])  # noqa: F821

@@ -10,7 +10,7 @@ from scipy import ndimage
 from image3 import outlier_median, outliers
 from image3.grid import make_grid
 from image3.pixmap import pixel_map
-from image3.resample import DrizzleSettings, Exposure
+from image3.resample import DrizzleSettings, Exposure, weight_map
 
 SETTINGS = DrizzleSettings(fillval="NaN", good_bits="~DO_NOT_USE")
 
@@ -35,9 +35,9 @@ def _detect(models, truth, tmp_path, flag_settings=None):
     grid = make_grid([(m.meta.wcs, m.data.shape) for m in models])
     paths = []
     for k, m in enumerate(models):
-        sci, wht = outliers.single_image(Exposure.from_model(m), grid, SETTINGS, 0.0311)
+        single = outliers.single_image(Exposure.from_model(m), grid, SETTINGS, 0.0311)
         paths.append(tmp_path / f"single{k}.fits")
-        outlier_median.write_image_pair(paths[-1], sci, wht)
+        outlier_median.write_single(paths[-1], single)
     median, count = outlier_median.median_image(paths)
     masks, coverages = [], []
     for m, entry in zip(models, truth, strict=True):
@@ -162,8 +162,8 @@ def test_median_in_sections_equals_the_whole(tmp_path):
     paths = []
     for k, m in enumerate(models):
         paths.append(tmp_path / f"s{k}.fits")
-        outlier_median.write_image_pair(
-            paths[-1], *outliers.single_image(Exposure.from_model(m), grid, SETTINGS, 0.0311)
+        outlier_median.write_single(
+            paths[-1], outliers.single_image(Exposure.from_model(m), grid, SETTINGS, 0.0311)
         )
     whole, count = outlier_median.median_image(paths, max_memory_mb=10_000)
     sections, count2 = outlier_median.median_image(paths, max_memory_mb=0.5)
@@ -231,3 +231,33 @@ def test_bad_pixels_are_not_cosmic_rays():
 def test_bad_thresholds_are_named():
     with pytest.raises(outliers.InputError, match="outlier_detection.snr"):
         outliers.FlagSettings(snr="5")
+
+
+@pytest.mark.parametrize("kernel", ["square", "lanczos3"])
+def test_single_is_the_full_grid_drizzle_cut_to_its_footprint(kernel):
+    """A single image covers only the part of the grid its exposure reaches (the widest kernel's
+    reach included), and there equals the drizzle onto the whole grid, bit for bit."""
+    from drizzle.resample import Drizzle
+
+    scene, truth, models, crs = _aligned("F200W", size=256, n_exposures=3, dither_spread=0.6)
+    grid = make_grid([(m.meta.wcs, m.data.shape) for m in models])
+    settings = DrizzleSettings(fillval="NaN", good_bits="~DO_NOT_USE", kernel=kernel)
+    exposure = Exposure.from_model(models[1])
+    single = outliers.single_image(exposure, grid, settings, 0.0311)
+    assert single.grid_shape == grid.shape and single.wht.size < 0.8 * np.prod(grid.shape)
+    driz = Drizzle(kernel=kernel, fillval="NaN", out_shape=grid.shape, disable_ctx=True)
+    driz.add_image(
+        data=np.nan_to_num(exposure.data - exposure.sky).astype(np.float32),
+        exptime=exposure.exptime,
+        pixmap=pixel_map(exposure.wcs, grid.wcs, exposure.data.shape, settings.pixmap_step),
+        weight_map=weight_map(exposure, settings),
+        pixfrac=settings.pixfrac,
+        pixel_scale_ratio=grid.pixel_scale / 0.0311,
+        in_units="cps",
+    )
+    (x0, y0), (h, w) = single.origin, single.wht.shape
+    inside = np.zeros(grid.shape, bool)
+    inside[y0 : y0 + h, x0 : x0 + w] = True
+    assert not driz.out_wht[~inside].any()
+    np.testing.assert_array_equal(driz.out_wht[inside].reshape(h, w), single.wht)
+    np.testing.assert_array_equal(driz.out_img[inside].reshape(h, w), single.sci)
