@@ -65,7 +65,7 @@ STEPS = {
     "skymatch": ({"skymatch": {"skystat": "median"}}, {"skymatch": 1, **OUTLIERS, **PRODUCTS}),
     "geometry": (
         {"resample": {"pixmap_step": 8}},
-        {"geometry": 1, "resample_grid": 1, **OUTLIERS, **PRODUCTS},
+        {"geometry": 1, "skymatch": 1, "resample_grid": 1, **OUTLIERS, **PRODUCTS},
     ),
     "resample_grid": ({"resample": {"rotation": 0.0}}, {"resample_grid": 1, **OUTLIERS, **PRODUCTS}),
     "outlier_single": ({"outlier_detection": {"pixfrac": 0.9}}, {**OUTLIERS, **PRODUCTS}),
