@@ -484,8 +484,21 @@ PIPE_ORDER = [
 ]  # rules not listed come last, by name
 
 
+def fixed_cost_summary(jobs: list[Job]) -> str:
+    """Median and largest per-job fixed cost (wall time minus time in main()) over ``jobs``."""
+    costs = sorted((j.wall - j.in_main, j.rule) for j in jobs if j.in_main is not None)
+    if not costs:
+        return "Fixed cost per job: no job logs with a 'done in' line."
+    median = statistics.median(c for c, _ in costs)
+    over = [f"{rule} {cost:.2f}" for cost, rule in costs if cost > 0.5]
+    return (
+        f"Fixed cost per job (wall minus time in main(), {len(costs)} jobs): median {median:.2f} s, "
+        f"largest {costs[-1][0]:.2f} s ({costs[-1][1]}); over 0.5 s: {', '.join(over) or 'none'}."
+    )
+
+
 def report(args, info, phases, sim_jobs, pipe_jobs, warnings) -> str:
-    sim, pipe = phases
+    sim, pipe, noop = phases
     size = f"{args.n_exposures} x {args.size}²"
     out = [f"## {size}, --cores {args.cores}", ""]
     out.append(f"Run {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; workflow at {info['git']}.")
@@ -529,20 +542,23 @@ def report(args, info, phases, sim_jobs, pipe_jobs, warnings) -> str:
         cpu = f"{_fmt(phase.own_cpu)} | {_fmt(phase.other_cpu)}"
         elapsed = _fmt(snakemake_elapsed(phase.log))
         out.append(f"| {phase.name} | {_fmt(phase.wall)} | {elapsed} | {cpu} | {busy} | {result} |")
-    total = (sim.wall or 0) + (pipe.wall or 0)
+    total = (sim.wall or 0) + (pipe.wall or 0) + (noop.wall or 0)
     out.append(f"| total | {total:.1f} | | | | | |")
     poll = sum(p.poll_cpu or 0 for p in phases)
     out.append("")
     out += textwrap.wrap(
         f"CPU s (run) includes {poll:.1f} CPU s of this script's /proc polling. The difference between "
         "wall s and Snakemake's 'Elapsed time' is Snakemake's start-up (imports, executor plugins, "
-        f"parsing the workflow); `snakemake --version` alone took {_fmt(info.get('snakemake_version_s'))} s.",
+        f"parsing the workflow); `snakemake --version` alone took {_fmt(info.get('snakemake_version_s'))} s; "
+        f"the no-op run (the same command again, on finished products) {_fmt(noop.wall)} s.",
         width=100,
     )
     out.append("")
     out.append("Pipeline rules (second run; its wall time excludes the simulation):")
     out.append("")
     out += rule_table(pipe_jobs, pipe.peaks, PIPE_ORDER) if pipe_jobs else ["(no benchmark files)"]
+    out.append("")
+    out += textwrap.wrap(fixed_cost_summary(pipe_jobs), width=100)
     out.append("")
     out.append("Simulation rules (first run):")
     out.append("")
@@ -588,10 +604,11 @@ def main(argv=None):
     phases = (
         Phase("simulation", [*base, *simulation_targets(args.n_exposures)], workdir / "snakemake_sim.log"),
         Phase("pipeline", base, workdir / "snakemake_pipeline.log"),
+        Phase("no-op", base, workdir / "snakemake_noop.log"),
     )
-    run_phase(phases[0], workdir, args.poll, args.wait_idle, env)
-    if phases[0].returncode == 0:
-        run_phase(phases[1], workdir, args.poll, args.wait_idle, env)
+    for k, phase in enumerate(phases):
+        if k == 0 or phases[k - 1].returncode == 0:
+            run_phase(phase, workdir, args.poll, args.wait_idle, env)
 
     rules = list_rules(base, workdir, env)
     sim_jobs = read_benchmarks(workdir / DEMO_DIR / "benchmarks", rules)
