@@ -37,7 +37,7 @@ def prepare():
     import simdata
     from stdatamodels.jwst import datamodels  # noqa: F401
 
-    from image3 import outlier_median, outliers
+    from image3 import outlier_files, outliers
     from image3.grid import make_grid
     from image3.pixmap import pixel_map
     from image3.products import SipSettings, build_i2d
@@ -61,8 +61,8 @@ def prepare():
         for k, m in enumerate(models):
             single = outliers.single_image(Exposure.from_model(m), grid, settings, 0.0311)
             paths.append(folder / f"single{k}.fits")
-            outlier_median.write_single(paths[-1], single)
-        median, count = outlier_median.median_image(paths)
+            outlier_files.write_single(paths[-1], single)
+        median, count = outlier_files.median_image(paths)
         for k, (m, entry) in enumerate(zip(models, truth, strict=True)):
             blotted, coverage = outliers.blot(median, count, pixel_map(m.meta.wcs, grid.wcs, m.data.shape))
             np.savez(

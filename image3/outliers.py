@@ -27,11 +27,10 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.io import fits
 from scipy import ndimage
 
 from .errors import InputError
-from .outlier_median import SingleImage
+from .outlier_files import SingleImage
 from .pixmap import pixel_map
 from .resample import DrizzleSettings, Exposure, weight_map
 
@@ -399,17 +398,3 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
         confirmed = peaks & (source > 8 * err) & (coverage >= 2) & usable
         mask |= single_coverage_cosmic_rays(data - background, err, usable, single, confirmed, settings)
     return mask & usable, psf_term
-
-
-def write_mask(path, mask, **header):
-    """An outlier mask as a compressed uint8 FITS image, with summary keywords in its header."""
-    hdu = fits.CompImageHDU(mask.astype(np.uint8), name="OUTLIERS", compression_type="GZIP_1")
-    for key, value in header.items():
-        hdu.header[key[:8].upper()] = value
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
-
-
-def read_mask(path):
-    """(boolean mask, header) of a file written by :func:`write_mask`."""
-    with fits.open(path) as hdul:
-        return hdul["OUTLIERS"].data.astype(bool), dict(hdul["OUTLIERS"].header)

@@ -1,7 +1,7 @@
 """Write one exposure's _crf product (level-2b format with the final WCS, sky level and DQ)."""
 
 from image3.jobs import run
-from image3.outliers import read_mask
+from image3.outlier_files import read_mask
 from image3.products import SipSettings, write_crf
 from image3.sky_store import read_sky_entry
 from image3.wcs_store import load_wcs_entry, load_wcs_extras

@@ -9,8 +9,8 @@ from image3.fits_read import read_lean
 from image3.geometry import read_geometry
 from image3.grid import read_grid
 from image3.jobs import run
-from image3.outlier_median import read_median
-from image3.outliers import FlagSettings, blot, flag_outliers, write_mask
+from image3.outlier_files import read_median, write_mask
+from image3.outliers import FlagSettings, blot, flag_outliers
 from image3.sky_store import read_sky_entry
 
 log = logging.getLogger("image3")

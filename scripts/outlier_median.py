@@ -4,7 +4,7 @@ import logging
 
 from image3.atomic import atomic_path
 from image3.jobs import run
-from image3.outlier_median import median_image, write_median
+from image3.outlier_files import median_image, write_median
 
 log = logging.getLogger("image3")
 

@@ -1,10 +1,9 @@
 """Outlier-detection QA figure for the report: fraction flagged and cut-outs."""
 
-from image3.fits_read import read_lean
-
 from image3.atomic import atomic_path
+from image3.fits_read import read_lean
 from image3.jobs import run
-from image3.outliers import read_mask
+from image3.outlier_files import read_mask
 from image3.qa import plot_outliers
 
 

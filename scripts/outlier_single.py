@@ -5,7 +5,7 @@ from image3.fits_read import read_lean
 from image3.geometry import read_geometry
 from image3.grid import read_grid
 from image3.jobs import run
-from image3.outlier_median import SingleImage, write_single
+from image3.outlier_files import SingleImage, write_single
 from image3.outliers import single_image
 from image3.resample import DrizzleSettings, Exposure, weight_map
 from image3.sky_store import read_sky_entry

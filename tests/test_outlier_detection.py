@@ -7,7 +7,7 @@ import pytest
 import simdata
 from scipy import ndimage
 
-from image3 import outlier_median, outliers
+from image3 import outlier_files, outliers
 from image3.grid import make_grid
 from image3.pixmap import pixel_map
 from image3.resample import DrizzleSettings, Exposure, weight_map
@@ -37,8 +37,8 @@ def _detect(models, truth, tmp_path, flag_settings=None):
     for k, m in enumerate(models):
         single = outliers.single_image(Exposure.from_model(m), grid, SETTINGS, 0.0311)
         paths.append(tmp_path / f"single{k}.fits")
-        outlier_median.write_single(paths[-1], single)
-    median, count = outlier_median.median_image(paths)
+        outlier_files.write_single(paths[-1], single)
+    median, count = outlier_files.median_image(paths)
     masks, coverages = [], []
     for m, entry in zip(models, truth, strict=True):
         blotted, coverage = outliers.blot(median, count, pixel_map(m.meta.wcs, grid.wcs, m.data.shape))
@@ -162,11 +162,11 @@ def test_median_in_sections_equals_the_whole(tmp_path):
     paths = []
     for k, m in enumerate(models):
         paths.append(tmp_path / f"s{k}.fits")
-        outlier_median.write_single(
+        outlier_files.write_single(
             paths[-1], outliers.single_image(Exposure.from_model(m), grid, SETTINGS, 0.0311)
         )
-    whole, count = outlier_median.median_image(paths, max_memory_mb=10_000)
-    sections, count2 = outlier_median.median_image(paths, max_memory_mb=0.5)
+    whole, count = outlier_files.median_image(paths, max_memory_mb=10_000)
+    sections, count2 = outlier_files.median_image(paths, max_memory_mb=0.5)
     np.testing.assert_array_equal(whole, sections)
     np.testing.assert_array_equal(count, count2)
     assert count.max() == len(models)

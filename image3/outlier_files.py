@@ -1,12 +1,21 @@
-"""Outlier detection's single images (the work files) and their median, in row sections of bounded
-memory. astropy.io.fits and numpy alone: the median job needs nothing else."""
+"""Outlier detection's work files: the single images, their median (computed here, in row sections
+of bounded memory) and the masks of flagged pixels. astropy.io.fits and numpy alone: the median job
+and the crf job need nothing else of outlier detection."""
 
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["SingleImage", "median_image", "read_median", "write_median", "write_single"]
+__all__ = [
+    "SingleImage",
+    "median_image",
+    "read_mask",
+    "read_median",
+    "write_mask",
+    "write_median",
+    "write_single",
+]
 
 
 @dataclass
@@ -109,3 +118,17 @@ def read_median(path):
     """(median, count) from a file of :func:`write_median`."""
     with fits.open(path) as hdul:
         return hdul["MEDIAN"].data, hdul["COUNT"].data
+
+
+def write_mask(path, mask, **header):
+    """An outlier mask as a compressed uint8 FITS image, with summary keywords in its header."""
+    hdu = fits.CompImageHDU(mask.astype(np.uint8), name="OUTLIERS", compression_type="GZIP_1")
+    for key, value in header.items():
+        hdu.header[key[:8].upper()] = value
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+
+
+def read_mask(path):
+    """(boolean mask, header) of a file written by :func:`write_mask`."""
+    with fits.open(path) as hdul:
+        return hdul["OUTLIERS"].data.astype(bool), dict(hdul["OUTLIERS"].header)
