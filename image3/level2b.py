@@ -13,12 +13,16 @@ from .errors import InputError
 from .jwst_wcs import sip_keywords
 
 
-def open_level2b(path) -> datamodels.ImageModel:
-    """Open a level-2b calibrated image (``_cal``/``_crf``) and check it has data and a WCS."""
+def open_level2b(path, *, validate_on_assignment=True) -> datamodels.ImageModel:
+    """Open a level-2b calibrated image (``_cal``/``_crf``) and check it has data and a WCS.
+
+    ``validate_on_assignment=False``: the schema is checked once, when the model is saved, instead
+    of at every attribute set (for a writer that sets many keywords).
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = datamodels.open(path)
+            model = datamodels.open(path, validate_on_assignment=validate_on_assignment)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
     except Exception as err:  # stdatamodels raises many types for a file it cannot read
@@ -52,18 +56,13 @@ def set_fits_wcs(model, wcs, shape, max_pix_error=0.01, degree=None, npoints=12)
 
     Keys the datamodel schema does not define are left out; stale SIP terms are cleared first.
     """
-    known = _wcsinfo_keys()
+    known = set(model.meta.wcsinfo._schema.get("properties", {}))
     for key in known:
         if key[:2] in ("a_", "b_") or key[:3] in ("ap_", "bp_"):
             setattr(model.meta.wcsinfo, key, None)
     for key, value in sip_keywords(wcs, shape, max_pix_error, degree, npoints).items():
         if key in known:
             setattr(model.meta.wcsinfo, key, value)
-
-
-def _wcsinfo_keys():
-    schema = datamodels.ImageModel().meta.wcsinfo._schema
-    return set(schema.get("properties", {}))
 
 
 def exposure_group(model) -> str:

@@ -43,7 +43,7 @@ def write_crf(
     ``wcsinfo`` maps further ``meta.wcsinfo`` fields to values (e.g. a moving target's ``mt_avra``,
     ``mt_avdec`` in deg). The SCI header carries a fresh SIP approximation of the WCS.
     """
-    with open_level2b(cal_path) as model:
+    with open_level2b(cal_path, validate_on_assignment=False) as model:
         model.meta.asn.table_name = asn_table
         if wcs is not None:
             model.meta.wcs = wcs
@@ -76,7 +76,7 @@ def build_i2d(arrays, grid, reference, settings, n_inputs, exptime, native_scale
     ``reference`` is the first exposure's model (instrument, observation and photometry metadata);
     ``exptime`` the summed exposure time in s; ``native_scale`` the input pixel scale in arcsec.
     """
-    model = datamodels.ImageModel(data=arrays["data"].astype(np.float32))
+    model = datamodels.ImageModel(data=arrays["data"].astype(np.float32), validate_on_assignment=False)
     model.update(reference)
     model.err = arrays["err"]
     model.wht = arrays["wht"].astype(np.float32)
