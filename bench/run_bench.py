@@ -183,10 +183,10 @@ def snapshot(rev: str, workdir: Path) -> tuple[Path, str]:
 
 def simulation_targets(n_exposures: int) -> list[str]:
     """The demo's association file and _cal files, named as rules/common.smk names them."""
-    from image3.simulate import observation
+    from image3.simulate import demo
 
-    names = observation.exposure_names(n_exposures)
-    return [f"{DEMO_DIR}/{observation.association_name()}"] + [f"{DEMO_DIR}/{n}_cal.fits" for n in names]
+    names = demo.exposure_names(n_exposures)
+    return [f"{DEMO_DIR}/{demo.association_name()}"] + [f"{DEMO_DIR}/{n}_cal.fits" for n in names]
 
 
 def clean_products(workdir: Path):
