@@ -182,11 +182,12 @@ def snapshot(rev: str, workdir: Path) -> tuple[Path, str]:
 
 
 def simulation_targets(n_exposures: int) -> list[str]:
-    """The demo's association file and _cal files, named as rules/common.smk names them."""
+    """The demo's association, _cal and reference files, named as rules/common.smk names them."""
     from image3.simulate import demo
 
     names = demo.exposure_names(n_exposures)
-    return [f"{DEMO_DIR}/{demo.association_name()}"] + [f"{DEMO_DIR}/{n}_cal.fits" for n in names]
+    files = [demo.association_name(), *(f"{n}_cal.fits" for n in names), *demo.reference_files().values()]
+    return [f"{DEMO_DIR}/{f}" for f in files]
 
 
 def clean_products(workdir: Path):

@@ -176,8 +176,7 @@ def reference_file(key):
 
 
 DEMO_REFERENCE_FILES = {
-    "apcorr": f"{DEMO_DIR}/reference/image3sim_nircam_apcorr.fits",
-    "abvegaoffset": f"{DEMO_DIR}/reference/image3sim_nircam_abvegaoffset.asdf",
+    key: f"{DEMO_DIR}/{name}" for key, name in demo.reference_files().items()
 }
 
 

@@ -25,6 +25,14 @@ def association_name() -> str:
     return f"jw{PROGRAM}-{ASN_ID}_20261124t000000_image3_00001_asn.json"
 
 
+def reference_files() -> dict:
+    """The demo's APCORR and ABVEGAOFFSET reference files, relative to the demo folder."""
+    return {
+        "apcorr": "reference/image3sim_nircam_apcorr.fits",
+        "abvegaoffset": "reference/image3sim_nircam_abvegaoffset.asdf",
+    }
+
+
 # Which `simulate` settings each stage uses, so a workflow passes each rule only its own.
 PLAN_KEYS = (
     "seed",
