@@ -11,7 +11,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 from ..errors import InputError
-from ..jwst_wcs import Distortion, Pointing, imaging_wcs
+from ..jwst_wcs import Distortion, Pointing, imaging_wcs, v2v3_to_sky, velocity_aberration
 from .demo import START_MJD
 
 
@@ -137,19 +137,20 @@ def make_pointings(
         )
     per_tile = len(names) // len(tiles)
     offsets = dither_offsets(per_tile, distortion.pixel_scale * max(shape), dither_spread)
+    # V2/V3 -> sky of each tile's pointing (the detector -> V2/V3 part is the same for all)
     if mosaic is None:
-        tile_wcs = [base]
+        to_sky = [base.get_transform("v2v3", "world")]
     else:
-        tile_wcs = [imaging_wcs(shape, c, distortion) for c in _tile_pointings(base, shape, tiles, roll)]
+        to_sky = [velocity_aberration(c) | v2v3_to_sky(c) for c in _tile_pointings(base, shape, tiles, roll)]
+    to_v2v3 = base.get_transform("detector", "v2v3")
     result = []
     for k, name in enumerate(names):
-        wcs = tile_wcs[k // per_tile]
         dxi, deta = offsets[k % per_tile]
-        v2, v3 = wcs.get_transform("detector", "v2v3")(
+        v2, v3 = to_v2v3(
             (shape[1] - 1) / 2 + dxi / distortion.pixel_scale,
             (shape[0] - 1) / 2 + deta / distortion.pixel_scale,
         )
-        ra, dec = wcs.get_transform("v2v3", "world")(v2, v3)
+        ra, dec = to_sky[k // per_tile](v2, v3)
         nominal = Pointing(ra_ref=float(ra), dec_ref=float(dec), roll_ref=roll)
         size = rng.uniform(*shift_range)
         direction = rng.uniform(0.0, 360.0)
