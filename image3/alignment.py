@@ -237,9 +237,11 @@ def _global_pass(catalogs, names, centres, pixel_scale, settings: FitSettings, e
     Every two exposures of different groups whose outlines overlap are matched; a pair counts with
     at least ``pair_minobj`` matches. Each connected set of overlapping groups keeps one reference
     group fixed (see _references). A group is refused, and the system solved again without it, when
-    fewer than ``minobj`` of its matches survive clipping or its correction moves its centre further
-    than ``searchrad + tolerance``. A fitted group's summary holds its correction as ``matrix`` and
-    ``shift`` (``matrix @ x + shift`` in the common plane).
+    fewer than ``minobj`` of its matches (over all its overlaps, in the first solution) survive
+    clipping, or its correction moves its centre further than ``searchrad + tolerance``. The match
+    count is judged once so that one refused group does not take its neighbours' matches below
+    ``minobj`` and so on along a mosaic. A fitted group's summary holds its correction as ``matrix``
+    and ``shift`` (``matrix @ x + shift`` in the common plane).
     """
     pairs = global_fit.match_pairs(
         catalogs, settings.matcher(), pixel_scale, settings.searchrad, settings.pair_minobj
@@ -267,9 +269,10 @@ def _global_pass(catalogs, names, centres, pixel_scale, settings: FitSettings, e
             settings.pair_minobj,
         )
         refused = {}
+        fewest = 1 if summaries else settings.minobj
         for g in np.flatnonzero(counts):
             moved = np.hypot(*solution.params[g, :2])
-            if solution.n_matched[g] < settings.minobj:
+            if solution.n_matched[g] < fewest:
                 refused[g] = f"FAILED: {solution.n_matched[g]} matches < minobj = {settings.minobj}"
             elif moved > limit:
                 refused[g] = f"REJECTED: shift {moved:.3f} arcsec > searchrad + tolerance = {limit}"
