@@ -433,7 +433,8 @@ def applied_correction(e: ExposureCatalog):
 
 
 def report(exposures) -> Table:
-    """One row per exposure: each stage's status, matches, fit RMS (mas) and applied correction.
+    """One row per exposure: each stage's status, matches and fit RMS (mas) of the last stage that
+    reports them (the global fit does for its references too) and the applied correction.
 
     ``aligned`` is False for an exposure whose WCS no stage changed (and that was no reference).
     """
@@ -441,8 +442,9 @@ def report(exposures) -> Table:
     for e in exposures:
         east, north, rotation = applied_correction(e)
         succeeded = [v for v in e.info.values() if v.get("status") == "SUCCESS"]
-        last = succeeded[-1] if succeeded else {}
         reference = any(v.get("status") == "REFERENCE" for v in e.info.values())
+        fitted = [v for v in e.info.values() if v.get("status") in ALIGNED and "n_matched" in v]
+        last = fitted[-1] if fitted else {}
         rows.append(
             {
                 "exposure": e.name,
