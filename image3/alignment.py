@@ -1,10 +1,14 @@
-"""Relative and absolute alignment of a product's exposures with tweakwcs.
+"""Relative and absolute alignment of a product's exposures.
 
-Each exposure's catalog (0-based pixel x, y) is matched in the V2/V3 tangent plane (arcsec) and a
+Each exposure's catalog (0-based pixel x, y) is matched in a V2/V3 tangent plane (arcsec) and a
 linear correction is fitted and inserted into its gwcs as tweakwcs' ``v2v3corr`` frame, the same
 correction the official pipeline applies. Exposures of one exposure group (all detectors read out
 together) share one correction. A fit is rejected, and the exposure keeps its WCS, when the match
 has too few sources or when the correction moves it further than ``searchrad + tolerance``.
+
+Relative alignment by default fits all groups at once over every overlapping pair of exposures
+(global_fit); the official one-by-one tweakwcs alignment (``align_wcs``) remains available, and
+absolute alignment to a reference catalog uses it.
 """
 
 import logging
@@ -19,16 +23,21 @@ from tweakwcs.correctors import JWSTWCSCorrector
 from tweakwcs.imalign import align_wcs
 from tweakwcs.matchutils import XYXYMatch
 
+from . import global_fit
 from .errors import InputError
 
 log = logging.getLogger("image3")
 
 FITGEOMETRIES = ("shift", "rshift", "rscale", "general")
+ALIGNED = ("SUCCESS", "REFERENCE")
 
 
 @dataclass(frozen=True)
 class FitSettings:
-    """Matching and fitting parameters (official names; lengths in arcsec)."""
+    """Matching and fitting parameters (official names; lengths in arcsec).
+
+    ``pair_minobj`` (ours, for the global fit): the fewest matches that make two exposures overlap.
+    """
 
     searchrad: float = 2.0
     use2dhist: bool = True
@@ -40,6 +49,7 @@ class FitSettings:
     nclip: int = 3
     sigma: float = 3.0
     minobj: int = 15
+    pair_minobj: int = 5
 
     def __post_init__(self):
         if self.fitgeometry not in FITGEOMETRIES:
@@ -108,22 +118,29 @@ def _fit_summary(corrector):
     }
 
 
+def _usable(exposures, settings: FitSettings, label):
+    """The exposures with at least ``minobj`` sources; the others are marked FAILED."""
+    usable = []
+    for e in exposures:
+        if len(e.catalog) < settings.minobj:
+            e.info[label] = {"status": f"FAILED: {len(e.catalog)} sources < minobj = {settings.minobj}"}
+            _warn_unaligned(e, label)
+        else:
+            usable.append(e)
+    return usable
+
+
+def _warn_unaligned(e: ExposureCatalog, label):
+    log.warning("%s alignment of %s: %s; its WCS is left as it was", label, e.name, e.info[label]["status"])
+
+
 def _run(exposures, refcat, settings: FitSettings, enforce_user_order, expand_refcat, label):
     """align_wcs on ``exposures``; update their wcs and info in place.
 
     Exposures with fewer than ``minobj`` sources cannot be fitted: they are marked FAILED up front
     (tweakwcs would otherwise stop the whole alignment on a degenerate catalog).
     """
-    usable = []
-    for e in exposures:
-        if len(e.catalog) < settings.minobj:
-            e.info[label] = {"status": f"FAILED: {len(e.catalog)} sources < minobj = {settings.minobj}"}
-            log.warning(
-                "%s alignment of %s: %s; its WCS is left as it was", label, e.name, e.info[label]["status"]
-            )
-        else:
-            usable.append(e)
-    exposures = usable
+    exposures = _usable(exposures, settings, label)
     if not exposures:
         return
     correctors = _correctors(exposures)
@@ -153,44 +170,243 @@ def _run(exposures, refcat, settings: FitSettings, enforce_user_order, expand_re
                 summary["status"] = f"REJECTED: shift {moved:.3f} arcsec > searchrad + tolerance = {limit}"
             else:
                 e.wcs = c.wcs
-        if summary["status"] not in ("SUCCESS", "REFERENCE"):
-            log.warning("%s alignment of %s: %s; its WCS is left as it was", label, e.name, summary["status"])
         e.info[label] = summary
+        if summary["status"] not in ALIGNED:
+            _warn_unaligned(e, label)
+
+
+def _tight(settings: FitSettings, tolerance):
+    """``settings`` for a match within ``tolerance`` (arcsec) of the current solution: no 2D
+    histogram, no initial offset, ``searchrad`` 2 x and ``separation`` 1 x ``tolerance``."""
+    return replace(
+        settings,
+        searchrad=2 * tolerance,
+        tolerance=tolerance,
+        use2dhist=False,
+        separation=tolerance,
+        xoffset=0.0,
+        yoffset=0.0,
+    )
 
 
 def _refine(exposures, refcat, settings: FitSettings, tolerance, label):
-    """Second pass with a tight match: ``tolerance`` arcsec, no 2D histogram, small separation.
+    """Second pass with a tight match within ``tolerance`` arcsec (see _tight).
 
     The first pass's match tolerance (0.7 arcsec by default, 20 NIRCam pixels) lets unrelated
     sources pair up in crowded fields, and clipping does not remove them all; after the first
     correction the true pairs lie within a few mas, so re-matching tightly drops the false ones.
     Only exposures that aligned in the first pass take part.
     """
-    done = [e for e in exposures if e.info[label]["status"] in ("SUCCESS", "REFERENCE")]
+    done = [e for e in exposures if e.info[label]["status"] in ALIGNED]
     enough = len({e.group for e in done}) >= 2 if refcat is None else bool(done)
     if not enough:
         return
-    tight = replace(
-        settings, searchrad=2 * tolerance, tolerance=tolerance, use2dhist=False, separation=tolerance
+    _run(done, refcat, _tight(settings, tolerance), True, False, f"{label}_refine")
+
+
+def _plane_catalog(e: ExposureCatalog, plane, group):
+    """``e``'s sources and chip outline in the tangent plane of the corrector ``plane`` (arcsec)."""
+    x, y = np.asarray(e.catalog["x"], float), np.asarray(e.catalog["y"], float)
+    ny, nx = e.shape
+    cx, cy = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5]), np.array([-0.5, -0.5, ny - 0.5, ny - 0.5])
+    xy = np.column_stack(plane.world_to_tanp(*e.wcs(x, y, with_bounding_box=False)))
+    corners = np.column_stack(plane.world_to_tanp(*e.wcs(cx, cy, with_bounding_box=False)))
+    return global_fit.PlaneCatalog(e.name, group, xy, corners)
+
+
+def _references(sets, counts, names, enforce_user_order, prefer):
+    """One fixed group per connected set of overlapping groups (groups with ``counts`` > 0): the
+    set's first group with ``enforce_user_order``, else one named in ``prefer``, else the one with
+    the most matches."""
+    fixed = []
+    for s in np.unique(sets[counts > 0]):
+        members = np.flatnonzero((sets == s) & (counts > 0))
+        preferred = [g for g in members if names[g] in prefer]
+        if enforce_user_order:
+            fixed.append(members[0])
+        elif preferred:
+            fixed.append(preferred[0])
+        else:
+            fixed.append(members[np.argmax(counts[members])])
+    return fixed
+
+
+def _global_pass(catalogs, names, centres, pixel_scale, settings: FitSettings, enforce_user_order, prefer):
+    """One global fit of the groups of ``catalogs`` (see global_fit): a summary per group index.
+
+    Every two exposures of different groups whose outlines overlap are matched; a pair counts with
+    at least ``pair_minobj`` matches. Each connected set of overlapping groups keeps one reference
+    group fixed (see _references). A group is refused, and the system solved again without it, when
+    fewer than ``minobj`` of its matches (over all its overlaps, in the first solution) survive
+    clipping, or its correction moves its centre further than ``searchrad + tolerance``. The match
+    count is judged once so that one refused group does not take its neighbours' matches below
+    ``minobj`` and so on along a mosaic. A fitted group's summary holds its correction as ``matrix``
+    and ``shift`` (``matrix @ x + shift`` in the common plane).
+    """
+    pairs = global_fit.match_pairs(
+        catalogs, settings.matcher(), pixel_scale, settings.searchrad, settings.pair_minobj
     )
-    _run(done, refcat, tight, True, False, f"{label}_refine")
+    group_of = np.array([c.group for c in catalogs])
+    limit = settings.searchrad + settings.tolerance
+    summaries = {}
+    while True:
+        active = [p for p in pairs if group_of[p.a] not in summaries and group_of[p.b] not in summaries]
+        if not active:
+            break
+        a, b = group_of[[p.a for p in active]], group_of[[p.b for p in active]]
+        n = np.array([len(p.ia) for p in active])
+        counts = np.bincount(a, n, len(names)) + np.bincount(b, n, len(names))
+        sets = global_fit.connected_sets(len(names), a, b)
+        fixed = _references(sets, counts, names, enforce_user_order, prefer)
+        solution = global_fit.solve(
+            catalogs,
+            active,
+            centres,
+            fixed,
+            settings.fitgeometry,
+            settings.nclip,
+            settings.sigma,
+            settings.pair_minobj,
+        )
+        refused = {}
+        fewest = 1 if summaries else settings.minobj
+        for g in np.flatnonzero(counts):
+            moved = np.hypot(*solution.params[g, :2])
+            if solution.n_matched[g] < fewest:
+                refused[g] = f"FAILED: {solution.n_matched[g]} matches < minobj = {settings.minobj}"
+            elif moved > limit:
+                refused[g] = f"REJECTED: shift {moved:.3f} arcsec > searchrad + tolerance = {limit}"
+        summaries.update({g: {"status": status} for g, status in refused.items()})
+        if not refused:
+            break
+    if not active:
+        return summaries
+    if len(fixed) > 1:
+        log.warning(
+            "the exposures form %d sets that do not overlap each other (references %s); each set is "
+            "aligned within itself only",
+            len(fixed),
+            ", ".join(names[g] for g in fixed),
+        )
+    for g in np.flatnonzero(counts):
+        fit = {"n_matched": int(solution.n_matched[g]), "rms": float(solution.rms[g])}
+        if g in fixed:
+            summaries[g] = {"status": "REFERENCE", **fit}
+            continue
+        params = solution.params[g]
+        matrix = np.eye(2) + global_fit.linear_part(params, settings.fitgeometry)
+        if settings.fitgeometry == "rshift":  # the fit's linearised rotation made exact
+            matrix /= np.hypot(1.0, params[2])
+        summaries[g] = {
+            "status": "SUCCESS",
+            "shift_x": float(params[0]),
+            "shift_y": float(params[1]),
+            "rotation": float(np.degrees(np.arctan2(matrix[1, 0], matrix[0, 0]))),
+            "scale": float(np.sqrt(abs(np.linalg.det(matrix)))),
+            **fit,
+            "matrix": matrix,
+            "shift": centres[g] + params[:2] - matrix @ centres[g],
+        }
+    return summaries
+
+
+def _align_global(exposures, settings: FitSettings, enforce_user_order, refine_tolerance, label):
+    """Relative alignment of all groups at once (_global_pass), then the tight refits; update the
+    exposures' wcs and info in place.
+
+    All work happens in the tangent plane of the first exposure: each pass moves the catalogs in
+    that plane by its corrections; each exposure's gwcs gets the product of its group's corrections
+    once, at the end. The refits (info ``<label>_refine``) match within half the previous tolerance
+    each, down to ``refine_tolerance``: in a sparse overlap a third or more of the first pass's
+    matches (0.7 arcsec tolerance) can be false and leave a group a few tenths of an arcsec off,
+    beyond a single tight match's reach. Each refit takes the groups that aligned in the pass before
+    and keeps its references. Groups that overlap no other keep their WCS, with a warning.
+    """
+    exposures = _usable(exposures, settings, label)
+    names = list(dict.fromkeys(e.group for e in exposures))
+    if len(names) < 2:
+        for e in exposures:
+            e.info[label] = {"status": "SKIPPED: fewer than two exposure groups with enough sources"}
+        return
+    plane = JWSTWCSCorrector(exposures[0].wcs, exposures[0].wcsinfo)
+    catalogs = [_plane_catalog(e, plane, names.index(e.group)) for e in exposures]
+    centres = np.array(
+        [np.concatenate([c.xy for c in catalogs if c.group == g]).mean(axis=0) for g in range(len(names))]
+    )
+    passes = [(settings, label)]
+    if refine_tolerance:
+        halvings = max(int(np.ceil(np.log2(settings.tolerance / refine_tolerance))), 1)
+        tolerances = np.maximum(settings.tolerance / 2.0 ** np.arange(1, halvings + 1), refine_tolerance)
+        passes += [(_tight(settings, t), f"{label}_refine") for t in tolerances]
+    total = {g: (np.eye(2), np.zeros(2)) for g in range(len(names))}
+    taking_part, prefer = np.ones(len(catalogs), bool), ()
+    for k, (pass_settings, pass_label) in enumerate(passes):
+        if len({c.group for c, part in zip(catalogs, taking_part, strict=True) if part}) < 2:
+            break
+        summaries = _global_pass(
+            [c for c, part in zip(catalogs, taking_part, strict=True) if part],
+            names,
+            centres,
+            plane.tanp_center_pixel_scale,
+            pass_settings,
+            enforce_user_order and k == 0,
+            prefer,
+        )
+        alone = {"status": f"FAILED: overlaps no other exposure group (>= {settings.pair_minobj} matches)"}
+        for e, c, part in zip(exposures, catalogs, taking_part, strict=True):
+            if not part:
+                continue
+            summary = summaries.get(c.group, alone)
+            e.info[pass_label] = {key: v for key, v in summary.items() if key not in ("matrix", "shift")}
+            if summary["status"] not in ALIGNED:
+                _warn_unaligned(e, pass_label)
+        for g, summary in summaries.items():
+            if summary["status"] == "SUCCESS":
+                matrix, shift = summary["matrix"], summary["shift"]
+                for c in catalogs:
+                    if c.group == g:
+                        c.xy, c.corners = c.xy @ matrix.T + shift, c.corners @ matrix.T + shift
+                total[g] = (matrix @ total[g][0], matrix @ total[g][1] + shift)
+                centres[g] = matrix @ centres[g] + shift
+        taking_part &= [summaries.get(c.group, alone)["status"] in ALIGNED for c in catalogs]
+        prefer = {names[g] for g, summary in summaries.items() if summary["status"] == "REFERENCE"}
+    for e, c in zip(exposures, catalogs, strict=True):
+        matrix, shift = total[c.group]
+        if shift.any() or not np.array_equal(matrix, np.eye(2)):
+            corrector = JWSTWCSCorrector(e.wcs, e.wcsinfo)
+            corrector.set_correction(matrix=matrix, shift=shift, ref_tpwcs=plane)
+            e.wcs = corrector.wcs
 
 
 def align_relative(
-    exposures, settings: FitSettings, enforce_user_order=False, expand_refcat=False, refine_tolerance=0.1
+    exposures,
+    settings: FitSettings,
+    enforce_user_order=False,
+    expand_refcat=False,
+    refine_tolerance=0.1,
+    global_fit=True,
 ):
     """Align the exposures (groups) to each other; a single group needs nothing and is skipped.
 
-    ``refine_tolerance`` (arcsec; None or 0 to skip) sets the tight second pass (see _refine).
+    ``global_fit`` (ours): one least-squares solution over every overlapping pair of exposures
+    (_align_global), so exposures that do not overlap the reference are aligned too and a mosaic's
+    chain of overlaps does not pile up error; ``enforce_user_order`` then makes the first group the
+    reference, and ``expand_refcat`` has nothing to add (every exposure is matched to all it
+    overlaps). ``global_fit`` False: the official one-by-one tweakwcs alignment, each group matched
+    to the reference (or with ``expand_refcat`` to all aligned before it). ``refine_tolerance``
+    (arcsec; None or 0 to skip) sets the tight last pass (see _refine, _align_global).
     """
     if len({e.group for e in exposures}) < 2:
         log.info("one exposure group: relative alignment skipped")
         for e in exposures:
             e.info["relative"] = {"status": "SKIPPED: one exposure group"}
         return
-    _run(exposures, None, settings, enforce_user_order, expand_refcat, "relative")
-    if refine_tolerance:
-        _refine(exposures, None, settings, refine_tolerance, "relative")
+    if global_fit:
+        _align_global(exposures, settings, enforce_user_order, refine_tolerance, "relative")
+    else:
+        _run(exposures, None, settings, enforce_user_order, expand_refcat, "relative")
+        if refine_tolerance:
+            _refine(exposures, None, settings, refine_tolerance, "relative")
 
 
 def align_absolute(exposures, refcat: Table, settings: FitSettings, refine_tolerance=0.1):
@@ -217,7 +433,8 @@ def applied_correction(e: ExposureCatalog):
 
 
 def report(exposures) -> Table:
-    """One row per exposure: each stage's status, matches, fit RMS (mas) and applied correction.
+    """One row per exposure: each stage's status, matches and fit RMS (mas) of the last stage that
+    reports them (the global fit does for its references too) and the applied correction.
 
     ``aligned`` is False for an exposure whose WCS no stage changed (and that was no reference).
     """
@@ -225,8 +442,9 @@ def report(exposures) -> Table:
     for e in exposures:
         east, north, rotation = applied_correction(e)
         succeeded = [v for v in e.info.values() if v.get("status") == "SUCCESS"]
-        last = succeeded[-1] if succeeded else {}
         reference = any(v.get("status") == "REFERENCE" for v in e.info.values())
+        fitted = [v for v in e.info.values() if v.get("status") in ALIGNED and "n_matched" in v]
+        last = fitted[-1] if fitted else {}
         rows.append(
             {
                 "exposure": e.name,

@@ -25,6 +25,7 @@ FIT_KEYS = (
     "nclip",
     "sigma",
     "minobj",
+    "pair_minobj",
 )
 
 
@@ -82,6 +83,7 @@ rule tweakreg:
         abs_epoch=config["tweakreg"]["abs_epoch"],
         enforce_user_order=config["tweakreg"]["enforce_user_order"],
         expand_refcat=config["tweakreg"]["expand_refcat"],
+        global_fit=config["tweakreg"]["global_fit"],
         refine_tolerance=config["tweakreg"]["refine_tolerance"],
     script:
         "../scripts/tweakreg.py"

@@ -38,7 +38,9 @@ def main():
     exposures, mjd = load(sm.input.cal, sm.input.catalogs, p.exposures)
     if not p.skip:
         fit = alignment.FitSettings(**p.fit)
-        alignment.align_relative(exposures, fit, p.enforce_user_order, p.expand_refcat, p.refine_tolerance)
+        alignment.align_relative(
+            exposures, fit, p.enforce_user_order, p.expand_refcat, p.refine_tolerance, p.global_fit
+        )
         if sm.input.refcat:
             refcat = alignment.read_reference_catalog(sm.input.refcat, p.abs_epoch, mjd)
             alignment.align_absolute(

@@ -195,3 +195,38 @@ def relative_alignment_rms(wcs_list, truth, shape):
     sol, *_ = np.linalg.lstsq(a, d.ravel(), rcond=None)
     resid = d.ravel() - a @ sol
     return float(np.sqrt(np.mean(resid.reshape(-1, 2) ** 2) * 2))
+
+
+def star_catalogs(sim, mag_limit, noise_pix, seed=0):
+    """The plan's exposures as a source finder would see them, without rendering any image.
+
+    For each exposure: its nominal gwcs, reference angles and a catalog (0-based pixel ``x``, ``y``)
+    of the scene's stars brighter than ``mag_limit`` AB, placed through the true WCS with Gaussian
+    centroid noise of ``noise_pix`` pixels per axis and kept when on the chip. Returns (per-exposure
+    truth, list of (gwcs, wcsinfo dict, catalog Table)).
+    """
+    from astropy.table import Table
+
+    from image3.jwst_wcs import imaging_wcs
+    from image3.simulate.observation import ExposurePointing
+
+    scene, truth = plan(sim)
+    stars = scene[(scene["type"] == "star") & (scene["mag_ab"] < mag_limit)]
+    ra, dec = np.asarray(stars["ra"]), np.asarray(stars["dec"])
+    rng = np.random.default_rng(seed)
+    shape = tuple(sim["shape"])
+    exposures = []
+    for entry in truth:
+        pointing = ExposurePointing.from_dict(entry)
+        x, y = imaging_wcs(shape, pointing.true).invert(ra, dec, with_bounding_box=False)
+        x, y = x + rng.normal(0, noise_pix, len(x)), y + rng.normal(0, noise_pix, len(y))
+        on = (x > 1) & (x < shape[1] - 2) & (y > 1) & (y < shape[0] - 2)
+        n = pointing.nominal
+        exposures.append(
+            (
+                imaging_wcs(shape, n),
+                {"v2_ref": n.v2_ref, "v3_ref": n.v3_ref, "roll_ref": n.roll_ref},
+                Table({"x": x[on], "y": y[on]}),
+            )
+        )
+    return truth, exposures

@@ -16,7 +16,7 @@ from ..atomic import atomic_path
 from ..jwst_wcs import Distortion
 from .demo import exposure_names
 from .exposure import DetectorModel, simulate_exposure
-from .observation import make_pointings, start_times
+from .observation import make_pointings, mosaic_offsets, start_times
 from .scene import ab_to_jy, make_scene
 
 
@@ -44,7 +44,8 @@ def plan(settings):
     on a great circle at ``target_rate_arcsec_per_hour`` towards ``target_position_angle`` (deg east
     of north), passing the field centre (``ra``, ``dec``) half-way through the observation, and the
     telescope tracks it: every exposure's pointing (dither, pointing error and all) moves with it.
-    The scene of static sources grows to cover the whole track.
+    The scene of static sources grows to cover the whole track, and with ``mosaic`` (see
+    ``make_pointings``) the whole mosaic, at the same densities.
     """
     rng = np.random.default_rng(settings["seed"])
     shape = tuple(settings["shape"])
@@ -60,6 +61,14 @@ def plan(settings):
         settings["dither_spread"],
         settings["pointing_shift_arcsec"],
         settings["pointing_roll_deg"],
+        settings["mosaic"],
+        settings["mosaic_overlap"],
+    )
+    # a mosaic's tiles reach this far (arcsec) from the field centre beyond the dithers
+    mosaic_reach = float(
+        np.hypot(
+            *mosaic_offsets(settings["mosaic"], settings["mosaic_overlap"], shape, Distortion().pixel_scale).T
+        ).max()
     )
     low, high = settings["sky_offset_mjysr"]
     sky = settings["sky_mjysr"] + rng.uniform(low, high, len(names))
@@ -82,7 +91,7 @@ def plan(settings):
         rng,
         settings["ra"],
         settings["dec"],
-        field * (0.75 + settings["dither_spread"]) + track / 2,
+        field * (0.75 + settings["dither_spread"]) + track / 2 + mosaic_reach,
         settings["star_density"],
         settings["galaxy_density"],
         settings["star_mag"],

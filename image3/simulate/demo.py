@@ -42,6 +42,8 @@ PLAN_KEYS = (
     "dec",
     "roll",
     "dither_spread",
+    "mosaic",
+    "mosaic_overlap",
     "pointing_shift_arcsec",
     "pointing_roll_deg",
     "sky_mjysr",

@@ -10,7 +10,8 @@ import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 
-from ..jwst_wcs import Distortion, Pointing, imaging_wcs
+from ..errors import InputError
+from ..jwst_wcs import Distortion, Pointing, imaging_wcs, v2v3_to_sky, velocity_aberration
 from .demo import START_MJD
 
 
@@ -75,23 +76,81 @@ def dither_offsets(n_exposures: int, field_arcsec: float, spread: float) -> np.n
     return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
 
 
-def make_pointings(rng, names, shape, ra0, dec0, roll, dither_spread, shift_range, max_roll_error):
+def mosaic_offsets(mosaic, overlap, shape, pixel_scale) -> np.ndarray:
+    """Tile centres (arcsec along the detector's x and y axes) of an ``[ncols, nrows]`` mosaic.
+
+    Neighbouring tiles share ``overlap`` (a fraction) of the detector's width or height; the grid is
+    centred on the origin. Tiles run along x first (row by row). ``mosaic`` None: one tile at 0.
+    """
+    if mosaic is None:
+        return np.zeros((1, 2))
+    ncols, nrows = mosaic
+    step = (1.0 - overlap) * pixel_scale * np.array([shape[1], shape[0]], float)
+    col, row = np.meshgrid(np.arange(ncols) - (ncols - 1) / 2, np.arange(nrows) - (nrows - 1) / 2)
+    return np.column_stack([col.ravel(), row.ravel()]) * step
+
+
+def _tile_pointings(wcs, shape, tiles, roll) -> list[Pointing]:
+    """Nominal pointings whose chip centres lie ``tiles`` (arcsec along the detector's axes) from
+    the chip centre of ``wcs``, laid out in the sky tangent plane at that centre (no distortion:
+    a mosaic's tiles are far outside the chip, where the distortion polynomial means nothing)."""
+    cx, cy = (shape[1] - 1) / 2, (shape[0] - 1) / 2
+    ra, dec = wcs(np.array([cx, cx + 1.0, cx]), np.array([cy, cy, cy + 1.0]), with_bounding_box=False)
+    centre = SkyCoord(ra[0], dec[0], unit="deg")
+    plane = centre.skyoffset_frame()
+    steps = SkyCoord(ra[1:], dec[1:], unit="deg").transform_to(plane)
+    # columns: tangent-plane (lon, lat) offset in arcsec of one pixel along detector x and y
+    per_pixel = np.array([steps.lon.arcsec, steps.lat.arcsec])
+    per_arcsec = per_pixel / np.hypot(*per_pixel)
+    lon, lat = per_arcsec @ tiles.T
+    sky = SkyCoord(lon * u.arcsec, lat * u.arcsec, frame=plane).icrs
+    return [Pointing(ra_ref=float(c.ra.deg), dec_ref=float(c.dec.deg), roll_ref=roll) for c in sky]
+
+
+def make_pointings(
+    rng,
+    names,
+    shape,
+    ra0,
+    dec0,
+    roll,
+    dither_spread,
+    shift_range,
+    max_roll_error,
+    mosaic=None,
+    mosaic_overlap=0.15,
+):
     """Nominal dithered pointings and true pointings off by a random shift and roll each.
 
     ``shift_range`` (arcsec) bounds the size of the injected shift, ``max_roll_error`` (deg) its roll.
+    With ``mosaic = [ncols, nrows]`` the pointings are tiles on that grid, neighbours overlapping by
+    ``mosaic_overlap`` of the detector, centred on (``ra0``, ``dec0``); each tile holds
+    ``len(names) / (ncols * nrows)`` consecutive exposures on the dither spiral (``dither_spread``)
+    around its centre. Without a mosaic, one tile at (``ra0``, ``dec0``).
     """
-    base = Pointing(ra_ref=ra0, dec_ref=dec0, roll_ref=roll)
     distortion = Distortion()
-    wcs = imaging_wcs(shape, base, distortion)
-    ideal_to_sky = wcs.get_transform("v2v3", "world")
-    offsets = dither_offsets(len(names), distortion.pixel_scale * max(shape), dither_spread)
+    base = imaging_wcs(shape, Pointing(ra_ref=ra0, dec_ref=dec0, roll_ref=roll), distortion)
+    tiles = mosaic_offsets(mosaic, mosaic_overlap, shape, distortion.pixel_scale)
+    if len(names) % len(tiles):
+        raise InputError(
+            f"simulate: n_exposures = {len(names)} is not a multiple of the {len(tiles)} mosaic tiles"
+        )
+    per_tile = len(names) // len(tiles)
+    offsets = dither_offsets(per_tile, distortion.pixel_scale * max(shape), dither_spread)
+    # V2/V3 -> sky of each tile's pointing (the detector -> V2/V3 part is the same for all)
+    if mosaic is None:
+        to_sky = [base.get_transform("v2v3", "world")]
+    else:
+        to_sky = [velocity_aberration(c) | v2v3_to_sky(c) for c in _tile_pointings(base, shape, tiles, roll)]
+    to_v2v3 = base.get_transform("detector", "v2v3")
     result = []
-    for name, (dxi, deta) in zip(names, offsets, strict=True):
-        v2, v3 = wcs.get_transform("detector", "v2v3")(
+    for k, name in enumerate(names):
+        dxi, deta = offsets[k % per_tile]
+        v2, v3 = to_v2v3(
             (shape[1] - 1) / 2 + dxi / distortion.pixel_scale,
             (shape[0] - 1) / 2 + deta / distortion.pixel_scale,
         )
-        ra, dec = ideal_to_sky(v2, v3)
+        ra, dec = to_sky[k // per_tile](v2, v3)
         nominal = Pointing(ra_ref=float(ra), dec_ref=float(dec), roll_ref=roll)
         size = rng.uniform(*shift_range)
         direction = rng.uniform(0.0, 360.0)
