@@ -3,7 +3,6 @@
 import logging
 
 from image3.fits_read import moving_target_position
-
 from image3.jobs import run
 from image3.moving_target import moving_target_wcs_set
 from image3.wcs_store import load_wcs_set, save_wcs_set

@@ -1,7 +1,6 @@
 """Sample each exposure's final WCS on the pixel maps' coarse grid (the product's geometry file)."""
 
 from image3.fits_read import image_shape
-
 from image3.geometry import Geometry, write_geometries
 from image3.jobs import run
 from image3.wcs_store import load_wcs_set

@@ -3,10 +3,10 @@
 import logging
 
 from astropy.table import Table
-from image3.fits_read import read_lean
 
 from image3.atomic import atomic_path
 from image3.errors import InputError
+from image3.fits_read import read_lean
 from image3.jobs import run
 from image3.psf_width import detection_fwhm
 from image3.source_finding import DetectionSettings, find_sources
