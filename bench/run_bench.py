@@ -54,6 +54,14 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n-exposures", type=int, default=6, help="simulate.n_exposures (default 6)")
     p.add_argument("--size", type=int, default=1024, help="detector size: simulate.shape = [size, size]")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a further config setting, dotted key and YAML value, e.g. 'simulate.mosaic=[6, 4]' or "
+        "'tiles.size=1024' (repeatable)",
+    )
     p.add_argument("--cores", type=int, default=2, help="snakemake --cores (default 2)")
     p.add_argument(
         "--workdir",
@@ -152,12 +160,19 @@ def fresh_workdir(workdir: Path):
     (workdir / MARKER).write_text("work directory of bench/run_bench.py; deleted on the next run\n")
 
 
-def write_override(workdir: Path, n_exposures: int, size: int) -> Path:
+def write_override(workdir: Path, n_exposures: int, size: int, settings=()) -> Path:
     override = {
         "outdir": OUTDIR,
         "demo_dir": DEMO_DIR,
         "simulate": {"n_exposures": n_exposures, "shape": [size, size]},
     }
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        *sections, last = key.strip().split(".")
+        node = override
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[last] = yaml.safe_load(value)
     path = workdir / "bench_config.yaml"
     path.write_text(yaml.safe_dump(override, sort_keys=False))
     return path
@@ -578,7 +593,7 @@ def main(argv=None):
     args = parse_args(argv)
     workdir = args.workdir
     fresh_workdir(workdir)
-    override = write_override(workdir, args.n_exposures, args.size)
+    override = write_override(workdir, args.n_exposures, args.size, args.set)
     info = machine_info(args.snakemake)
     src, env = REPO, None
     if args.rev:
