@@ -113,9 +113,10 @@ TILED_STEPS = {
     "source_catalog_tile": ({"source_catalog": {"snr_threshold": 4.0}}, TILE_CATALOGS),
     "crf": ({"tweakreg": {"sip_max_pix_error": 0.02}}, {"crf": N, "resample_tile": N_TILES, **TILE_CATALOGS}),
 }
-# Steps that take no parameter from the config: they rerun only as someone's downstream (the merged
-# catalog's parameters are the tile layout's, tile_index's too).
-WITHOUT_PARAMETERS = {"outlier_qa", "assign_mtwcs", "merge_tile_catalogs"}
+# Steps that take no parameter from the config: they rerun only as someone's downstream (in the tiled
+# DAG the merged catalog: its parameters are the tile layout's, tile_index's too).
+WITHOUT_PARAMETERS = {"outlier_qa", "assign_mtwcs"}
+TILED_WITHOUT_PARAMETERS = {"merge_tile_catalogs"}
 # A member added to an association: its source catalog and every per-product job rerun, and with them
 # every crf (they all depend on the product's alignment); the other members' source catalogs do not.
 ADDED_MEMBER_RERUNS = {"tweakreg_catalog": 1, **AFTER_ALIGNMENT}
@@ -135,7 +136,7 @@ def test_every_step_has_an_entry(tmp_path):
 
 
 def test_every_tiled_step_has_an_entry(tiled_demo, tmp_path):
-    """Every rule of the tiled DAG is in STEPS, TILED_STEPS or WITHOUT_PARAMETERS: the DAG planned from
+    """Every rule of the tiled DAG is in STEPS, TILED_STEPS or a WITHOUT_PARAMETERS: the DAG planned from
     scratch (up to the checkpoint) and, once the tile index exists, the tile jobs a drizzle change
     reruns."""
     rules = set(planned_jobs(tmp_path, TILED)) | set(
@@ -143,7 +144,7 @@ def test_every_tiled_step_has_an_entry(tiled_demo, tmp_path):
     )
     rules -= {"all"}
     assert {"tile_index", "resample_tile", "source_catalog_tile", "merge_tile_catalogs"} <= rules
-    assert rules <= set(STEPS) | set(TILED_STEPS) | WITHOUT_PARAMETERS
+    assert rules <= set(STEPS) | set(TILED_STEPS) | WITHOUT_PARAMETERS | TILED_WITHOUT_PARAMETERS
     assert not {"resample", "source_catalog"} & rules
 
 
