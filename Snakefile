@@ -2,7 +2,8 @@
 #
 # Per association product: exposures (_cal) -> sources -> alignment (WCS) -> sky levels ->
 # output grid -> outlier detection (singles, median, flags) -> per-exposure _crf -> _i2d mosaic ->
-# source catalog (_cat.ecsv, _segm.fits).
+# source catalog (_cat.ecsv, _segm.fits); with tiles.size > 0 the mosaic and catalog tile by tile
+# (rules/tiles.smk).
 # With no `asn` in the config the demo dataset is simulated first (rules/simulate.smk).
 
 from pathlib import Path
@@ -31,6 +32,7 @@ include: "rules/resample.smk"
 include: "rules/outlier_detection.smk"
 include: "rules/exposure_products.smk"
 include: "rules/source_catalog.smk"
+include: "rules/tiles.smk"
 
 
 rule all:

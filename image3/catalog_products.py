@@ -76,12 +76,18 @@ def write_regions(table, radius_arcsec, path):
             f.write(regions_text(table, radius_arcsec))
 
 
+def regions_radius_arcsec(table, pixel_scale):
+    """Radius (arcsec) of the regions' circles: the largest aperture of any band (or tile) whose
+    metadata the catalog carries, in its own meta or one level down; ``pixel_scale`` in arcsec."""
+    metas = [table.meta, *(m for m in table.meta.values() if isinstance(m, dict))]
+    radii = [max(m["aperture_radii_pix"]) for m in metas if "aperture_radii_pix" in m]
+    return pixel_scale * max(radii, default=0.0)
+
+
 def write_catalog_products(table, segm, reference, paths):
     """The catalog (``paths.cat``), segmentation map (``paths.segm``, on ``reference``'s grid) and
     ds9 regions (``paths.regions``, circles of the largest aperture of any band)."""
     write_segmentation(segm, reference, paths.segm)
-    metas = [table.meta, *(m for m in table.meta.values() if isinstance(m, dict))]
-    radii = [max(m["aperture_radii_pix"]) for m in metas if "aperture_radii_pix" in m]
     scale = float(np.sqrt(reference.meta.photometry.pixelarea_arcsecsq))
-    write_regions(table, scale * max(radii, default=0.0), paths.regions)
+    write_regions(table, regions_radius_arcsec(table, scale), paths.regions)
     write_catalog(table, paths.cat)

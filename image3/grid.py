@@ -58,6 +58,18 @@ class TanProjection:
         (c11, c12), (c21, c22) = np.linalg.inv(self._cd())
         return c11 * xi + c12 * eta + self.crpix[0], c21 * xi + c22 * eta + self.crpix[1]
 
+    def pixel_to_world(self, x, y):
+        """Sky positions (RA in [0, 360), Dec; deg) of 0-based pixels (x, y): the inverse of
+        :meth:`world_to_pixel`."""
+        (c11, c12), (c21, c22) = self._cd()
+        dx, dy = np.asarray(x, float) - self.crpix[0], np.asarray(y, float) - self.crpix[1]
+        xi, eta = np.deg2rad(c11 * dx + c12 * dy), np.deg2rad(c21 * dx + c22 * dy)
+        a0, d0 = np.deg2rad(self.crval[0]), np.deg2rad(self.crval[1])
+        denominator = np.cos(d0) - eta * np.sin(d0)
+        ra = a0 + np.arctan2(xi, denominator)
+        dec = np.arctan2((np.sin(d0) + eta * np.cos(d0)) * np.cos(ra - a0), denominator)
+        return np.rad2deg(ra) % 360.0, np.rad2deg(dec)
+
 
 class Grid:
     """An output grid: shape (ny, nx), pixel scale (arcsec) and WCS (0-based pixels -> ICRS deg).

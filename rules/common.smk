@@ -8,6 +8,7 @@ from image3.association import Product, load_association
 from image3.errors import InputError
 from image3.fits_read import target_type
 from image3.simulate import demo
+from image3.tiles import check_tile_count, check_tile_settings, read_tile_index
 
 OUT = config["outdir"]
 DEMO_DIR = config["demo_dir"]
@@ -88,6 +89,7 @@ wildcard_constraints:
     product=_alternatives(PRODUCTS),
     exposure=_alternatives(e for p in PRODUCTS.values() for e in p.exposures),
     asn_id=_alternatives(p.asn_id for p in PRODUCTS.values()),
+    tile=r"t\d+-\d+",
 
 
 def product_dir(product):
@@ -161,6 +163,58 @@ def grid_path(product):
     return f"{OUT}/{product}/work/{product}_grid.json"
 
 
+TILES = config["tiles"]
+TILED = TILES["size"] > 0
+
+
+def check_tiles():
+    """Refuse a tiling that cannot work, when the workflow loads: interiors must be non-empty; the
+    tile count is checked here when resample.output_shape fixes the grid's shape, else by the
+    tile_index job, the first to know the grid."""
+    if not TILED:
+        return
+    check_tile_settings(size=TILES["size"], margin=TILES["margin"])
+    if config["resample"]["output_wcs"]:
+        raise InputError(
+            "tiles.size > 0 needs a TAN output grid: set resample.output_wcs to ''"
+        )
+    if MULTIBAND:
+        raise InputError(
+            "tiles.size > 0 with resample.grid common and several products: the multi-band "
+            "catalog is not made from tiles; set tiles.size to 0 or run the products separately"
+        )
+    shape = config["resample"]["output_shape"]
+    if shape is not None:
+        check_tile_count(
+            shape,
+            size=TILES["size"],
+            margin=TILES["margin"],
+            max_tiles=TILES["max_tiles"],
+        )
+
+
+def tile_index_path(product):
+    """The tile index of a tiled product (the tile_index checkpoint's output)."""
+    return f"{OUT}/{product}/{product}_tiles.ecsv"
+
+
+def tile_i2d_path(product, tile):
+    return f"{OUT}/{product}/{product}_{tile}_i2d.fits"
+
+
+def _tile_index(product):
+    """{tile: [exposures it reads]} of a product, once its tile index exists (checkpoint)."""
+    return read_tile_index(checkpoints.tile_index.get(product=product).output.index)
+
+
+def tile_names(product):
+    return list(_tile_index(product))
+
+
+def tile_exposures(product, tile):
+    return _tile_index(product)[tile]
+
+
 def catalog_paths(name, folder):
     """The catalog, segmentation map and ds9 regions of a product (or of the multi-band set)."""
     return {
@@ -168,6 +222,12 @@ def catalog_paths(name, folder):
         "segm": f"{OUT}/{folder}/{name}_segm.fits",
         "regions": f"{OUT}/{folder}/{name}_cat.reg",
     }
+
+
+try:
+    check_tiles()
+except InputError as err:
+    raise WorkflowError(f"bad config: {err}") from None
 
 
 def reference_file(key):
@@ -210,11 +270,14 @@ def all_products():
         files += list(DEMO_REFERENCE_FILES.values())
     for product in PRODUCTS:
         files += crf_paths(product) + exposure_i2d_paths(product)
-        files += [i2d_path(product), *catalog_paths(product, product).values()]
-        files += [
-            f"{OUT}/{product}/qa/{product}_{qa}.png"
-            for qa in ("i2d", "tweakreg", "outliers", "cat")
-        ]
+        if TILED:  # the tiles (through the merged catalog), their index and figure
+            files += [catalog_paths(product, product)[k] for k in ("cat", "regions")]
+            files += [tile_index_path(product)]
+            qa = ("tweakreg", "outliers", "tiles")
+        else:
+            files += [i2d_path(product), *catalog_paths(product, product).values()]
+            qa = ("i2d", "tweakreg", "outliers", "cat")
+        files += [f"{OUT}/{product}/qa/{product}_{name}.png" for name in qa]
     if MULTIBAND:
         files += catalog_paths("multiband", "multiband").values()
     return files

@@ -22,34 +22,37 @@ CATALOG_KEYS = (
 CATALOG = config["source_catalog"]
 
 
-rule source_catalog:
-    input:
-        i2d=rules.resample.output.i2d,
-        apcorr=reference_file("apcorr"),
-        abvegaoffset=reference_file("abvegaoffset"),
-    output:
-        **catalog_paths("{product}", "{product}"),
-        qa=report(
-            f"{OUT}/{{product}}/qa/{{product}}_cat.png",
-            caption="../report/catalog.rst",
-            category="Catalogs",
-            subcategory="{product}",
-        ),
-    log:
-        f"{OUT}/logs/{{product}}/source_catalog.log",
-    benchmark:
-        f"{OUT}/benchmarks/{{product}}/source_catalog.tsv"
-    conda:
-        "../envs/image3.yaml"
-    resources:
-        # The mosaic's SCI and ERR in Jy, background, RMS, smoothed image and segmentation.
-        mem_mb=lambda w, input, attempt: int(attempt * (800 + 2 * input.size_mb)),
-    params:
-        settings={k: CATALOG[k] for k in CATALOG_KEYS},
-        apcorr=CATALOG["apcorr"] or None,
-        abvegaoffset=CATALOG["abvegaoffset"] or None,
-    script:
-        "../scripts/source_catalog.py"
+# With tiles, the product's catalog is its tiles' merged (rules/tiles.smk).
+if not TILED:
+
+    rule source_catalog:
+        input:
+            i2d=rules.resample.output.i2d,
+            apcorr=reference_file("apcorr"),
+            abvegaoffset=reference_file("abvegaoffset"),
+        output:
+            **catalog_paths("{product}", "{product}"),
+            qa=report(
+                f"{OUT}/{{product}}/qa/{{product}}_cat.png",
+                caption="../report/catalog.rst",
+                category="Catalogs",
+                subcategory="{product}",
+            ),
+        log:
+            f"{OUT}/logs/{{product}}/source_catalog.log",
+        benchmark:
+            f"{OUT}/benchmarks/{{product}}/source_catalog.tsv"
+        conda:
+            "../envs/image3.yaml"
+        resources:
+            # The mosaic's SCI and ERR in Jy, background, RMS, smoothed image and segmentation.
+            mem_mb=lambda w, input, attempt: int(attempt * (800 + 2 * input.size_mb)),
+        params:
+            settings={k: CATALOG[k] for k in CATALOG_KEYS},
+            apcorr=CATALOG["apcorr"] or None,
+            abvegaoffset=CATALOG["abvegaoffset"] or None,
+        script:
+            "../scripts/source_catalog.py"
 
 
 rule multiband_catalog:

@@ -1,5 +1,5 @@
 """Drizzle a product's exposures (their _crf files) into the _i2d mosaic and draw its preview (or one
-exposure alone into its own _i2d).
+exposure alone into its own _i2d, or the exposures that reach one tile into the tile's _i2d).
 
 The arrays are read with astropy.io.fits and the pixel maps come from the product's geometry file
 (the crf files' WCS, sampled), so only the first crf is opened as a datamodel, for the metadata.
@@ -16,6 +16,7 @@ from image3.level2b import open_level2b, save_model
 from image3.products import SipSettings, build_i2d
 from image3.qa import plot_mosaic
 from image3.resample import VARIANCES, DrizzleSettings, Exposure, Mosaic
+from image3.tiles import tile_grid, tile_named
 
 log = logging.getLogger("image3")
 EXTENSIONS = ("SCI", "DQ", *(v.upper() for v in VARIANCES))
@@ -24,6 +25,9 @@ EXTENSIONS = ("SCI", "DQ", *(v.upper() for v in VARIANCES))
 def main():
     sm = snakemake  # noqa: F821
     grid = read_grid(sm.input.grid)
+    if "tile" in sm.params.keys():  # a sub-array of the product grid
+        t = sm.params.tile
+        grid = tile_grid(grid, tile_named(grid.shape, t["name"], size=t["size"], margin=t["margin"]))
     settings = DrizzleSettings(**sm.params.drizzle)
     mosaic = Mosaic(grid, settings, len(sm.input.crf))
     for name, path in zip(sm.params.exposures, sm.input.crf, strict=True):

@@ -1,4 +1,5 @@
-"""Detect and measure the sources of one mosaic: _cat.ecsv, _segm.fits and a ds9 regions file."""
+"""Detect and measure the sources of one mosaic (a product's or a tile's): _cat.ecsv, _segm.fits, a ds9
+regions file and, for a product, its report figure."""
 
 import logging
 
@@ -24,8 +25,9 @@ def main():
             table, segm = empty_catalog(), band.mask * 0
         log.info("%d sources", len(table))
         write_catalog_products(table, segm, model, sm.output)
-    with atomic_path(sm.output.qa) as tmp:
-        plot_catalog(sm.input.i2d, sm.output.cat, tmp)
+    if "qa" in sm.output.keys():
+        with atomic_path(sm.output.qa) as tmp:
+            plot_catalog(sm.input.i2d, sm.output.cat, tmp)
 
 
 run(main, snakemake.log[0])  # noqa: F821

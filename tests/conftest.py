@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import simdata  # noqa: E402
-from workflow_helpers import MOVING, snakemake  # noqa: E402
+from workflow_helpers import MOVING, TILED, copy_workdir, snakemake  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -46,4 +46,13 @@ def moving_demo(tmp_path_factory):
     """A work directory where the small moving-target demo (workflow_helpers.MOVING) ran."""
     workdir = tmp_path_factory.mktemp("moving_demo")
     snakemake(workdir, config=MOVING)
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def tiled_demo(demo, tmp_path_factory):
+    """A copy of the demo's work directory where the tiled demo (workflow_helpers.TILED) then ran: only
+    the tile jobs run, and the demo's untiled mosaic and catalog stay beside the tiles for comparison."""
+    workdir = copy_workdir(demo, tmp_path_factory.mktemp("tiled_demo") / "work")
+    snakemake(workdir, config=TILED)
     return workdir

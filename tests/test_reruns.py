@@ -15,8 +15,10 @@ from workflow_helpers import (
     N_EXPOSURES,
     PRODUCT,
     SMALL,
+    TILED,
     assert_same_products,
     copy_workdir,
+    executed_jobs,
     merged,
     planned_jobs,
     product_files,
@@ -98,8 +100,23 @@ MOVING_STEPS = {
         {"resample": 1, "resample_exposure": N, **CATALOG},
     ),
 }
-# Steps that take no parameter from the config: they rerun only as someone's downstream.
+# The tiled demo (workflow_helpers.TILED: 4 tiles) replaces resample and source_catalog by the tile
+# index (a checkpoint), a resample and a catalog job per tile and the merged catalog; its entries are
+# checked against that demo. A dry run cannot know the tile jobs while the checkpoint is to run again
+# (they depend on its output), so the tile_index entry holds what a dry run plans, and
+# test_tile_size_change_reruns_the_tile_jobs_only checks what the run then does.
+N_TILES = 4
+TILE_CATALOGS = {"source_catalog_tile": N_TILES, "merge_tile_catalogs": 1}
+TILED_STEPS = {
+    "tile_index": ({"tiles": {"max_tiles": 50}}, {"tile_index": 1, "merge_tile_catalogs": 1}),
+    "resample_tile": ({"resample": {"pixfrac": 0.8}}, {"resample_tile": N_TILES, **TILE_CATALOGS}),
+    "source_catalog_tile": ({"source_catalog": {"snr_threshold": 4.0}}, TILE_CATALOGS),
+    "crf": ({"tweakreg": {"sip_max_pix_error": 0.02}}, {"crf": N, "resample_tile": N_TILES, **TILE_CATALOGS}),
+}
+# Steps that take no parameter from the config: they rerun only as someone's downstream (in the tiled
+# DAG the merged catalog: its parameters are the tile layout's, tile_index's too).
 WITHOUT_PARAMETERS = {"outlier_qa", "assign_mtwcs"}
+TILED_WITHOUT_PARAMETERS = {"merge_tile_catalogs"}
 # A member added to an association: its source catalog and every per-product job rerun, and with them
 # every crf (they all depend on the product's alignment); the other members' source catalogs do not.
 ADDED_MEMBER_RERUNS = {"tweakreg_catalog": 1, **AFTER_ALIGNMENT}
@@ -118,6 +135,19 @@ def test_every_step_has_an_entry(tmp_path):
     assert rules - {"all"} == set(STEPS) | set(MOVING_STEPS) | WITHOUT_PARAMETERS
 
 
+def test_every_tiled_step_has_an_entry(tiled_demo, tmp_path):
+    """Every rule of the tiled DAG is in STEPS, TILED_STEPS or a WITHOUT_PARAMETERS: the DAG planned from
+    scratch (up to the checkpoint) and, once the tile index exists, the tile jobs a drizzle change
+    reruns."""
+    rules = set(planned_jobs(tmp_path, TILED)) | set(
+        rerun_jobs(tiled_demo, merged(TILED, TILED_STEPS["resample_tile"][0]))
+    )
+    rules -= {"all"}
+    assert {"tile_index", "resample_tile", "source_catalog_tile", "merge_tile_catalogs"} <= rules
+    assert rules <= set(STEPS) | set(TILED_STEPS) | WITHOUT_PARAMETERS | TILED_WITHOUT_PARAMETERS
+    assert not {"resample", "source_catalog"} & rules
+
+
 def test_nothing_reruns_without_a_change(demo):
     assert planned_jobs(demo) == {}
 
@@ -132,6 +162,33 @@ def test_parameter_change_reruns_its_step_and_downstream_only(demo, step):
 def test_moving_target_parameter_change_reruns_its_step_and_downstream_only(moving_demo, step):
     override, expected = MOVING_STEPS[step]
     assert rerun_jobs(moving_demo, merged(MOVING, override)) == expected
+
+
+def test_tiled_nothing_reruns_without_a_change(tiled_demo):
+    assert planned_jobs(tiled_demo, TILED) == {}
+
+
+@pytest.mark.parametrize("step", TILED_STEPS)
+def test_tiled_parameter_change_reruns_its_step_and_downstream_only(tiled_demo, step):
+    override, expected = TILED_STEPS[step]
+    assert rerun_jobs(tiled_demo, merged(TILED, override)) == expected
+
+
+def test_tile_size_change_reruns_the_tile_jobs_only(tiled_demo, tmp_path):
+    """tiles.size 360 -> 600 (2 tiles of one column): the run makes the index, the 2 tiles and their
+    catalogs, and the merged catalog, nothing upstream; max_tiles then reruns the index alone (its
+    cap changes no tile)."""
+    work = copy_workdir(tiled_demo, tmp_path / "work")
+    out = work / "results" / PRODUCT
+    upstream = [*out.glob("*_crf.fits"), out / "work" / f"{PRODUCT}_grid.json"]
+    before = {p: p.stat().st_mtime_ns for p in upstream}
+    config = merged(TILED, {"tiles": {"size": 600}})
+    ran = executed_jobs(snakemake(work, config=config))
+    assert ran == {"tile_index": 1, "resample_tile": 2, "source_catalog_tile": 2, "merge_tile_catalogs": 1}
+    assert {p: p.stat().st_mtime_ns for p in upstream} == before
+    assert rerun_jobs(work, config) == {}
+    ran = executed_jobs(snakemake(work, config=merged(config, {"tiles": {"max_tiles": 10}})))
+    assert ran == {"tile_index": 1}
 
 
 def _wait_for(condition, proc, timeout, what):

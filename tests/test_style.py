@@ -30,3 +30,16 @@ def test_snakemake_lint_is_clean():
         [sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True
     )
     assert "Congratulations" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_snakemake_lint_is_clean_with_tiles(tmp_path):
+    """The rules defined only for tiled runs (merge_tile_catalogs) are linted too."""
+    config = tmp_path / "tiles.yaml"
+    config.write_text("tiles: {size: 360, margin: 40}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--configfile", str(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert "Congratulations" in result.stdout + result.stderr, result.stdout + result.stderr

@@ -35,6 +35,9 @@ MOVING = {
     "tweakreg": {"expand_refcat": True},
     "resample": {"single_exposure_products": True},
 }
+# The small demo in tiles (its grid is 476 x 541): 2 x 2 tiles of at most 360², interiors of 280²
+# with 40-pixel margins. Its products are the demo's (the same grid and exposures) up to the crf.
+TILED = {**SMALL, "tiles": {"size": 360, "margin": 40, "max_tiles": 100}}
 PRODUCT = demo_names.product_name("F150W")
 EXPOSURES = demo_names.exposure_names(N_EXPOSURES)
 
@@ -80,6 +83,15 @@ def planned_jobs(workdir, config=None):
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M))
     jobs.pop("total", None)
     return {rule: int(n) for rule, n in jobs.items()}
+
+
+def executed_jobs(result):
+    """Rule -> number of jobs a finished run (a :func:`snakemake` result) ran, from the job headers
+    of its log: unlike a dry run's plan, this includes the jobs a checkpoint added (`all` left out)."""
+    headers = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):$", result.stdout + result.stderr, flags=re.M)
+    jobs = {rule: headers.count(rule) for rule in set(headers)}
+    jobs.pop("all", None)
+    return jobs
 
 
 def user_asn(path, products, asn_id="o009"):

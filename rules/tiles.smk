@@ -1,0 +1,113 @@
+# Sky tiles (tiles.size > 0): the product's grid cut into overlapping tiles on its tangent plane. The
+# tile index is a checkpoint (the layout depends on the output grid, a job's output); each tile is
+# drizzled from the exposures that reach it and catalogued by its own jobs, and the tiles' catalogs
+# are merged into the product's, each source once.
+
+
+checkpoint tile_index:
+    input:
+        grid=lambda w: grid_path(w.product),
+        geometry=lambda w: geometry_path(w.product),
+    output:
+        index=tile_index_path("{product}"),
+        qa=report(
+            f"{OUT}/{{product}}/qa/{{product}}_tiles.png",
+            caption="../report/tiles.rst",
+            category="Mosaics",
+            subcategory="{product}",
+        ),
+    log:
+        f"{OUT}/logs/{{product}}/tile_index.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/tile_index.tsv"
+    conda:
+        "../envs/image3.yaml"
+    params:
+        **TILES,
+    script:
+        "../scripts/tile_index.py"
+
+
+rule resample_tile:
+    input:
+        crf=lambda w: [
+            crf_path(w.product, e) for e in tile_exposures(w.product, w.tile)
+        ],
+        geometry=lambda w: geometry_path(w.product),
+        grid=lambda w: grid_path(w.product),
+    output:
+        i2d=tile_i2d_path("{product}", "{tile}"),
+    log:
+        f"{OUT}/logs/{{product}}/resample_tile/{{tile}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/resample_tile/{{tile}}.tsv"
+    conda:
+        "../envs/image3.yaml"
+    resources:
+        # The tile's 7 float32 output planes and context, plus one exposure at a time and its pixel map.
+        mem_mb=lambda w, input, attempt: int(
+            attempt
+            * (600 + 40e-6 * TILES["size"] ** 2 + 3 * input.size_mb / len(input.crf))
+        ),
+    params:
+        drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
+        sip=sip_settings("resample"),
+        exposures=lambda w: tile_exposures(w.product, w.tile),
+        tile=lambda w: {
+            "name": w.tile,
+            "size": TILES["size"],
+            "margin": TILES["margin"],
+        },
+    script:
+        # The product's drizzle, on the tile's sub-array of its grid.
+        "../scripts/resample.py"
+
+
+rule source_catalog_tile:
+    input:
+        i2d=rules.resample_tile.output.i2d,
+        apcorr=reference_file("apcorr"),
+        abvegaoffset=reference_file("abvegaoffset"),
+    output:
+        **catalog_paths("{product}_{tile}", "{product}"),
+    log:
+        f"{OUT}/logs/{{product}}/source_catalog_tile/{{tile}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/source_catalog_tile/{{tile}}.tsv"
+    conda:
+        "../envs/image3.yaml"
+    resources:
+        # As source_catalog's, of the tile's mosaic.
+        mem_mb=lambda w, input, attempt: int(attempt * (800 + 2 * input.size_mb)),
+    params:
+        settings={k: CATALOG[k] for k in CATALOG_KEYS},
+        apcorr=CATALOG["apcorr"] or None,
+        abvegaoffset=CATALOG["abvegaoffset"] or None,
+    script:
+        "../scripts/source_catalog.py"
+
+
+if TILED:
+
+    rule merge_tile_catalogs:
+        input:
+            cat=lambda w: [
+                catalog_paths(f"{w.product}_{t}", w.product)["cat"]
+                for t in tile_names(w.product)
+            ],
+            grid=lambda w: grid_path(w.product),
+        output:
+            cat=catalog_paths("{product}", "{product}")["cat"],
+            regions=catalog_paths("{product}", "{product}")["regions"],
+        log:
+            f"{OUT}/logs/{{product}}/merge_tile_catalogs.log",
+        benchmark:
+            f"{OUT}/benchmarks/{{product}}/merge_tile_catalogs.tsv"
+        conda:
+            "../envs/image3.yaml"
+        params:
+            tiles=lambda w: tile_names(w.product),
+            size=TILES["size"],
+            margin=TILES["margin"],
+        script:
+            "../scripts/merge_tile_catalogs.py"
