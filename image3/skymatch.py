@@ -33,13 +33,10 @@ light.
 """
 
 import logging
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from photutils.segmentation import detect_sources
-from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -247,13 +244,21 @@ def source_mask(data, usable, s: SkySettings):
     inner = den > 0.2
     values = smooth[inner][:: max(1, int(inner.sum() // 200_000))]
     smooth_std = 1.4826 * np.median(np.abs(values - np.median(values)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NoDetectionsWarning)
-        segm = detect_sources(smooth, s.detect_threshold * smooth_std, s.detect_npixels)
-    sources = np.zeros(data.shape, bool) if segm is None else segm.data > 0
+    sources = connected_above(smooth, s.detect_threshold * smooth_std, s.detect_npixels)
     if s.mask_dilate > 0:
         sources = _box_dilation(sources, s.mask_dilate)
     return sources, outliers
+
+
+def connected_above(image, threshold, npixels):
+    """Pixels of 8-connected regions of at least ``npixels`` pixels above ``threshold`` (what
+    photutils' ``detect_sources`` segments, without importing photutils for a mask)."""
+    labels, count = ndimage.label(image > threshold, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return np.zeros(image.shape, bool)
+    keep = np.bincount(labels.ravel()) >= npixels
+    keep[0] = False
+    return keep[labels]
 
 
 def _cross_dilation(mask):

@@ -99,3 +99,16 @@ def test_local_background_equals_aperture_stats():
     enough = n >= 20
     np.testing.assert_allclose(bkg, np.where(enough, median, median_all), rtol=1e-12)
     np.testing.assert_allclose(err, np.where(enough, std_err, std_err_all), rtol=1e-12)
+
+
+def test_sky_source_mask_segments_equal_photutils_detect_sources():
+    from photutils.segmentation import detect_sources
+
+    from image3.skymatch import connected_above
+
+    rng = np.random.default_rng(5)
+    image = ndimage.gaussian_filter(rng.normal(size=(300, 280)), 1.5)
+    for threshold, npixels in ((0.15, 5), (0.3, 1), (0.05, 40)):
+        segm = detect_sources(image, threshold, npixels)
+        expected = np.zeros(image.shape, bool) if segm is None else segm.data > 0
+        np.testing.assert_array_equal(connected_above(image, threshold, npixels), expected)
