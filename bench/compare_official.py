@@ -214,23 +214,6 @@ def prepare_workdir(workdir: Path, repo: Path):
         shutil.rmtree(workdir / sub, ignore_errors=True)
 
 
-def snapshot(repo: Path, rev: str, dest: Path) -> str:
-    """Extract ``rev`` of ``repo`` to ``dest`` (git archive); return the commit."""
-    commit = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    dest.mkdir()
-    archive = subprocess.Popen(["git", "-C", str(repo), "archive", commit], stdout=subprocess.PIPE)
-    subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
-    archive.stdout.close()
-    if archive.wait():
-        sys.exit(f"error: git archive {commit} failed")
-    return commit
-
-
 def git_describe(repo: Path) -> str:
     out = subprocess.run(
         ["git", "-C", str(repo), "describe", "--always", "--dirty"], capture_output=True, text=True
@@ -551,8 +534,7 @@ def product_check(folder: Path, product: str) -> dict:
 # --- report --------------------------------------------------------------------------------------
 
 
-def _fmt(value, digits=1):
-    return "–" if value is None else f"{value:.{digits}f}"
+_fmt = run_bench._fmt
 
 
 def _ratio(ours, official, digits=2):
@@ -707,16 +689,6 @@ def _result(side: Side) -> str:
 # --- main ----------------------------------------------------------------------------------------
 
 
-def clean_products(workdir: Path):
-    """Delete the bulky files (FITS, ASDF, .snakemake, the snapshot); keep logs, configs, TSVs, ECSVs."""
-    for folder in workdir.rglob(".snakemake"):
-        shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(workdir / "src", ignore_errors=True)
-    for pattern in ("*.fits", "*.asdf", "*.png"):
-        for path in workdir.rglob(pattern):
-            path.unlink()
-
-
 def main(argv=None):
     args = parse_args(argv)
     workdir = args.workdir
@@ -725,8 +697,7 @@ def main(argv=None):
     info["venv"] = {} if args.skip_official else ensure_venv(args.venv, args.jwst_version)
 
     if args.rev:
-        src = workdir / "src"
-        commit = snapshot(args.repo, args.rev, src)
+        src, commit = run_bench.snapshot(args.rev, workdir, args.repo)
         info["git"] = f"{commit[:10]} ({args.rev}, extracted to src/)"
     else:
         src = args.repo
@@ -813,7 +784,7 @@ def main(argv=None):
         with open(args.markdown_out, "a") as f:
             f.write(text + "\n\n")
     if not args.keep:
-        clean_products(workdir)
+        run_bench.clean_products(workdir)
     ran = [s for s in sides.values() if s.returncode is not None]
     return 0 if all(s.returncode == 0 for s in ran) else 1
 

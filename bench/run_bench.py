@@ -178,17 +178,18 @@ def write_override(workdir: Path, n_exposures: int, size: int, settings=()) -> P
     return path
 
 
-def snapshot(rev: str, workdir: Path) -> tuple[Path, str]:
-    """Extract ``rev`` of the repository to ``<workdir>/src``; return the directory and the commit."""
+def snapshot(rev: str, workdir: Path, repo: Path = REPO) -> tuple[Path, str]:
+    """Extract ``rev`` of ``repo`` (default: this one) to ``<workdir>/src``; return the directory and
+    the commit."""
     commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+        ["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
     src = workdir / "src"
     src.mkdir()
-    archive = subprocess.Popen(["git", "-C", str(REPO), "archive", commit], stdout=subprocess.PIPE)
+    archive = subprocess.Popen(["git", "-C", str(repo), "archive", commit], stdout=subprocess.PIPE)
     subprocess.run(["tar", "-x", "-C", str(src)], stdin=archive.stdout, check=True)
     archive.stdout.close()
     if archive.wait():
@@ -207,7 +208,8 @@ def simulation_targets(n_exposures: int) -> list[str]:
 
 def clean_products(workdir: Path):
     """Delete the bulky files of a run (FITS, ASDF, Snakemake's state, the snapshot); keep text files."""
-    shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
+    for folder in workdir.rglob(".snakemake"):
+        shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(workdir / "src", ignore_errors=True)
     for pattern in ("*.fits", "*.asdf", "*.png"):
         for path in workdir.rglob(pattern):
