@@ -35,6 +35,10 @@ include: "rules/source_catalog.smk"
 include: "rules/tiles.smk"
 
 
+onstart:
+    start_job_server()
+
+
 rule all:
     default_target: True
     input:

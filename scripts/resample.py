@@ -5,6 +5,10 @@ The arrays are read with astropy.io.fits and the pixel maps come from the produc
 (the crf files' WCS, sampled), so only the first crf is opened as a datamodel, for the metadata.
 """
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 import logging
 
 from image3.atomic import atomic_path

@@ -1,6 +1,10 @@
 """Detect and measure the sources of one mosaic (a product's or a tile's): _cat.ecsv, _segm.fits, a ds9
 regions file and, for a product, its report figure."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 import logging
 
 from stdatamodels.jwst import datamodels

@@ -1,6 +1,10 @@
 """Align a product's exposures to each other (and to a reference catalog), save their WCS and draw
 the alignment's QA figure."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 import logging
 
 from astropy.table import Table

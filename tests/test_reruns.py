@@ -152,6 +152,11 @@ def test_nothing_reruns_without_a_change(demo):
     assert planned_jobs(demo) == {}
 
 
+def test_running_without_the_job_server_reruns_nothing(demo):
+    """How jobs are started (job_server) is no parameter of any step."""
+    assert planned_jobs(demo, merged(SMALL, {"job_server": False})) == {}
+
+
 @pytest.mark.parametrize("step", STEPS)
 def test_parameter_change_reruns_its_step_and_downstream_only(demo, step):
     override, expected = STEPS[step]
