@@ -180,12 +180,12 @@ def serve(listener_fd, parent_pid, preload=PRELOAD) -> None:
     listener = socket.socket(fileno=listener_fd)
     address = listener.getsockname()
     _preload(preload)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     listener.settimeout(0.5)
     print(f"image3 job server {os.getpid()}: ready on {address}", flush=True)
     try:
         while os.getppid() == parent_pid:
+            _reap_children()
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
@@ -197,8 +197,17 @@ def serve(listener_fd, parent_pid, preload=PRELOAD) -> None:
                 _run_job(conn)  # never returns
             conn.close()
     finally:
+        _reap_children()
         with contextlib.suppress(OSError):
             os.unlink(address)
+
+
+def _reap_children():
+    """Collect the jobs that have finished, so their CPU time and peak RSS count as this process's
+    children's (and so Snakemake's, e.g. for ``/usr/bin/time snakemake ...``)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
 
 
 def _preload(modules):
@@ -272,7 +281,6 @@ def _become(request, fds):
     os.environ.clear()
     os.environ.update(request["env"])
     sys.argv = list(request["argv"])
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     global _in_worker
