@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import traceback
+from functools import partial
 
 __all__ = ["ENV_VAR", "PRELOAD", "hand_off", "in_worker", "serve", "start"]
 
@@ -175,20 +176,26 @@ def _stop(server, socket_dir):
 
 
 def serve(listener_fd, parent_pid, preload=PRELOAD) -> None:
-    """Import ``preload``, then fork a child per job connecting to the listening socket
-    ``listener_fd`` until the process ``parent_pid`` exits."""
+    """Fork a child per job connecting to the listening socket ``listener_fd`` until the process
+    ``parent_pid`` exits; while no job waits, warm up: import ``preload`` and every module of
+    ``image3``, then fill the caches jobs fill on first use (:func:`_warm_up_tasks`). A job forked
+    before the warm-up ends does the rest of it itself, on demand, as a fresh process would."""
     listener = socket.socket(fileno=listener_fd)
     address = listener.getsockname()
-    _preload(preload)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    listener.settimeout(0.5)
-    print(f"image3 job server {os.getpid()}: ready on {address}", flush=True)
+    tasks = _warm_up_tasks(preload)
+    print(f"image3 job server {os.getpid()}: listening on {address}", flush=True)
     try:
         while os.getppid() == parent_pid:
             _reap_children()
+            listener.settimeout(0 if tasks else 0.5)  # busy warming up: only take a waiting job
             try:
                 conn, _ = listener.accept()
-            except TimeoutError:
+            except (TimeoutError, BlockingIOError):
+                if tasks:
+                    _run_task(tasks.pop(0))
+                    if not tasks:
+                        print("image3 job server: warmed up", flush=True)
                 continue
             conn.setblocking(True)
             sys.stdout.flush()
@@ -210,20 +217,60 @@ def _reap_children():
             pass
 
 
-def _preload(modules):
-    """Import ``modules`` and every module of ``image3``; one that fails is reported and skipped."""
+def _warm_up_tasks(preload):
+    """The server's warm-up, as small steps: imports first, then first-use caches."""
     import image3
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     library = [info.name for info in pkgutil.walk_packages(image3.__path__, "image3.")]
-    for name in (*modules, *library):
-        try:
-            importlib.import_module(name)
-        except Exception as err:  # costs the jobs that need it only its import
-            print(f"image3 job server: not preloaded: {name} ({err})", flush=True)
+    imports = [partial(importlib.import_module, name) for name in (*preload, *library)]
+    return [*imports, _prepare_libraries, _warm_asdf_and_datamodels, _warm_matplotlib]
+
+
+def _run_task(task):
+    try:
+        task()
+    except Exception as err:  # the jobs that need it do it themselves
+        print(f"image3 job server: warm-up step {task} failed: {err}", flush=True)
+
+
+def _prepare_libraries():
     from . import jobs
 
     jobs.prepare_libraries()
+
+
+def _warm_asdf_and_datamodels():
+    """Write and read back a small level-2b image with a gwcs, as stdatamodels and asdf: loads the
+    installed ASDF extensions (an entry-point scan of every installed package), their manifests,
+    converters and schemas, which each job would otherwise do again on its first file."""
+    from stdatamodels.jwst import datamodels
+
+    from . import jwst_wcs, wcs_store
+
+    wcs = jwst_wcs.imaging_wcs((8, 8), jwst_wcs.Pointing(ra_ref=53.16, dec_ref=-27.8, roll_ref=30.0))
+    with tempfile.TemporaryDirectory(prefix="image3-warm-up-") as folder:
+        wcs_store.save_wcs_set(os.path.join(folder, "wcs.asdf"), {"x": wcs})
+        wcs_store.load_wcs_entry(os.path.join(folder, "wcs.asdf"), "x")
+        model = datamodels.ImageModel((8, 8))
+        model.meta.wcs = wcs
+        model.meta.bunit_data = "MJy/sr"
+        model.save(os.path.join(folder, "x_cal.fits"))
+        with datamodels.open(os.path.join(folder, "x_cal.fits")) as again:
+            again.meta.wcs  # noqa: B018 (deserialised on first access)
+
+
+def _warm_matplotlib():
+    """Draw and save a small figure with text: loads the fonts and the Agg renderer."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    ax.set_title("warm-up")
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
 
 
 def _run_job(conn):

@@ -4,6 +4,7 @@ Scripts call :func:`run` with their main function; nothing here knows about Snak
 """
 
 import logging
+import os
 import resource
 import sys
 import time
@@ -50,6 +51,20 @@ def _usage():
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
+def _call(main):
+    """``main()``; with IMAGE3_PROFILE=<folder> set, profiled into <folder>/<script>-<pid>.prof."""
+    folder = os.environ.get("IMAGE3_PROFILE")
+    if not folder:
+        return main()
+    import cProfile
+
+    script = os.path.basename(sys.argv[0]).split(".")[-2] if "." in sys.argv[0] else "job"
+    with cProfile.Profile() as profile:
+        main()
+    os.makedirs(folder, exist_ok=True)
+    profile.dump_stats(os.path.join(folder, f"{script}-{os.getpid()}.prof"))
+
+
 def run(main, log_path=None):
     """Call ``main()`` with logging to ``log_path`` (and stderr); exit 1 on any error.
 
@@ -70,7 +85,7 @@ def run(main, log_path=None):
         log.info("running in the workflow's job server")
     start = time.perf_counter()
     try:
-        main()
+        _call(main)
     except InputError as err:
         log.error("%s", err)
         sys.exit(1)
