@@ -181,7 +181,7 @@ def test_non_level2b_file_fails_its_product_only(demo, tmp_path):
 def test_the_job_server_changes_no_product(demo, tmp_path):
     """The demo's jobs ran in the job server; the mosaic made again in a job's own process is the same."""
     in_server = "running in the workflow's job server"
-    assert "ready on" in (demo / "results" / "logs" / "job_server.log").read_text()
+    assert "listening on" in (demo / "results" / "logs" / "job_server.log").read_text()
     resample_log = f"results/logs/{PRODUCT}/resample.log"
     assert in_server in (demo / resample_log).read_text()
     workdir = copy_workdir(demo, tmp_path / "work")
