@@ -94,6 +94,10 @@ KEYS = {
         {"simulate": {"cosmic_ray_mix": {"single": 1.0, "track": 1.0, "core": 0.0, "snowball": 0.0}}},
         STEPS["simulate_exposure"][1],
     ),
+    "outlier_detection.lacosmic_sharpness": (
+        {"outlier_detection": {"lacosmic_sharpness": 5.0}},
+        STEPS["outlier_flag"][1],
+    ),
     "simulate.cosmic_ray_energy_e": (
         {"simulate": {"cosmic_ray_energy_e": [50.0, 40000.0]}},
         STEPS["simulate_exposure"][1],
