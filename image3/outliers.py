@@ -39,6 +39,7 @@ PSF_TERM_PERCENTILE = 98
 KERNEL_REACH = 4
 PSF_PEAKS_SNR = 50.0
 GROW_ITERATIONS = 10
+ON_SOURCE = 3.0  # a 7x7 median this many sigma above the sky: the pixel is on a source
 CORE_CONTRAST = 3.0  # a core stands this many times above the median of its 7x7
 INNER_3X3 = np.array([16, 17, 18, 23, 24, 25, 30, 31, 32])  # of a 7x7 cut-out, flattened
 GROW_SHARPNESS = 0.5  # x lacosmic_sharpness: what a neighbour of a cosmic ray must pass
@@ -67,7 +68,7 @@ class FlagSettings:
     lacosmic_sigclip: float = 6.0
     lacosmic_sigfrac: float = 0.3
     lacosmic_objlim: float = 5.0
-    lacosmic_sharpness: float = 4.0
+    lacosmic_sharpness: float = 3.0
 
     def __post_init__(self):
         _pair(self.snr, "snr")
@@ -289,26 +290,26 @@ def laplacian_statistics(image, noise, significance, iy, ix):
 LOWEST6_VARIANCE = 0.138
 TEMPLATES_MAX = 64
 # Relative error allowed on a template (the stars' phases sample the PSF's unevenly).
-TEMPLATE_ERROR = 0.05  # brightest stars kept as PSF templates
+TEMPLATE_ERROR = 0.15  # brightest stars kept as PSF templates
 SCALE_STEPS = np.linspace(0.05, 1.0, 12)  # trial star peaks, in units of the pixel's value
 # Without enough stars to take templates from, a pixel-integrated Gaussian this wide (pixels) at
 # these phases: sharper than NIRCam's F070W.
 SHARPEST_FWHM = 0.8
 
 
-def psf_templates(image, noise, peaks, other_peaks=None, snr=PSF_PEAKS_SNR, min_sources=10):
+def psf_templates(image, noise, peaks, snr=PSF_PEAKS_SNR, min_sources=10):
     """The exposure's own PSF at many sub-pixel phases: the 3x3 stamps (divided by their peak) of
     the brightest local maxima of ``image`` at or next to ``peaks`` above ``snr`` x noise (at most
     ``TEMPLATES_MAX``) whose profile is measured (the mean of their lowest 6 neighbours 5 sigma
-    above the sky, which cosmic rays are not), with their variances (noise, and
-    ``TEMPLATE_ERROR`` of the template); with fewer than ``min_sources``, those at
-    ``other_peaks``; with fewer still, a pixel-integrated Gaussian of ``SHARPEST_FWHM`` at 9 phases.
+    above the sky), with their variances (noise, and ``TEMPLATE_ERROR`` of the template). ``peaks``
+    should be sources confirmed by other exposures, with no cosmic ray flagged near them: one
+    cosmic ray among the templates would make every cosmic ray of its shape fit. With fewer than
+    ``min_sources``, a pixel-integrated Gaussian of ``SHARPEST_FWHM`` at 9 phases (sharper than
+    any NIRCam PSF, so stars are kept; cosmic rays are found less well).
     Unusable pixels must be +inf in ``image``. Returns (templates, variances), each (m, 9).
     """
-    for candidates in (peaks, other_peaks):
-        if candidates is None or not candidates.any():
-            continue
-        iy, ix = np.nonzero(candidates)
+    if peaks.any():
+        iy, ix = np.nonzero(peaks)
         finite = np.where(np.isfinite(image), image, -np.inf)
         best = _patches(finite, iy, ix, 1).reshape(iy.size, 9).argmax(axis=1)
         iy = np.clip(iy + best // 3 - 1, 0, image.shape[0] - 1)
@@ -405,16 +406,18 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
     if iy.size == 0:
         return mask
     clean = np.where(usable, image, np.inf)
-    bright = local_maxima_5x5(clean, usable & (image > PSF_PEAKS_SNR * noise))
-    templates = psf_templates(clean, noise, peaks & usable, bright)
+    templates = psf_templates(clean, noise, peaks & usable)
     sig, fine, _ = laplacian_statistics(image, noise, significance, iy, ix)
-    core = (sig > sigclip) & (sig / fine > settings.lacosmic_objlim)
     # a core is the brightest pixel of its 3x3 (a track's other pixels are reached by growing)
-    # and CORE_CONTRAST x the median of its 7x7 (not in the wings or rings of a bright source)
+    # and CORE_CONTRAST x the median of its 7x7 (not in the wings or rings of a bright source);
+    # on a source (that median ON_SOURCE x noise above the sky) also L.A.Cosmic's fine-structure
+    # test, which keeps the rings of bright stars (on empty sky it would miss tracks)
     cut = _patches(clean, iy, ix, 3).reshape(iy.size, 49)
     value = image[iy, ix]
     inner = np.where(np.isfinite(cut[:, INNER_3X3]), cut[:, INNER_3X3], -np.inf)
     local = np.median(np.where(np.isfinite(cut), cut, value[:, None]), axis=1)
+    on_source = local > ON_SOURCE * noise[iy, ix]
+    core = (sig > sigclip) & (~on_source | (sig / fine > settings.lacosmic_objlim))
     core &= (inner.max(axis=1) <= value) & (value > CORE_CONTRAST * local)
     core[core] = sharper_than_psf(clean, noise, iy[core], ix[core], templates) > threshold
     mask[iy[core], ix[core]] = True
@@ -423,10 +426,14 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
         gy, gx = np.nonzero(maximum_3x3(mask) & candidates & usable & ~mask)
         if gy.size == 0:
             break
-        gsig = significance[gy, gx] - np.median(_patches(significance, gy, gx, 2).reshape(gy.size, 25), axis=1)
+        gsig = significance[gy, gx] - np.median(
+            _patches(significance, gy, gx, 2).reshape(gy.size, 25), axis=1
+        )
         keep = gsig > sigfrac * sigclip
         masked = np.where(mask, np.inf, clean)
-        keep[keep] = sharper_than_psf(masked, noise, gy[keep], gx[keep], templates) > GROW_SHARPNESS * threshold
+        keep[keep] = (
+            sharper_than_psf(masked, noise, gy[keep], gx[keep], templates) > GROW_SHARPNESS * threshold
+        )
         if not keep.any():
             break
         mask[gy[keep], gx[keep]] = True
