@@ -348,7 +348,7 @@ def _gaussian_templates(fwhm=SHARPEST_FWHM):
     return out, (TEMPLATE_ERROR * out) ** 2
 
 
-def sharper_than_psf(image, noise, iy, ix, templates, chunk=2048):
+def sharper_than_psf(image, noise, iy, ix, templates, excluded=None, chunk=2048):
     """How many sigma pixels (iy, ix) are sharper than any star: for each, the smallest over the
     PSF ``templates`` (:func:`psf_templates`) and trial peaks a (``SCALE_STEPS`` x the pixel's value)
     of the one-sided misfit sqrt(sum of (d - a T)^2 / (noise^2 + a^2 var_T)) over its 3x3, where
@@ -365,6 +365,9 @@ def sharper_than_psf(image, noise, iy, ix, templates, chunk=2048):
         d = _patches(image, iy[sl], ix[sl], 1).reshape(-1, 9)
         sigma2 = _patches(noise, iy[sl], ix[sl], 1).reshape(-1, 9) ** 2
         counted = np.isfinite(d) & np.isfinite(sigma2)
+        if excluded is not None:
+            counted &= ~_patches(excluded, iy[sl], ix[sl], 1).reshape(-1, 9)
+            counted[:, 4] = True
         d = np.where(counted, d, 0.0)
         sigma2 = np.where(counted, sigma2, 1.0)
         best = np.full(d.shape[0], np.inf)
@@ -421,22 +424,26 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
     core &= (inner.max(axis=1) <= value) & (value > CORE_CONTRAST * local)
     core[core] = sharper_than_psf(clean, noise, iy[core], ix[core], templates) > threshold
     mask[iy[core], ix[core]] = True
+    ny, nx = image.shape
+    steps = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
+    fy, fx = iy[core], ix[core]  # the pixels flagged last
     for _ in range(GROW_ITERATIONS):
-        # neighbours rejected before are tried again: more of their neighbours may be flagged now
-        gy, gx = np.nonzero(maximum_3x3(mask) & candidates & usable & ~mask)
+        # their neighbours; those rejected before are tried again (more neighbours flagged now)
+        gy = np.clip((fy[:, None] + steps[:, 0]).ravel(), 0, ny - 1)
+        gx = np.clip((fx[:, None] + steps[:, 1]).ravel(), 0, nx - 1)
+        gy, gx = np.unique(np.stack([gy, gx]), axis=1)
+        keep = candidates[gy, gx] & usable[gy, gx] & ~mask[gy, gx]
+        gy, gx = gy[keep], gx[keep]
         if gy.size == 0:
             break
-        gsig = significance[gy, gx] - np.median(
-            _patches(significance, gy, gx, 2).reshape(gy.size, 25), axis=1
-        )
+        gsig = significance[gy, gx] - np.median(_patches(significance, gy, gx, 2).reshape(gy.size, 25), axis=1)
         keep = gsig > sigfrac * sigclip
-        masked = np.where(mask, np.inf, clean)
-        keep[keep] = (
-            sharper_than_psf(masked, noise, gy[keep], gx[keep], templates) > GROW_SHARPNESS * threshold
-        )
+        gy, gx = gy[keep], gx[keep]
+        keep = sharper_than_psf(clean, noise, gy, gx, templates, mask) > GROW_SHARPNESS * threshold
         if not keep.any():
             break
-        mask[gy[keep], gx[keep]] = True
+        fy, fx = gy[keep], gx[keep]
+        mask[fy, fx] = True
     return mask
 
 
