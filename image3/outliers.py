@@ -18,10 +18,14 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
   excess over the loose threshold, relative to the peak; separately where two exposures overlap;
   only peaks whose flux the exposure and the median agree on), unless set in the config.
 - **Single coverage.** Where one exposure alone covers the sky the median is the exposure itself;
-  there cosmic rays are found with a Laplacian edge detector (van Dokkum 2001, L.A.Cosmic), whose
-  fine-structure test keeps undersampled star cores, and a test that a core is sharper than the
-  exposure's stars (:func:`psf_sharpness`), which keeps the rings of bright stars. Its statistics
-  are computed only near candidate pixels.
+  there a cosmic ray of any shape (single pixel, straight track at any angle, core with dimmer
+  neighbours) is a pixel that no star fits: candidates come from L.A.Cosmic's Laplacian
+  (van Dokkum 2001), and a core is one that every PSF template (the exposure's own stars,
+  confirmed by other exposures, at their sub-pixel phases; :func:`psf_templates`) leaves sharper
+  than a star by ``lacosmic_sharpness`` sigma (:func:`sharper_than_psf`); cores are then grown
+  along tracks. The brightest-in-3x3 and 7x7-contrast tests (and, on sources, L.A.Cosmic's
+  fine-structure test) keep the wings and rings of bright stars. Its statistics are computed only
+  near candidates.
 """
 
 from dataclasses import dataclass
@@ -436,7 +440,9 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
         gy, gx = gy[keep], gx[keep]
         if gy.size == 0:
             break
-        gsig = significance[gy, gx] - np.median(_patches(significance, gy, gx, 2).reshape(gy.size, 25), axis=1)
+        gsig = significance[gy, gx] - np.median(
+            _patches(significance, gy, gx, 2).reshape(gy.size, 25), axis=1
+        )
         keep = gsig > sigfrac * sigclip
         gy, gx = gy[keep], gx[keep]
         keep = sharper_than_psf(clean, noise, gy, gx, templates, mask) > GROW_SHARPNESS * threshold
