@@ -63,8 +63,8 @@ class CatalogSettings:
     aperture_ee1: int = 30
     aperture_ee2: int = 50
     aperture_ee3: int = 70
-    ci1_star_threshold: float = 2.0
-    ci2_star_threshold: float = 1.8
+    ci1_star_threshold: float | None = None
+    ci2_star_threshold: float | None = None
 
     def __post_init__(self):
         if self.connectivity not in (4, 8):
@@ -347,6 +347,61 @@ def _unit(name):
     return u.mag if "mag" in name else u.Jy
 
 
+# The official defaults, used when the mosaic has too few point sources to derive its own.
+OFFICIAL_CI_THRESHOLDS = (2.0, 1.8)
+MIN_LOCUS_STARS = 5
+# The edges of the point-source locus: this percentile of their CI (and 100 minus it), widened by
+# LOCUS_MARGIN (relative).
+LOCUS_PERCENTILE = 95.0
+LOCUS_MARGIN = 0.01
+
+
+def star_thresholds(ci1, ci2, segm, segm_cat, band: BandImage, settings: CatalogSettings):
+    """The concentration-index thresholds of ``is_extended`` (extended: CI_ee2_ee1 above the first
+    and CI_ee3_ee2 above the second, as the official step).
+
+    Each threshold the user sets (``ci1_star_threshold``, ``ci2_star_threshold``) is kept; one left
+    null is derived from the mosaic's own point-source locus, the bright, isolated, point-like
+    sources that the curve of growth uses (:func:`image3.aperture_reference.point_sources`): the
+    second threshold is the upper edge of their CI_ee3_ee2 (``LOCUS_PERCENTILE``, widened by
+    ``LOCUS_MARGIN``), the first the lower edge of their CI_ee2_ee1, so it rules out only sources
+    sharper than any point source (on an undersampled PSF the sub-pixel phase spreads CI_ee2_ee1 as
+    wide as small galaxies'). With fewer than ``MIN_LOCUS_STARS`` such sources, the official
+    defaults (2.0, 1.8), with a warning. Returns (ci1, ci2).
+    """
+    from .aperture_reference import point_sources
+
+    user = (settings.ci1_star_threshold, settings.ci2_star_threshold)
+    if None not in user:
+        return user
+    stars, _ = point_sources(segm.data, segm_cat, band.mask, band.psf_fwhm)
+    out = []
+    for value, ci, official in zip(user, (ci1, ci2), OFFICIAL_CI_THRESHOLDS, strict=True):
+        if value is not None:
+            out.append(float(value))
+            continue
+        locus = np.asarray(ci)[stars] if len(stars) else np.zeros(0)
+        locus = locus[np.isfinite(locus)]
+        if locus.size < MIN_LOCUS_STARS:
+            log.warning(
+                "%s: %d point sources for the star/galaxy locus (need %d): official CI threshold %.2f",
+                band.filter,
+                locus.size,
+                MIN_LOCUS_STARS,
+                official,
+            )
+            out.append(official)
+            continue
+        if len(out) == 0:
+            # CI_ee2_ee1 only rules out what is sharper than any point source (the lower edge of
+            # the locus): on an undersampled PSF the sub-pixel phase spreads it as wide as galaxies'
+            out.append(float(np.percentile(locus, 100 - LOCUS_PERCENTILE)) * (1 - LOCUS_MARGIN))
+        else:
+            # CI_ee3_ee2 above the upper edge of the locus
+            out.append(float(np.percentile(locus, LOCUS_PERCENTILE)) * (1 + LOCUS_MARGIN))
+    return tuple(out)
+
+
 def measure(band: BandImage, segm, segm_cat, apertures, abvega_offset, settings: CatalogSettings):
     """The official catalog columns for ``band`` measured in the segments of ``segm``.
 
@@ -372,9 +427,9 @@ def measure(band: BandImage, segm, segm_cat, apertures, abvega_offset, settings:
         table[name] = phot.pop(name) * _unit(name)
     for name in (f"CI_{e2}_{e1}", f"CI_{e3}_{e2}", f"CI_{e3}_{e1}"):
         table[name] = phot.pop(name)
-    table["is_extended"] = (table[f"CI_{e2}_{e1}"] > settings.ci1_star_threshold) & (
-        table[f"CI_{e3}_{e2}"] > settings.ci2_star_threshold
-    )
+    ci1, ci2 = star_thresholds(table[f"CI_{e2}_{e1}"], table[f"CI_{e3}_{e2}"], segm, segm_cat, band, settings)
+    table["is_extended"] = (table[f"CI_{e2}_{e1}"] > ci1) & (table[f"CI_{e3}_{e2}"] > ci2)
+    table.meta.update({"ci1_star_threshold": float(ci1), "ci2_star_threshold": float(ci2)})
     table["sharpness"] = sharp
     table["roundness"] = round_
     table["nn_label"] = nn_label
