@@ -43,6 +43,7 @@ PSF_TERM_PERCENTILE = 98
 KERNEL_REACH = 4
 PSF_PEAKS_SNR = 50.0
 GROW_ITERATIONS = 10
+CROP_MARGIN = 8  # pixels: the 9x9 of L.A.Cosmic's statistics and the Laplacian's own reach
 ON_SOURCE = 3.0  # a 7x7 median this many sigma above the sky: the pixel is on a source
 CORE_CONTRAST = 3.0  # a core stands this many times above the median of its 7x7
 INNER_3X3 = np.array([16, 17, 18, 23, 24, 25, 30, 31, 32])  # of a 7x7 cut-out, flattened
@@ -403,6 +404,39 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
     candidates. Unusable pixels are neither cores nor grown into nor counted as neighbours, so a
     hot pixel's neighbours are not taken for a cosmic ray.
     """
+    mask = np.zeros(image.shape, bool)
+    rows, cols = np.nonzero(candidates.any(axis=1))[0], np.nonzero(candidates.any(axis=0))[0]
+    if rows.size == 0:
+        return mask
+    # The PSF templates from the whole exposure, the rest within the candidates' bounding box and a
+    # margin that every statistic's reach fits in (edges stay the exposure's).
+    py, px = np.nonzero(peaks & usable)
+    templates = psf_templates_at(image, err, usable, py, px)
+    m = CROP_MARGIN
+    box = np.s_[max(rows[0] - m, 0) : rows[-1] + m + 1, max(cols[0] - m, 0) : cols[-1] + m + 1]
+    mask[box] = _single_coverage_in_box(
+        image[box], err[box], usable[box], candidates[box], templates, settings
+    )
+    return mask
+
+
+def psf_templates_at(image, err, usable, py, px):
+    """:func:`psf_templates` from the peaks at (py, px), reading only the pixels around them."""
+    if py.size == 0:
+        return psf_templates(np.zeros((1, 1)), np.ones((1, 1)), np.zeros((1, 1), bool))
+    lo_y, hi_y = max(py.min() - 2, 0), py.max() + 3
+    lo_x, hi_x = max(px.min() - 2, 0), px.max() + 3
+    sub = np.s_[lo_y:hi_y, lo_x:hi_x]
+    use = usable[sub]
+    clean = np.where(use, image[sub], np.inf)
+    noise = np.where(use & (err[sub] > 0), err[sub], np.inf)
+    peaks = np.zeros(clean.shape, bool)
+    peaks[py - lo_y, px - lo_x] = True
+    return psf_templates(clean, noise, peaks)
+
+
+def _single_coverage_in_box(image, err, usable, candidates, templates, settings: FlagSettings):
+    """:func:`single_coverage_cosmic_rays` on a cut-out, with the PSF templates given."""
     sigclip, sigfrac = settings.lacosmic_sigclip, settings.lacosmic_sigfrac
     threshold = settings.lacosmic_sharpness
     noise = np.where(usable & (err > 0), err, np.inf)
@@ -413,7 +447,6 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
     if iy.size == 0:
         return mask
     clean = np.where(usable, image, np.inf)
-    templates = psf_templates(clean, noise, peaks & usable)
     sig, fine, _ = laplacian_statistics(image, noise, significance, iy, ix)
     # a core is the brightest pixel of its 3x3 (a track's other pixels are reached by growing)
     # and CORE_CONTRAST x the median of its 7x7 (not in the wings or rings of a bright source);
