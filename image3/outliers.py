@@ -18,10 +18,14 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
   excess over the loose threshold, relative to the peak; separately where two exposures overlap;
   only peaks whose flux the exposure and the median agree on), unless set in the config.
 - **Single coverage.** Where one exposure alone covers the sky the median is the exposure itself;
-  there cosmic rays are found with a Laplacian edge detector (van Dokkum 2001, L.A.Cosmic), whose
-  fine-structure test keeps undersampled star cores, and a test that a core is sharper than the
-  exposure's stars (:func:`psf_sharpness`), which keeps the rings of bright stars. Its statistics
-  are computed only near candidate pixels.
+  there a cosmic ray of any shape (single pixel, straight track at any angle, core with dimmer
+  neighbours) is a pixel that no star fits: candidates come from L.A.Cosmic's Laplacian
+  (van Dokkum 2001), and a core is one that every PSF template (the exposure's own stars,
+  confirmed by other exposures, at their sub-pixel phases; :func:`psf_templates`) leaves sharper
+  than a star by ``lacosmic_sharpness`` sigma (:func:`sharper_than_psf`); cores are then grown
+  along tracks. The brightest-in-3x3 and 7x7-contrast tests (and, on sources, L.A.Cosmic's
+  fine-structure test) keep the wings and rings of bright stars. Its statistics are computed only
+  near candidates.
 """
 
 from dataclasses import dataclass
@@ -38,7 +42,12 @@ PSF_TERM_PERCENTILE = 98
 # Output pixels beyond an input pixel's centre that a drizzle kernel can reach (lanczos3: 3).
 KERNEL_REACH = 4
 PSF_PEAKS_SNR = 50.0
-NEIGHBOURS_KEPT = 5
+GROW_ITERATIONS = 10
+CROP_MARGIN = 8  # pixels: the 9x9 of L.A.Cosmic's statistics and the Laplacian's own reach
+ON_SOURCE = 3.0  # a 7x7 median this many sigma above the sky: the pixel is on a source
+CORE_CONTRAST = 3.0  # a core stands this many times above the median of its 7x7
+INNER_3X3 = np.array([16, 17, 18, 23, 24, 25, 30, 31, 32])  # of a 7x7 cut-out, flattened
+GROW_SHARPNESS = 0.5  # x lacosmic_sharpness: what a neighbour of a cosmic ray must pass
 
 
 def _pair(text, key):
@@ -64,6 +73,7 @@ class FlagSettings:
     lacosmic_sigclip: float = 6.0
     lacosmic_sigfrac: float = 0.3
     lacosmic_objlim: float = 5.0
+    lacosmic_sharpness: float = 3.0
 
     def __post_init__(self):
         _pair(self.snr, "snr")
@@ -281,41 +291,154 @@ def laplacian_statistics(image, noise, significance, iy, ix):
     return sig, fine, stickout
 
 
-def neighbour_level(image, iy, ix, lowest=NEIGHBOURS_KEPT):
-    """Mean of the ``lowest`` of the eight neighbours of pixels (iy, ix) (edges repeated).
+# Variance of the mean of the lowest 6 of 8 independent unit normals (Monte Carlo).
+LOWEST6_VARIANCE = 0.138
+TEMPLATES_MAX = 64
+# Relative error allowed on a template (the stars' phases sample the PSF's unevenly).
+TEMPLATE_ERROR = 0.15  # brightest stars kept as PSF templates
+SCALE_STEPS = np.linspace(0.05, 1.0, 12)  # trial star peaks, in units of the pixel's value
+# Without enough stars to take templates from, a pixel-integrated Gaussian this wide (pixels) at
+# these phases: sharper than NIRCam's F070W.
+SHARPEST_FWHM = 0.8
 
-    A cosmic ray hits a few neighbours at most, so the lowest ones are the sky around it; a
-    source's are its own profile.
+
+def psf_templates(image, noise, peaks, snr=PSF_PEAKS_SNR, min_sources=10):
+    """The exposure's own PSF at many sub-pixel phases: the 3x3 stamps (divided by their peak) of
+    the brightest local maxima of ``image`` at or next to ``peaks`` above ``snr`` x noise (at most
+    ``TEMPLATES_MAX``) whose profile is measured (the mean of their lowest 6 neighbours 5 sigma
+    above the sky), with their variances (noise, and ``TEMPLATE_ERROR`` of the template). ``peaks``
+    should be sources confirmed by other exposures, with no cosmic ray flagged near them: one
+    cosmic ray among the templates would make every cosmic ray of its shape fit. With fewer than
+    ``min_sources``, a pixel-integrated Gaussian of ``SHARPEST_FWHM`` at 9 phases (sharper than
+    any NIRCam PSF, so stars are kept; cosmic rays are found less well).
+    Unusable pixels must be +inf in ``image``. Returns (templates, variances), each (m, 9).
     """
-    values = np.delete(_patches(image, iy, ix, 1).reshape(iy.size, 9), 4, axis=1)
-    return np.sort(values, axis=1)[:, :lowest].mean(axis=1)
+    if peaks.any():
+        iy, ix = np.nonzero(peaks)
+        finite = np.where(np.isfinite(image), image, -np.inf)
+        best = _patches(finite, iy, ix, 1).reshape(iy.size, 9).argmax(axis=1)
+        iy = np.clip(iy + best // 3 - 1, 0, image.shape[0] - 1)
+        ix = np.clip(ix + best % 3 - 1, 0, image.shape[1] - 1)
+        iy, ix = np.unique(np.stack([iy, ix]), axis=1)
+        stamps = _patches(image, iy, ix, 1).reshape(iy.size, 9)
+        sigma = _patches(noise, iy, ix, 1).reshape(iy.size, 9)
+        peak = stamps[:, 4]
+        # a profile measured around the peak: the lowest 6 neighbours 5 sigma above the sky (a
+        # cosmic ray's lowest neighbours are sky: single pixels, thin tracks, cores with 2 hits)
+        lowest6 = np.sort(np.delete(stamps, 4, axis=1), axis=1)[:, :6].mean(axis=1)
+        good = np.isfinite(stamps).all(axis=1) & (peak > snr * sigma[:, 4]) & (stamps.argmax(axis=1) == 4)
+        good &= lowest6 > 5.0 * np.sqrt(LOWEST6_VARIANCE) * np.median(sigma, axis=1)
+        if good.sum() >= min_sources:
+            order = np.argsort(peak[good])[::-1][:TEMPLATES_MAX]
+            stamps, sigma, peak = stamps[good][order], sigma[good][order], peak[good][order]
+            stamps = stamps / peak[:, None]
+            return stamps, (sigma / peak[:, None]) ** 2 + (TEMPLATE_ERROR * stamps) ** 2
+    return _gaussian_templates()
 
 
-def psf_sharpness(image, noise, peaks, peaks_snr=30.0):
-    """How far a source's peak can stand above its neighbours: the 99th percentile of peak /
-    :func:`neighbour_level` at ``peaks`` (sources confirmed by other exposures) above ``peaks_snr``
-    x noise (a few a cosmic ray hit are above it). 0 (no limit) when fewer than 20 such peaks exist.
+def _gaussian_templates(fwhm=SHARPEST_FWHM):
+    """3x3 stamps (peak 1) of a pixel-integrated Gaussian of ``fwhm`` pixels at 9 phases within
+    half a pixel of the centre, and their variances (``TEMPLATE_ERROR``)."""
+    from scipy.special import erf
+
+    out = []
+    width = fwhm / 2.3548 * np.sqrt(2.0)
+    for dy in (-0.5, 0.0, 0.5):
+        for dx in (-0.5, 0.0, 0.5):
+            lx = np.diff(erf((np.arange(-1, 3) - 0.5 - dx) / width))
+            ly = np.diff(erf((np.arange(-1, 3) - 0.5 - dy) / width))
+            stamp = np.outer(ly, lx)
+            out.append((stamp / stamp[1, 1]).ravel())
+    out = np.array(out)
+    return out, (TEMPLATE_ERROR * out) ** 2
+
+
+def sharper_than_psf(image, noise, iy, ix, templates, excluded=None, chunk=2048):
+    """How many sigma pixels (iy, ix) are sharper than any star: for each, the smallest over the
+    PSF ``templates`` (:func:`psf_templates`) and trial peaks a (``SCALE_STEPS`` x the pixel's value)
+    of the one-sided misfit sqrt(sum of (d - a T)^2 / (noise^2 + a^2 var_T)) over its 3x3, where
+    only the pixel above a star and its neighbours below one count. A source broader than the PSF
+    (a galaxy) or a star, at any phase, fits; a pixel whose neighbours are darker than every star's
+    would be, in whatever direction (a single pixel, a track at any angle, a core with dimmer
+    neighbours), does not. Neighbours that are +inf in ``image`` (unusable or already flagged) do
+    not count.
     """
-    iy, ix = np.nonzero(peaks & (image > peaks_snr * noise))
-    if iy.size < 20:
-        return 0.0
-    return float(np.percentile(image[iy, ix] / neighbour_level(image, iy, ix), 99))
+    stamps, var_t = templates
+    out = np.empty(iy.size)
+    for start in range(0, iy.size, chunk):
+        sl = slice(start, start + chunk)
+        d = _patches(image, iy[sl], ix[sl], 1).reshape(-1, 9)
+        sigma2 = _patches(noise, iy[sl], ix[sl], 1).reshape(-1, 9) ** 2
+        counted = np.isfinite(d) & np.isfinite(sigma2)
+        if excluded is not None:
+            counted &= ~_patches(excluded, iy[sl], ix[sl], 1).reshape(-1, 9)
+            counted[:, 4] = True
+        d = np.where(counted, d, 0.0)
+        sigma2 = np.where(counted, sigma2, 1.0)
+        best = np.full(d.shape[0], np.inf)
+        centre = np.arange(9) == 4
+        for scale in SCALE_STEPS:
+            a = scale * d[:, 4, None, None]  # trial peaks, (n, 1, 1)
+            resid = d[:, None, :] - a * stamps[None]  # (n, m, 9)
+            resid = np.where(centre, np.maximum(resid, 0.0), np.minimum(resid, 0.0))
+            weight = counted[:, None, :] / (sigma2[:, None, :] + a**2 * var_t[None])
+            best = np.minimum(best, (resid**2 * weight).sum(axis=2).min(axis=1))
+        out[sl] = np.sqrt(best)
+    return out
 
 
 def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings: FlagSettings):
-    """Cosmic rays among ``candidates`` (pixels only this exposure covers), L.A.Cosmic style.
+    """Cosmic rays among ``candidates`` (pixels only this exposure covers), of any shape.
 
-    ``image`` is the exposure less its background, ``peaks`` bright sources confirmed by other
-    exposures. A core has Laplacian significance above ``lacosmic_sigclip`` and above objlim x its
-    fine structure, stands ``sigclip`` x noise above its own 3x3 median and is sharper than the
-    PSF: it stands ``sigclip`` x noise above :func:`psf_sharpness` x :func:`neighbour_level`, which
-    the rings and cores of stars do not. objlim is ``lacosmic_objlim``, raised above the sharpness
-    of this exposure's sources (:func:`source_objlim`). Cores are grown to their 3x3 neighbours
-    with significance above ``sigfrac x sigclip``. Statistics are computed only near candidates.
-    Unusable pixels are neither cores nor grown into, so a hot pixel's neighbours are not taken for
-    a cosmic ray.
+    ``image`` is the exposure less its background, ``peaks`` bright sources (local maxima) that the
+    PSF is measured on (:func:`psf_sharpness`; sources confirmed by other exposures if enough).
+    A core has L.A.Cosmic's Laplacian significance (van Dokkum 2001) above ``lacosmic_sigclip``
+    and above ``lacosmic_objlim`` x its fine structure, and stands ``lacosmic_sharpness`` x its
+    noise above what the PSF allows given its lowest neighbours (:func:`sharper_than_psf`: all 8
+    for a single pixel, the lowest of them or of its sides for tracks and cores with hit
+    neighbours), which the
+    cores and rings of stars do not. Cores are then grown, repeatedly (up to
+    ``GROW_ITERATIONS``), to 3x3 neighbours with significance above ``sigfrac x sigclip`` that
+    are ``GROW_SHARPNESS x lacosmic_sharpness`` sharper than the PSF once the flagged pixels are left out of
+    their neighbours: so a track is followed to its ends. Statistics are computed only near
+    candidates. Unusable pixels are neither cores nor grown into nor counted as neighbours, so a
+    hot pixel's neighbours are not taken for a cosmic ray.
     """
+    mask = np.zeros(image.shape, bool)
+    rows, cols = np.nonzero(candidates.any(axis=1))[0], np.nonzero(candidates.any(axis=0))[0]
+    if rows.size == 0:
+        return mask
+    # The PSF templates from the whole exposure, the rest within the candidates' bounding box and a
+    # margin that every statistic's reach fits in (edges stay the exposure's).
+    py, px = np.nonzero(peaks & usable)
+    templates = psf_templates_at(image, err, usable, py, px)
+    m = CROP_MARGIN
+    box = np.s_[max(rows[0] - m, 0) : rows[-1] + m + 1, max(cols[0] - m, 0) : cols[-1] + m + 1]
+    mask[box] = _single_coverage_in_box(
+        image[box], err[box], usable[box], candidates[box], templates, settings
+    )
+    return mask
+
+
+def psf_templates_at(image, err, usable, py, px):
+    """:func:`psf_templates` from the peaks at (py, px), reading only the pixels around them."""
+    if py.size == 0:
+        return psf_templates(np.zeros((1, 1)), np.ones((1, 1)), np.zeros((1, 1), bool))
+    lo_y, hi_y = max(py.min() - 2, 0), py.max() + 3
+    lo_x, hi_x = max(px.min() - 2, 0), px.max() + 3
+    sub = np.s_[lo_y:hi_y, lo_x:hi_x]
+    use = usable[sub]
+    clean = np.where(use, image[sub], np.inf)
+    noise = np.where(use & (err[sub] > 0), err[sub], np.inf)
+    peaks = np.zeros(clean.shape, bool)
+    peaks[py - lo_y, px - lo_x] = True
+    return psf_templates(clean, noise, peaks)
+
+
+def _single_coverage_in_box(image, err, usable, candidates, templates, settings: FlagSettings):
+    """:func:`single_coverage_cosmic_rays` on a cut-out, with the PSF templates given."""
     sigclip, sigfrac = settings.lacosmic_sigclip, settings.lacosmic_sigfrac
+    threshold = settings.lacosmic_sharpness
     noise = np.where(usable & (err > 0), err, np.inf)
     significance = laplacian_significance(image, noise)
     # The median subtracted from the significance is >= 0, so this keeps every possible core.
@@ -323,34 +446,44 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
     mask = np.zeros(image.shape, bool)
     if iy.size == 0:
         return mask
-    py, px = np.nonzero(peaks)
-    sig_p, fine_p, _ = laplacian_statistics(image, noise, significance, py, px)
-    objlim = source_objlim(sig_p / fine_p, settings.lacosmic_objlim)
-    sig, fine, stickout = laplacian_statistics(image, noise, significance, iy, ix)
-    sharp = image[iy, ix] - psf_sharpness(image, noise, peaks) * neighbour_level(image, iy, ix)
-    core = (sig > sigclip) & (sig / fine > objlim) & (stickout > sigclip) & (sharp > sigclip * noise[iy, ix])
+    clean = np.where(usable, image, np.inf)
+    sig, fine, _ = laplacian_statistics(image, noise, significance, iy, ix)
+    # a core is the brightest pixel of its 3x3 (a track's other pixels are reached by growing)
+    # and CORE_CONTRAST x the median of its 7x7 (not in the wings or rings of a bright source);
+    # on a source (that median ON_SOURCE x noise above the sky) also L.A.Cosmic's fine-structure
+    # test, which keeps the rings of bright stars (on empty sky it would miss tracks)
+    cut = _patches(clean, iy, ix, 3).reshape(iy.size, 49)
+    value = image[iy, ix]
+    inner = np.where(np.isfinite(cut[:, INNER_3X3]), cut[:, INNER_3X3], -np.inf)
+    local = np.median(np.where(np.isfinite(cut), cut, value[:, None]), axis=1)
+    on_source = local > ON_SOURCE * noise[iy, ix]
+    core = (sig > sigclip) & (~on_source | (sig / fine > settings.lacosmic_objlim))
+    core &= (inner.max(axis=1) <= value) & (value > CORE_CONTRAST * local)
+    core[core] = sharper_than_psf(clean, noise, iy[core], ix[core], templates) > threshold
     mask[iy[core], ix[core]] = True
-    grown = maximum_3x3(mask) & candidates & usable & ~mask
-    gy, gx = np.nonzero(grown)
-    if gy.size:
+    ny, nx = image.shape
+    steps = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
+    fy, fx = iy[core], ix[core]  # the pixels flagged last
+    for _ in range(GROW_ITERATIONS):
+        # their neighbours; those rejected before are tried again (more neighbours flagged now)
+        gy = np.clip((fy[:, None] + steps[:, 0]).ravel(), 0, ny - 1)
+        gx = np.clip((fx[:, None] + steps[:, 1]).ravel(), 0, nx - 1)
+        gy, gx = np.unique(np.stack([gy, gx]), axis=1)
+        keep = candidates[gy, gx] & usable[gy, gx] & ~mask[gy, gx]
+        gy, gx = gy[keep], gx[keep]
+        if gy.size == 0:
+            break
         gsig = significance[gy, gx] - np.median(
             _patches(significance, gy, gx, 2).reshape(gy.size, 25), axis=1
         )
         keep = gsig > sigfrac * sigclip
-        mask[gy[keep], gx[keep]] = True
+        gy, gx = gy[keep], gx[keep]
+        keep = sharper_than_psf(clean, noise, gy, gx, templates, mask) > GROW_SHARPNESS * threshold
+        if not keep.any():
+            break
+        fy, fx = gy[keep], gx[keep]
+        mask[fy, fx] = True
     return mask
-
-
-def source_objlim(ratios, objlim):
-    """``objlim`` raised above the sharpness of this exposure's real sources.
-
-    Undersampled stars (F090W) are as sharp as faint cosmic rays by L.A.Cosmic's measure; the
-    Laplacian-to-fine-structure ``ratios`` at bright sources confirmed by other exposures set a
-    floor of 1.5 x their 90th percentile (robust to the few peaks a cosmic ray hit).
-    """
-    if ratios.size < 5:
-        return objlim
-    return float(max(objlim, 1.5 * np.percentile(ratios, 90)))
 
 
 def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettings, usable=None):
@@ -395,6 +528,7 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
     mask &= coverage >= 2
     single = coverage <= 1
     if settings.single_coverage_crs and single.any():
-        confirmed = peaks & (source > 8 * err) & (coverage >= 2) & usable
+        # stars confirmed by other exposures, not where a cosmic ray was flagged
+        confirmed = peaks & (source > 8 * err) & (coverage >= 2) & usable & ~maximum_3x3(maximum_3x3(mask))
         mask |= single_coverage_cosmic_rays(data - background, err, usable, single, confirmed, settings)
     return mask & usable, psf_term

@@ -63,8 +63,8 @@ class CatalogSettings:
     aperture_ee1: int = 30
     aperture_ee2: int = 50
     aperture_ee3: int = 70
-    ci1_star_threshold: float = 2.0
-    ci2_star_threshold: float = 1.8
+    ci1_star_threshold: float | None = None
+    ci2_star_threshold: float | None = None
 
     def __post_init__(self):
         if self.connectivity not in (4, 8):
@@ -84,7 +84,8 @@ class BandImage:
 
     ``mask`` marks pixels without data (no coverage); ``pixel_scale`` is the mosaic's in arcsec and
     ``pixel_scale_ratio`` its ratio to the detector's; ``name`` labels the band's columns in a
-    multi-band catalog.
+    multi-band catalog; ``context`` the mosaic's CON array (which exposures each pixel holds),
+    None if unknown.
     """
 
     data: np.ndarray
@@ -96,6 +97,7 @@ class BandImage:
     pixel_scale_ratio: float
     pixel_scale: float
     name: str = ""
+    context: np.ndarray | None = None  # the mosaic's CON: bit k of plane j set = exposure 32 j + k
 
     @property
     def psf_fwhm(self):
@@ -123,7 +125,33 @@ class BandImage:
             pixel_scale_ratio=model.meta.resample.pixel_scale_ratio or 1.0,
             pixel_scale=float(np.sqrt(model.meta.photometry.pixelarea_arcsecsq)),
             name=(model.meta.instrument.filter or "").lower(),
+            context=_context_array(model),
         )
+
+    def coverage_at(self, x, y):
+        """Number of exposures holding mosaic pixels (x, y) (0-based integer arrays), from CON;
+        None without it."""
+        if self.context is None:
+            return None
+        con = self.context.reshape(-1, *self.data.shape)
+        values = con[:, np.asarray(y, int), np.asarray(x, int)].astype(np.uint32)
+        return _popcount(values).sum(axis=0)
+
+
+def _context_array(model):
+    """The CON array of an _i2d model as (planes, ny, nx), or None when absent or of another shape."""
+    con = getattr(model, "con", None)
+    if con is None or np.ndim(con) not in (2, 3) or np.shape(con)[-2:] != np.shape(model.data):
+        return None
+    return np.asarray(con)
+
+
+def _popcount(x):
+    """Number of set bits of each uint32 (SWAR bit counting, vectorised)."""
+    x = x - ((x >> 1) & np.uint32(0x55555555))
+    x = (x & np.uint32(0x33333333)) + ((x >> 2) & np.uint32(0x33333333))
+    x = (x + (x >> 4)) & np.uint32(0x0F0F0F0F)
+    return ((x * np.uint32(0x01010101)) & np.uint32(0xFFFFFFFF)) >> 24
 
 
 def segment(image, rms, mask, settings: CatalogSettings):
@@ -347,6 +375,67 @@ def _unit(name):
     return u.mag if "mag" in name else u.Jy
 
 
+# The official defaults, used when the mosaic has too few point sources to derive its own.
+OFFICIAL_CI_THRESHOLDS = (2.0, 1.8)
+MIN_LOCUS_STARS = 5
+# The edges of the point-source locus: this percentile of their CI (and 100 minus it), widened by
+# LOCUS_MARGIN (relative).
+LOCUS_PERCENTILE = 95.0
+LOCUS_MARGIN = 0.01
+
+
+def star_thresholds(
+    ci1, ci2, segm, segm_cat, band: BandImage, settings: CatalogSettings, fallback=OFFICIAL_CI_THRESHOLDS
+):
+    """The concentration-index thresholds of ``is_extended`` (extended: CI_ee2_ee1 above the first
+    and CI_ee3_ee2 above the second, as the official step).
+
+    Each threshold the user sets (``ci1_star_threshold``, ``ci2_star_threshold``) is kept; one left
+    null is derived from the mosaic's own point-source locus, the bright, isolated, point-like
+    sources that the curve of growth uses (:func:`image3.aperture_reference.point_sources`): the
+    second threshold is the upper edge of their CI_ee3_ee2 (``LOCUS_PERCENTILE``, widened by
+    ``LOCUS_MARGIN``), the first the lower edge of their CI_ee2_ee1, so it rules out only sources
+    sharper than any point source (on an undersampled PSF the sub-pixel phase spreads CI_ee2_ee1 as
+    wide as small galaxies'). With fewer than ``MIN_LOCUS_STARS`` such sources, the official
+    defaults (2.0, 1.8) (``fallback``; None: no warning, None returned), with a warning. Returns
+    (ci1, ci2).
+    """
+    from .aperture_reference import point_sources
+
+    user = (settings.ci1_star_threshold, settings.ci2_star_threshold)
+    if None not in user:
+        return user
+    stars, _ = point_sources(segm.data, segm_cat, band.mask, band.psf_fwhm)
+    out = []
+    for value, ci, official in zip(user, (ci1, ci2), fallback or (None, None), strict=True):
+        if value is not None:
+            out.append(float(value))
+            continue
+        locus = np.asarray(ci)[stars] if len(stars) else np.zeros(0)
+        locus = locus[np.isfinite(locus)]
+        if locus.size < MIN_LOCUS_STARS:
+            if official is None:
+                out.append(None)
+                continue
+            log.warning(
+                "%s: %d point sources for the star/galaxy locus (need %d): official CI threshold %.2f",
+                band.filter,
+                locus.size,
+                MIN_LOCUS_STARS,
+                official,
+            )
+            out.append(official)
+            continue
+        if len(out) == 0:
+            # CI_ee2_ee1 only rules out what is sharper than any point source (the lower edge of
+            # the locus): on an undersampled PSF the sub-pixel phase spreads it as wide as galaxies'
+            out.append(float(np.percentile(locus, 100 - LOCUS_PERCENTILE)) * (1 - LOCUS_MARGIN))
+        else:
+            # CI_ee3_ee2 above the upper edge of the locus
+            out.append(float(np.percentile(locus, LOCUS_PERCENTILE)) * (1 + LOCUS_MARGIN))
+    return tuple(out)
+
+
 def measure(band: BandImage, segm, segm_cat, apertures, abvega_offset, settings: CatalogSettings):
     """The official catalog columns for ``band`` measured in the segments of ``segm``.
 
@@ -372,9 +461,9 @@ def measure(band: BandImage, segm, segm_cat, apertures, abvega_offset, settings:
         table[name] = phot.pop(name) * _unit(name)
     for name in (f"CI_{e2}_{e1}", f"CI_{e3}_{e2}", f"CI_{e3}_{e1}"):
         table[name] = phot.pop(name)
-    table["is_extended"] = (table[f"CI_{e2}_{e1}"] > settings.ci1_star_threshold) & (
-        table[f"CI_{e3}_{e2}"] > settings.ci2_star_threshold
-    )
+    ci1, ci2 = star_thresholds(table[f"CI_{e2}_{e1}"], table[f"CI_{e3}_{e2}"], segm, segm_cat, band, settings)
+    table["is_extended"] = (table[f"CI_{e2}_{e1}"] > ci1) & (table[f"CI_{e3}_{e2}"] > ci2)
+    table.meta.update({"ci1_star_threshold": float(ci1), "ci2_star_threshold": float(ci2)})
     table["sharpness"] = sharp
     table["roundness"] = round_
     table["nn_label"] = nn_label
@@ -425,7 +514,47 @@ def single_band_catalog(band: BandImage, settings: CatalogSettings, apcorr=None,
     apertures = band_apertures(band, segm, segm_cat, settings.ee, apcorr)
     log.info("%s apertures: %s", band.filter, apertures.to_meta())
     table = measure(band, segm, segm_cat, apertures, band_abvega_offset(band, abvegaoffset), settings)
+    keep = not_single_coverage_sharp(band, segm, segm_cat, table, apertures.ee)
+    if not keep.all():
+        log.info(
+            "%s: %d sources only one exposure sees and sharper than the PSF dropped",
+            band.filter,
+            (~keep).sum(),
+        )
+        dropped = np.asarray(table["label"])[~keep]
+        segm_data = np.where(np.isin(segm.data, dropped), 0, segm.data)
+        table = table[keep]
+        if len(table) == 0:
+            return None, None
+        return table, segm_data
     return table, segm.data
+
+
+SHARP_PERCENTILE = 1.0
+SHARP_MARGIN = 0.1
+
+
+def not_single_coverage_sharp(band: BandImage, segm, segm_cat, table, ee):
+    """False for the sources that are cosmic rays left in the mosaic: only one exposure holds their
+    brightest pixel (from CON) and they are sharper than any point source, their CI_ee2_ee1 more
+    than ``SHARP_MARGIN`` below the ``SHARP_PERCENTILE`` percentile of the mosaic's bright isolated
+    point sources' (:func:`image3.aperture_reference.point_sources`). True for
+    everything else, and for every source without CON or without a locus."""
+    keep = np.ones(len(table), bool)
+    coverage = band.coverage_at(segm_cat.max_value_xindex, segm_cat.max_value_yindex)
+    if coverage is None or not np.any(coverage == 1):
+        return keep
+    e1, e2, _ = ee
+    ci = np.asarray(table[f"CI_{e2}_{e1}"])
+    from .aperture_reference import point_sources
+
+    stars, _ = point_sources(segm.data, segm_cat, band.mask, band.psf_fwhm)
+    locus = ci[stars][np.isfinite(ci[stars])] if len(stars) else np.zeros(0)
+    if locus.size < MIN_LOCUS_STARS:
+        return keep
+    limit = float(np.percentile(locus, SHARP_PERCENTILE)) * (1 - SHARP_MARGIN)
+    with np.errstate(invalid="ignore"):
+        return keep & ~((coverage == 1) & (ci < limit))
 
 
 COMMON_COLUMNS = (

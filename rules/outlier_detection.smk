@@ -12,6 +12,7 @@ FLAG_KEYS = (
     "lacosmic_sigclip",
     "lacosmic_sigfrac",
     "lacosmic_objlim",
+    "lacosmic_sharpness",
 )
 OD = config["outlier_detection"]
 

@@ -100,6 +100,21 @@ STEPS = {
         },
     ),
 }
+# Further keys, each with the jobs its change must rerun (the same as its step's entry above).
+KEYS = {
+    "simulate.cosmic_ray_mix": (
+        {"simulate": {"cosmic_ray_mix": {"single": 1.0, "track": 1.0, "core": 0.0, "snowball": 0.0}}},
+        STEPS["simulate_exposure"][1],
+    ),
+    "outlier_detection.lacosmic_sharpness": (
+        {"outlier_detection": {"lacosmic_sharpness": 5.0}},
+        STEPS["outlier_flag"][1],
+    ),
+    "simulate.cosmic_ray_energy_e": (
+        {"simulate": {"cosmic_ray_energy_e": [50.0, 40000.0]}},
+        STEPS["simulate_exposure"][1],
+    ),
+}
 # The moving-target demo (workflow_helpers.MOVING) adds assign_mtwcs between tweakreg and the steps
 # after it, and the per-exposure _i2d files; its entries are checked against that demo.
 MOVING_STEPS = {
@@ -172,6 +187,12 @@ def test_running_without_the_job_server_reruns_nothing(demo):
 @pytest.mark.parametrize("step", STEPS)
 def test_parameter_change_reruns_its_step_and_downstream_only(demo, step):
     override, expected = STEPS[step]
+    assert rerun_jobs(demo, merged(SMALL, override)) == expected
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_key_change_reruns_its_step_and_downstream_only(demo, key):
+    override, expected = KEYS[key]
     assert rerun_jobs(demo, merged(SMALL, override)) == expected
 
 

@@ -114,14 +114,50 @@ def test_cosmic_rays_are_unflagged_and_bad_pixels_flagged(default_small):
     for model, cr in zip(models, crs, strict=True):
         assert len(cr) > 0
         x, y = np.asarray(cr["x"]), np.asarray(cr["y"])
-        assert np.all(model.dq[y, x] & 1 == 0) or np.mean(model.dq[y, x] == 0) > 0.99
-        strong = np.asarray(cr["snr"]) > 10
+        in_data = ~np.asarray(cr["dq_flagged"])
+        assert np.all(model.dq[y, x][in_data] & 1 == 0) or np.mean(model.dq[y, x][in_data] == 0) > 0.99
+        strong = (np.asarray(cr["snr"]) > 10) & in_data
         excess = (model.data[y, x] - np.median(model.data)) / model.err[y, x]
         assert np.mean(excess[strong] > 5) > 0.95
         hot = (model.dq & 2048) > 0
         dead = (model.dq & 1024) > 0
         assert hot.any() and dead.any()
         assert np.all(model.dq[hot | dead] & 1)
+
+
+def test_cosmic_ray_morphologies_are_what_the_truth_says():
+    """Every morphology of the mix, each as documented: tracks cross 2-10 pixels, a snowball's
+    core of 5-20 pixels is flagged JUMP_DET + SATURATED (not DO_NOT_USE) and holds no excess, its
+    halo is unflagged; brightest pixels span the configured energies."""
+    sim = simdata.settings(
+        shape=[256, 256],
+        n_exposures=1,
+        star_density=0,
+        galaxy_density=0,
+        cosmic_ray_rate=4e-3,
+        cosmic_ray_mix={"single": 1, "track": 1, "core": 1, "snowball": 0.2},
+    )
+    _, _, (model,), (cr,) = simdata.simulate(sim)
+    morph, event = np.asarray(cr["morphology"]), np.asarray(cr["event"])
+    x, y, flagged = np.asarray(cr["x"]), np.asarray(cr["y"]), np.asarray(cr["dq_flagged"])
+    assert set(morph) == {"single", "track", "core", "snowball"}
+    sizes = {m: np.bincount(event[morph == m])[np.unique(event[morph == m])] for m in set(morph)}
+    assert np.all(sizes["single"] <= 1) and np.all(sizes["core"] <= 4)
+    assert sizes["track"].max() <= 10 and np.mean(sizes["track"] >= 2) > 0.9  # edges cut some
+    assert not flagged[morph != "snowball"].any()
+    for e in np.unique(event[morph == "snowball"]):
+        core = (event == e) & flagged
+        assert 1 <= core.sum() <= 20 and (event == e).sum() > core.sum()
+    core_dq = model.dq[y[flagged], x[flagged]]
+    assert np.all(core_dq & 6 == 6) and not np.any((core_dq & 1) & ((core_dq & (1024 | 2048)) == 0))
+    halo = (morph == "snowball") & ~flagged
+    assert np.mean(model.dq[y[halo], x[halo]] & 6 == 0) > 0.95  # but where another core overlaps
+    sky = np.median(model.data)
+    excess = np.abs(model.data[y[flagged], x[flagged]] - sky) / model.err[y[flagged], x[flagged]]
+    assert np.mean(excess < 5) > 0.95  # but where another cosmic ray overlaps
+    peaks = np.array([cr["amplitude"][(event == e)].max() for e in np.unique(event[morph == "single"])])
+    electrons = peaks * sim["electrons_per_mjysr"]
+    assert electrons.min() >= 30 and electrons.max() <= 50_000 and np.median(electrons) > 500
 
 
 def test_simulation_is_deterministic():

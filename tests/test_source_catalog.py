@@ -195,3 +195,26 @@ def test_reference_file_without_the_filter_is_named(reference_files):
         read_apcorr(abvega, "F150W", "CLEAR", (30, 50, 70), 1.0)
     with pytest.raises(InputError, match="aperture_ee"):
         CatalogSettings(aperture_ee1=50, aperture_ee2=30)
+
+
+@pytest.mark.parametrize("filter_name", ["F090W", "F200W"])
+def test_is_extended_from_the_mosaics_own_point_source_locus(filter_name):
+    """Sources brighter than AB 25: with the thresholds derived from the mosaic's bright isolated
+    point sources (the default), >= 90 % of the matched galaxies with effective radius >= 0.1"
+    are extended and <= 5 % of the matched stars; the official thresholds (2.0, 1.8) call almost
+    no galaxy extended on this PSF."""
+    scene, grid, band = _band(filter_name)
+    table, _ = single_band_catalog(band, SETTINGS)
+    rows = scene[np.asarray(scene["mag_ab"]) < 25]
+    x, y = grid.wcs.invert(np.asarray(rows["ra"]), np.asarray(rows["dec"]), with_bounding_box=False)
+    inside = (x > 20) & (x < grid.shape[1] - 20) & (y > 20) & (y < grid.shape[0] - 20)
+    rows = rows[inside]
+    idx, ok = _match(table, rows)
+    extended = np.asarray(table["is_extended"])[idx]
+    galaxy = ok & (np.asarray(rows["type"]) != "star") & (np.asarray(rows["r_eff"]) >= 0.1)
+    star = ok & (np.asarray(rows["type"]) == "star")
+    assert galaxy.sum() >= 10 and star.sum() >= 30, (galaxy.sum(), star.sum())
+    assert extended[galaxy].mean() >= 0.9, (extended[galaxy].mean(), table.meta["ci1_star_threshold"])
+    assert extended[star].mean() <= 0.05, (extended[star].mean(), table.meta["ci1_star_threshold"])
+    official, _ = single_band_catalog(band, CatalogSettings(ci1_star_threshold=2.0, ci2_star_threshold=1.8))
+    assert np.asarray(official["is_extended"])[idx][galaxy].mean() < 0.5

@@ -32,6 +32,8 @@ def detector_model(settings) -> DetectorModel:
         cosmic_ray_rate=settings["cosmic_ray_rate"],
         bad_pixel_fraction=settings["bad_pixel_fraction"],
         seed=settings["seed"],
+        cosmic_ray_mix=tuple(sorted((settings.get("cosmic_ray_mix") or {}).items())),
+        cosmic_ray_energy_e=tuple(settings.get("cosmic_ray_energy_e", (30.0, 50_000.0))),
     )
 
 

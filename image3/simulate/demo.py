@@ -68,5 +68,7 @@ DETECTOR_KEYS = (
     "read_noise_e",
     "flat_error",
     "cosmic_ray_rate",
+    "cosmic_ray_mix",
+    "cosmic_ray_energy_e",
     "bad_pixel_fraction",
 )

@@ -30,6 +30,8 @@ class DetectorModel:
     cosmic_ray_rate: float
     bad_pixel_fraction: float
     seed: int
+    cosmic_ray_mix: tuple = ()  # (morphology, relative rate) pairs; () is detector.DEFAULT_MIX
+    cosmic_ray_energy_e: tuple = (30.0, 50_000.0)  # brightest pixel, log-uniform, electrons
 
 
 def relative_pixel_area(wcs, shape, step=16):
@@ -120,11 +122,19 @@ def simulate_exposure(scene, truth: dict, index, det: DetectorModel):
 
     data, var_p, var_r, var_f = add_noise(rng, signal, det.gain, det.read_noise_e, det.flat_error)
     err = np.sqrt(var_p + var_r + var_f)
-    cr_image, cr_table = cosmic_rays(rng, shape, det.cosmic_ray_rate, det.gain, err)
+    cr_image, cr_dq, cr_table = cosmic_rays(
+        rng,
+        shape,
+        det.cosmic_ray_rate,
+        det.gain,
+        err,
+        dict(det.cosmic_ray_mix) or None,
+        det.cosmic_ray_energy_e,
+    )
     data += cr_image
 
     hot, dead = bad_pixel_mask(det.seed, shape, det.bad_pixel_fraction)
-    dq = np.zeros(shape, np.uint32)
+    dq = cr_dq
     dq[hot] |= DO_NOT_USE | HOT
     dq[dead] |= DO_NOT_USE | DEAD
     data[hot] += rng.uniform(5.0, 50.0, hot.sum())
