@@ -6,7 +6,7 @@ from pathlib import Path
 
 from image3.association import Product, load_association
 from image3.errors import InputError
-from image3.fits_read import target_type
+from image3.members import scan_members
 from image3.simulate import demo
 from image3.tiles import check_tile_count, check_tile_settings, read_tile_index
 
@@ -30,6 +30,10 @@ def demo_product():
     )
 
 
+# product -> {member path: its image3.fits_read.HeaderScan}, for user products
+MEMBER_HEADERS = {}
+
+
 def user_products():
     """Products of the association file(s) in `asn`; every member must exist."""
     paths = config["asn"] if isinstance(config["asn"], list) else [config["asn"]]
@@ -38,6 +42,8 @@ def user_products():
     if missing:
         listing = "\n".join(f"  product {name}: {path}" for name, path in missing)
         raise InputError(f"association member file(s) not found:\n{listing}")
+    for p in products:  # whole files of one instrument set-up, from their headers alone
+        MEMBER_HEADERS[p.name] = scan_members(p.name, p.members)
     return products
 
 
@@ -63,7 +69,11 @@ def is_moving_target(product):
     """
     if IS_DEMO:
         return config["simulate"]["moving_target"]
-    types = {str(m): target_type(m) for m in product.members}
+    headers = MEMBER_HEADERS[product.name]
+    types = {
+        str(m): str(headers[str(m)].primary["TARGTYPE"] or "").strip().upper()
+        for m in product.members
+    }
     moving = {path for path, kind in types.items() if kind == "MOVING"}
     if moving and len(moving) != len(types):
         listing = "\n".join(
