@@ -1,11 +1,13 @@
 # Shared by the rules: the products and exposures of the run, read when the workflow loads, and
 # the paths of the files between steps.
 
+import os
 import re
 from pathlib import Path
 
 from image3.association import Product, load_association
 from image3.errors import InputError
+from image3.grid import check_grid_options
 from image3.members import scan_members
 from image3.simulate import demo
 from image3.tiles import check_tile_count, check_tile_settings, read_tile_index
@@ -234,8 +236,21 @@ def catalog_paths(name, folder):
     }
 
 
+def check_outdir():
+    """outdir must be (or be creatable as) a folder: its nearest existing ancestor a writable folder."""
+    path = Path(OUT).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not a folder" if not existing.is_dir() else "is not writable"
+        raise InputError(
+            f"outdir = {OUT!r}: cannot write the products there ({existing} {what})"
+        )
+
+
 try:
     check_tiles()
+    check_grid_options(config["resample"])
+    check_outdir()
 except InputError as err:
     raise WorkflowError(f"bad config: {err}") from None
 
