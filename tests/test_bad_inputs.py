@@ -231,7 +231,8 @@ def test_bad_input_stops_with_a_message_naming_it(case, dataset, tmp_path):
     for culprit in case.culprits:
         assert culprit in seen, f"{culprit!r} not in:\n{seen[-3000:]}"
     assert "Traceback" not in seen, seen[-5000:]
-    made = [p for p in tmp_path.rglob("*") if p.name.endswith(("_i2d.fits", "_crf.fits", "_cat.ecsv"))]
+    products = ("_i2d.fits", "_crf.fits", "_segm.fits")
+    made = [p for p in tmp_path.rglob("*") if p.name.endswith(products) or p.name == "p_cat.ecsv"]
     assert not made, made
     assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
     assert not (tmp_path.parent / "x").exists()  # "../../x" under outdir: nothing written above
