@@ -34,7 +34,7 @@ def main():
         geometry = read_geometry(sm.input.geometry, name)
         exposure = Exposure.from_lean(read_lean(path, EXTENSIONS))
         pixmap = geometry.pixel_map(grid.world_to_pixel)
-        if mosaic.add(exposure, geometry.pixel_scale, pixmap=pixmap, name=path):
+        if mosaic.add(exposure, geometry.pixel_scale, pixmap=pixmap, name=name):
             log.info("drizzled %s", path)
     with open_level2b(sm.input.crf[0]) as reference:
         i2d = build_i2d(
