@@ -33,6 +33,11 @@ include: "rules/outlier_detection.smk"
 include: "rules/exposure_products.smk"
 include: "rules/source_catalog.smk"
 include: "rules/tiles.smk"
+include: "rules/qa.smk"
+
+
+onstart:
+    start_job_server()
 
 
 rule all:

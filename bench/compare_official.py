@@ -632,6 +632,7 @@ def report(args, info, dataset, sides, jobs, checks, warnings) -> str:
         listing = ", ".join(f"{r} ({n})" for r, n in rules.items()) or "–"
         cpu = [j.cpu_time for j in mine if j.cpu_time is not None]
         hwm = [ours.job_peaks[r] for r in rules if r in ours.job_peaks]
+        hwm += [j.peak_rss for j in mine if j.peak_rss is not None]  # jobs the job server ran
         official_cpu = official_rss = None
         if steps and name in steps.windows:
             official_cpu, official_rss = window_usage(official.timeline, *steps.windows[name])

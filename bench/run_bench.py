@@ -48,6 +48,10 @@ OUTDIR = "results"
 DEMO_DIR = "demo"
 SCRIPT_RE = re.compile(r"\.snakemake/scripts/tmp[^/\s]*?\.([A-Za-z0-9_]+)\.py\b")
 DONE_RE = re.compile(r"\bdone in ([0-9.]+) s\b")
+# What a job run by the workflow's job server logs about its own (forked) process; Snakemake's
+# benchmark file then measures only the job's waiting process.
+PROCESS_RE = re.compile(r"\bdone in [0-9.]+ s \(process: ([0-9.]+) CPU s, peak RSS ([0-9.]+) MiB\)")
+IN_SERVER = "running in the workflow's job server"
 
 
 def parse_args(argv=None):
@@ -392,6 +396,7 @@ class Job:
     cpu_time: float | None
     in_main: float | None
     mtime: float
+    peak_rss: float | None = None  # MiB, the job's own process (VmHWM), from its log
 
 
 def _float(value):
@@ -410,29 +415,41 @@ def rule_of(path: Path, root: Path, rules: set[str]) -> str:
     return rel.parent.name if rel.parent.parts else rel.stem
 
 
-def in_main_seconds(bench_path: Path, root: Path) -> float | None:
+def job_log(bench_path: Path, root: Path) -> str:
+    """The text of a benchmark file's job log (same relative path under logs/, .log), or ''."""
+    return _read(root.parent / "logs" / bench_path.relative_to(root).with_suffix(".log"))
+
+
+def in_main_seconds(log_text: str) -> float | None:
     """Seconds in the script's main(): the last 'done in X s' line of the job's log, if any."""
-    rel = bench_path.relative_to(root).with_suffix(".log")
-    text = _read(root.parent / "logs" / rel)
-    found = DONE_RE.findall(text)
+    found = DONE_RE.findall(log_text)
     return float(found[-1]) if found else None
 
 
 def read_benchmarks(root: Path, rules: set[str]) -> list[Job]:
+    """One Job per benchmark row; for a job the job server ran, its CPU time adds the forked
+    process's (from the log) and its peak RSS is that process's."""
     jobs = []
     for path in sorted(root.rglob("*.tsv")):
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
+        text = job_log(path, root)
+        process = PROCESS_RE.findall(text)
+        served = IN_SERVER in text and process
         for row in rows:  # one row per repeat (benchmark: repeat("...", n))
+            cpu = _float(row.get("cpu_time"))
+            if served:
+                cpu = (cpu or 0.0) + float(process[-1][0])
             jobs.append(
                 Job(
                     rule=rule_of(path, root, rules),
                     path=path,
                     wall=float(row["s"]),
                     max_rss=_float(row.get("max_rss")),
-                    cpu_time=_float(row.get("cpu_time")),
-                    in_main=in_main_seconds(path, root),
+                    cpu_time=cpu,
+                    in_main=in_main_seconds(text),
                     mtime=path.stat().st_mtime,
+                    peak_rss=float(process[-1][1]) if process else None,
                 )
             )
     return jobs
@@ -478,13 +495,13 @@ def rule_table(jobs: list[Job], peaks: dict[str, float], order: list[str]) -> li
             f"| {rule} | {len(mine)} | {sum(j.wall for j in mine):.1f} | {max(j.wall for j in mine):.1f} "
             f"| {_fmt(_mean([j.in_main for j in mine]), 2)} | {_fmt(_mean(startup), 2)} "
             f"| {_fmt(sum(cpu) if cpu else None)} | {_fmt(_max([j.max_rss for j in mine]), 0)} "
-            f"| {_fmt(peaks.get(rule), 0)} |"
+            f"| {_fmt(_max([peaks.get(rule), *(j.peak_rss for j in mine)]), 0)} |"
         )
     lines.append(
         f"| **sum** | {len(jobs)} | {sum(j.wall for j in jobs):.1f} | | | | "
         f"{_fmt(sum(j.cpu_time for j in jobs if j.cpu_time is not None))} | "
         f"{_fmt(_max([j.max_rss for j in jobs]), 0)} | "
-        f"{_fmt(_max([peaks.get(r) for r in rules]), 0)} |"
+        f"{_fmt(_max([*(peaks.get(r) for r in rules), *(j.peak_rss for j in jobs)]), 0)} |"
     )
     return lines
 

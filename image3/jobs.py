@@ -4,6 +4,8 @@ Scripts call :func:`run` with their main function; nothing here knows about Snak
 """
 
 import logging
+import os
+import resource
 import sys
 import time
 import warnings
@@ -11,6 +13,7 @@ from types import SimpleNamespace
 
 from astropy.utils.exceptions import AstropyDeprecationWarning
 
+from . import job_server
 from .errors import InputError
 
 log = logging.getLogger("image3")
@@ -37,6 +40,31 @@ def _parse_asdf_manifests_with_libyaml():
         _manifest.yaml = SimpleNamespace(safe_load=lambda stream: yaml.load(stream, Loader=yaml.CSafeLoader))
 
 
+def prepare_libraries():
+    """Process-wide settings every job wants before it reads its first file."""
+    _parse_asdf_manifests_with_libyaml()
+
+
+def _usage():
+    """This process's CPU seconds and peak RSS in MiB so far (a job server's child: since its fork)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def _call(main):
+    """``main()``; with IMAGE3_PROFILE=<folder> set, profiled into <folder>/<script>-<pid>.prof."""
+    folder = os.environ.get("IMAGE3_PROFILE")
+    if not folder:
+        return main()
+    import cProfile
+
+    script = os.path.basename(sys.argv[0]).split(".")[-2] if "." in sys.argv[0] else "job"
+    with cProfile.Profile() as profile:
+        main()
+    os.makedirs(folder, exist_ok=True)
+    profile.dump_stats(os.path.join(folder, f"{script}-{os.getpid()}.prof"))
+
+
 def run(main, log_path=None):
     """Call ``main()`` with logging to ``log_path`` (and stderr); exit 1 on any error.
 
@@ -46,18 +74,24 @@ def run(main, log_path=None):
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
+    )
     logging.captureWarnings(True)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=AstropyDeprecationWarning)
-    _parse_asdf_manifests_with_libyaml()
+    prepare_libraries()
+    if job_server.in_worker():
+        log.info("running in the workflow's job server")
     start = time.perf_counter()
     try:
-        main()
+        _call(main)
     except InputError as err:
         log.error("%s", err)
         sys.exit(1)
     except Exception:
         log.exception("job failed")
         sys.exit(1)
-    log.info("done in %.2f s", time.perf_counter() - start)
+    cpu, peak = _usage()
+    elapsed = time.perf_counter() - start
+    log.info("done in %.2f s (process: %.2f CPU s, peak RSS %.0f MiB)", elapsed, cpu, peak)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from image3.association import Product, load_association
+from image3 import job_server
 from image3.errors import InputError
 from image3.grid import check_grid_options
 from image3.members import scan_members
@@ -306,3 +307,12 @@ def all_products():
     if MULTIBAND:
         files += catalog_paths("multiband", "multiband").values()
     return files
+
+
+def start_job_server():
+    """Local runs: start the warm job server the job scripts hand themselves to (config job_server).
+
+    Jobs on a cluster run elsewhere, in their own Python; they never see it.
+    """
+    if config["job_server"] and workflow.local_exec and not workflow.touch:
+        job_server.start(f"{OUT}/logs/job_server.log")

@@ -1,5 +1,4 @@
-# resample: the product's output grid, the drizzled _i2d mosaic and its preview for the report (one
-# job);
+# resample: the product's output grid and the drizzled _i2d mosaic (its preview: rules/qa.smk);
 # optionally (single_exposure_products) each exposure drizzled alone onto the same grid.
 
 GRID_KEYS = (
@@ -65,12 +64,6 @@ rule resample:
         grid=lambda w: grid_path(w.product),
     output:
         i2d=f"{OUT}/{{product}}/{{product}}_i2d.fits",
-        preview=report(
-            f"{OUT}/{{product}}/qa/{{product}}_i2d.png",
-            caption="../report/preview.rst",
-            category="Mosaics",
-            subcategory="{product}",
-        ),
     log:
         f"{OUT}/logs/{{product}}/resample.log",
     benchmark:

@@ -32,12 +32,6 @@ if not TILED:
             abvegaoffset=reference_file("abvegaoffset"),
         output:
             **catalog_paths("{product}", "{product}"),
-            qa=report(
-                f"{OUT}/{{product}}/qa/{{product}}_cat.png",
-                caption="../report/catalog.rst",
-                category="Catalogs",
-                subcategory="{product}",
-            ),
         log:
             f"{OUT}/logs/{{product}}/source_catalog.log",
         benchmark:

@@ -59,12 +59,6 @@ rule tweakreg:
         wcs=f"{OUT}/{{product}}/work/{{product}}_wcs.asdf",
         report=f"{OUT}/{{product}}/{{product}}_tweakreg.ecsv",
         residuals=f"{OUT}/{{product}}/work/{{product}}_tweakreg_residuals.ecsv",
-        qa=report(
-            f"{OUT}/{{product}}/qa/{{product}}_tweakreg.png",
-            caption="../report/tweakreg.rst",
-            category="Alignment",
-            subcategory="{product}",
-        ),
     log:
         f"{OUT}/logs/{{product}}/tweakreg.log",
     benchmark:

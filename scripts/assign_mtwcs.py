@@ -1,5 +1,9 @@
 """Add the moving-target frame to a product's aligned WCS (official assign_mtwcs, after tweakreg)."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 import logging
 
 from image3.fits_read import moving_target_position

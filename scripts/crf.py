@@ -1,5 +1,9 @@
 """Write one exposure's _crf product (level-2b format with the final WCS, sky level and DQ)."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 from image3.jobs import run
 from image3.outlier_files import read_mask
 from image3.products import SipSettings, write_crf

@@ -1,5 +1,9 @@
 """Sample each exposure's final WCS on the pixel maps' coarse grid (the product's geometry file)."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 from image3.fits_read import image_shape
 from image3.geometry import Geometry, write_geometries
 from image3.jobs import run

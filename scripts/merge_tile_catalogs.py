@@ -1,6 +1,10 @@
 """The catalog of a tiled product: its tiles' catalogs merged, each source once (in the tile whose
 interior holds its centroid), in product-grid pixels, and its ds9 regions."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 import logging
 
 from astropy.table import QTable

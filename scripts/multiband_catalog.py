@@ -1,5 +1,9 @@
 """One catalog of all products on a common grid: detect once on the combined bands, measure each."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 import contextlib
 import logging
 

@@ -1,5 +1,9 @@
 """Median of a product's single images, in row sections of bounded memory."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 import logging
 
 from image3.atomic import atomic_path

@@ -1,5 +1,9 @@
 """Outlier-detection QA figure for the report: fraction flagged and cut-outs."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 from image3.atomic import atomic_path
 from image3.fits_read import read_lean
 from image3.jobs import run

@@ -1,20 +1,22 @@
-"""Drizzle a product's exposures (their _crf files) into the _i2d mosaic and draw its preview (or one
-exposure alone into its own _i2d, or the exposures that reach one tile into the tile's _i2d).
+"""Drizzle a product's exposures (their _crf files) into the _i2d mosaic (or one exposure alone into
+its own _i2d, or the exposures that reach one tile into the tile's _i2d).
 
 The arrays are read with astropy.io.fits and the pixel maps come from the product's geometry file
 (the crf files' WCS, sampled), so only the first crf is opened as a datamodel, for the metadata.
 """
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 import logging
 
-from image3.atomic import atomic_path
 from image3.fits_read import read_lean
 from image3.geometry import read_geometry
 from image3.grid import read_grid
 from image3.jobs import run
 from image3.level2b import open_level2b, save_model
 from image3.products import SipSettings, build_i2d
-from image3.qa import plot_mosaic
 from image3.resample import VARIANCES, DrizzleSettings, Exposure, Mosaic
 from image3.tiles import tile_grid, tile_named
 
@@ -48,9 +50,6 @@ def main():
             SipSettings(**sm.params.sip),
         )
         save_model(i2d, sm.output.i2d)
-    if "preview" in sm.output.keys():  # the product's mosaic, not an exposure's own _i2d
-        with atomic_path(sm.output.preview) as tmp:
-            plot_mosaic(sm.output.i2d, tmp)
 
 
 run(main, snakemake.log[0])  # noqa: F821

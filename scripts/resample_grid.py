@@ -1,6 +1,10 @@
 """Compute an output grid (union of the exposures' footprints: one product's, or every product's
 for a common grid) and save it (JSON)."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 import logging
 
 from image3.geometry import read_geometries

@@ -1,5 +1,9 @@
 """Render one demo exposure as an official level-2b _cal.fits, with its cosmic-ray truth."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 from image3.atomic import atomic_path
 from image3.jobs import run
 from image3.level2b import save_model

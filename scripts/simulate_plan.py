@@ -1,5 +1,9 @@
 """Simulate the demo's scene, pointings and sky levels (the truth the exposures are rendered from)."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 from image3.jobs import run
 from image3.simulate.dataset import plan, write_plan
 

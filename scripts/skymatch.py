@@ -1,5 +1,9 @@
 """Measure the sky level of each exposure of a product (skymatch) and plot the QA figure."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 import logging
 
 from image3.atomic import atomic_path

@@ -1,14 +1,16 @@
-"""Detect and measure the sources of one mosaic (a product's or a tile's): _cat.ecsv, _segm.fits, a ds9
-regions file and, for a product, its report figure."""
+"""Detect and measure the sources of one mosaic (a product's or a tile's): _cat.ecsv, _segm.fits and a
+ds9 regions file."""
+
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
 
 import logging
 
 from stdatamodels.jwst import datamodels
 
-from image3.atomic import atomic_path
 from image3.catalog_products import empty_catalog, write_catalog_products
 from image3.jobs import run
-from image3.qa import plot_catalog
 from image3.source_catalog import BandImage, CatalogSettings, single_band_catalog
 
 log = logging.getLogger("image3")
@@ -25,9 +27,6 @@ def main():
             table, segm = empty_catalog(), band.mask * 0
         log.info("%d sources", len(table))
         write_catalog_products(table, segm, model, sm.output)
-    if "qa" in sm.output.keys():
-        with atomic_path(sm.output.qa) as tmp:
-            plot_catalog(sm.input.i2d, sm.output.cat, tmp)
 
 
 run(main, snakemake.log[0])  # noqa: F821

@@ -1,6 +1,10 @@
 """Cut a product's output grid into tiles: the tile index (which exposures each tile reads) and
 its report figure. Tiles that no exposure reaches are left out of the index (no job makes them)."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 import logging
 
 from image3.atomic import atomic_path

@@ -1,5 +1,9 @@
-"""Align a product's exposures to each other (and to a reference catalog), save their WCS and draw
-the alignment's QA figure."""
+"""Align a product's exposures to each other (and to a reference catalog); save their WCS, the
+alignment report and the match residuals."""
+
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
 
 import logging
 
@@ -9,7 +13,7 @@ from image3 import alignment
 from image3.atomic import atomic_path
 from image3.jobs import run
 from image3.level2b import exposure_group, open_level2b
-from image3.tweakreg_qa import match_residuals, plot_alignment
+from image3.tweakreg_qa import match_residuals
 from image3.wcs_store import save_wcs_set
 
 log = logging.getLogger("image3")
@@ -53,8 +57,6 @@ def main():
     residuals = match_residuals(exposures)
     with atomic_path(sm.output.residuals) as tmp:
         residuals.write(tmp, format="ascii.ecsv")
-    with atomic_path(sm.output.qa) as tmp:
-        plot_alignment(report, residuals, tmp)
     save_wcs_set(sm.output.wcs, {e.name: e.wcs for e in exposures})
 
 

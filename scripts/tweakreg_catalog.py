@@ -1,5 +1,9 @@
 """Detect the point sources of one exposure for alignment (or take the user's catalog)."""
 
+from image3.job_server import hand_off
+
+hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
+
 import logging
 
 from astropy.table import Table

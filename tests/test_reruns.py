@@ -33,9 +33,17 @@ N = N_EXPOSURES
 # Downstream blocks. Outlier detection's single images and median are temporary files, so any rerun of
 # its flags re-creates them.
 OUTLIERS = {"outlier_single": N, "outlier_median": 1, "outlier_flag": N, "outlier_qa": 1}
-CATALOG = {"source_catalog": 1}
-PRODUCTS = {"crf": N, "resample": 1, **CATALOG}
-AFTER_ALIGNMENT = {"tweakreg": 1, "skymatch": 1, "geometry": 1, "resample_grid": 1, **OUTLIERS, **PRODUCTS}
+CATALOG = {"source_catalog": 1, "catalog_qa": 1}
+PRODUCTS = {"crf": N, "resample": 1, "preview": 1, **CATALOG}
+AFTER_ALIGNMENT = {
+    "tweakreg": 1,
+    "tweakreg_qa": 1,
+    "skymatch": 1,
+    "geometry": 1,
+    "resample_grid": 1,
+    **OUTLIERS,
+    **PRODUCTS,
+}
 # One entry per step: a change of one of its parameters (merged over SMALL) and the jobs a rerun must
 # run, rule -> count: the step's own and everything downstream of it (`all` is left out). Adding a
 # step to the workflow = adding its entry here (test_every_step_has_an_entry fails until then).
@@ -74,7 +82,7 @@ STEPS = {
     "outlier_median": ({"outlier_detection": {"maskpt": 0.6}}, {**OUTLIERS, **PRODUCTS}),
     "outlier_flag": ({"outlier_detection": {"snr": "4.5 3.5"}}, {**OUTLIERS, **PRODUCTS}),
     "crf": ({"tweakreg": {"sip_max_pix_error": 0.02}}, PRODUCTS),
-    "resample": ({"resample": {"pixfrac": 0.8}}, {"resample": 1, **CATALOG}),
+    "resample": ({"resample": {"pixfrac": 0.8}}, {"resample": 1, "preview": 1, **CATALOG}),
     "source_catalog": ({"source_catalog": {"snr_threshold": 4.0}}, CATALOG),
     # The reference files' only parameter is the demo's filter, which names the product: all reruns.
     "simulate_reference_files": (
@@ -97,7 +105,7 @@ MOVING_STEPS = {
     ),
     "resample_exposure": (
         {"resample": {"pixfrac": 0.8}},
-        {"resample": 1, "resample_exposure": N, **CATALOG},
+        {"resample": 1, "preview": 1, "resample_exposure": N, **CATALOG},
     ),
 }
 # The tiled demo (workflow_helpers.TILED: 4 tiles) replaces resample and source_catalog by the tile
@@ -115,7 +123,7 @@ TILED_STEPS = {
 }
 # Steps that take no parameter from the config: they rerun only as someone's downstream (in the tiled
 # DAG the merged catalog: its parameters are the tile layout's, tile_index's too).
-WITHOUT_PARAMETERS = {"outlier_qa", "assign_mtwcs"}
+WITHOUT_PARAMETERS = {"outlier_qa", "tweakreg_qa", "preview", "catalog_qa", "assign_mtwcs"}
 TILED_WITHOUT_PARAMETERS = {"merge_tile_catalogs"}
 # A member added to an association: its source catalog and every per-product job rerun, and with them
 # every crf (they all depend on the product's alignment); the other members' source catalogs do not.
@@ -150,6 +158,11 @@ def test_every_tiled_step_has_an_entry(tiled_demo, tmp_path):
 
 def test_nothing_reruns_without_a_change(demo):
     assert planned_jobs(demo) == {}
+
+
+def test_running_without_the_job_server_reruns_nothing(demo):
+    """How jobs are started (job_server) is no parameter of any step."""
+    assert planned_jobs(demo, merged(SMALL, {"job_server": False})) == {}
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -10,7 +10,16 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS as FitsWCS
 from stdatamodels.jwst import datamodels
-from workflow_helpers import PRODUCT, SMALL, snakemake, user_asn
+from workflow_helpers import (
+    PRODUCT,
+    SMALL,
+    assert_same_arrays,
+    copy_workdir,
+    merged,
+    product_files,
+    snakemake,
+    user_asn,
+)
 
 from image3.simulate import demo as demo_names
 from image3.skymatch import SkySettings, sky_statistic
@@ -167,3 +176,17 @@ def test_non_level2b_file_fails_its_product_only(demo, tmp_path):
     assert not (bad / "bad_i2d.fits").exists()
     assert not (bad / "jw09999001001_02101_00001_nrca1_o009_crf.fits").exists()
     assert not [p for p in bad.rglob("*") if ".tmp" in p.name]
+
+
+def test_the_job_server_changes_no_product(demo, tmp_path):
+    """The demo's jobs ran in the job server; the mosaic made again in a job's own process is the same."""
+    in_server = "running in the workflow's job server"
+    assert "ready on" in (demo / "results" / "logs" / "job_server.log").read_text()
+    resample_log = f"results/logs/{PRODUCT}/resample.log"
+    assert in_server in (demo / resample_log).read_text()
+    workdir = copy_workdir(demo, tmp_path / "work")
+    i2d = product_files(workdir)[0]
+    config = merged(SMALL, {"job_server": False})
+    snakemake(workdir, str(i2d.relative_to(workdir)), "--forcerun", "resample", config=config)
+    assert in_server not in (workdir / resample_log).read_text()
+    assert_same_arrays(product_files(demo)[0], i2d)

@@ -1,0 +1,382 @@
+"""A warm worker for the workflow's local jobs: heavy imports once per run, not once per job.
+
+Every Snakemake ``script:`` job is a fresh Python process, and most of a small job's time is spent
+importing numpy, astropy, photutils, gwcs, stdatamodels... (seconds each on a small machine). For a
+local run the workflow starts one *job server* (:func:`start`, from the Snakefile's ``onstart``): a
+process that imports those packages once and then forks a child per job. A job script's first
+statement, :func:`hand_off`, connects to the server; the forked child takes over the job's working
+directory, environment, arguments, stdin/stdout/stderr (passed over the socket), runs the same script
+file, and reports its exit status, which the job's own process then exits with. Snakemake still
+decides what runs, where and how many at once; only the start-up of each job's Python is skipped.
+
+Nothing changes for the job when no server runs (a cluster job, ``job_server: false``,
+``--no-hooks``, another Python environment, the server gone): :func:`hand_off` returns and the
+script runs in its own process as before.
+
+The server lives as long as the Snakemake process that started it: it exits when that process
+exits (``atexit``) or dies (it polls its parent), and a child exits when its job's process does
+(its connection closes). This module imports only the standard library, so a job pays nothing for
+the hand-off and Snakemake nothing for starting the server.
+"""
+
+import atexit
+import contextlib
+import importlib
+import json
+import os
+import pkgutil
+import runpy
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+from functools import partial
+
+__all__ = ["ENV_VAR", "PRELOAD", "hand_off", "in_worker", "serve", "start"]
+
+ENV_VAR = "IMAGE3_JOB_SERVER"
+"""Environment variable holding the server's socket path; jobs inherit it from Snakemake."""
+
+PRELOAD = (
+    "numpy",
+    "scipy.ndimage",
+    "scipy.optimize",
+    "astropy.io.fits",
+    "astropy.table",
+    "astropy.wcs",
+    "asdf",
+    "gwcs",
+    "drizzle.resample",
+    "tweakwcs",
+    "photutils.segmentation",
+    "photutils.detection",
+    "photutils.aperture",
+    "photutils.background",
+    "stdatamodels.jwst.datamodels",
+    "matplotlib",
+    "matplotlib.pyplot",
+    "snakemake.iocontainers",
+    "snakemake.logging",
+    "image3.jobs",
+)
+"""Packages the server imports before it forks jobs, besides every module of ``image3``: those
+the library imports lazily, inside the functions that need them. A package missing here costs only
+its own import in the jobs that use it.
+"""
+
+_MAX_MESSAGE = 1 << 20  # bytes of one job request (JSON), environment included
+_in_worker = False
+
+
+def in_worker() -> bool:
+    """Whether this process is a job run by the server (a forked child)."""
+    return _in_worker
+
+
+# --- the job's side --------------------------------------------------------------------------------
+
+
+def hand_off() -> None:
+    """Run this job script in the workflow's job server, if one is running; exit with its status.
+
+    Call it first thing in a job script, before the heavy imports. It returns (and the script
+    goes on in this process) when no server is reachable or the server declines the job; inside
+    the server's child it returns at once, so the script's body runs there.
+    """
+    address = os.environ.get(ENV_VAR)
+    if _in_worker or not address:
+        return
+    try:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(address)
+    except OSError:
+        return  # no server (any more): run here
+    with conn:
+        request = {
+            "script": os.path.abspath(sys.argv[0]),
+            "argv": sys.argv,
+            "cwd": os.getcwd(),
+            "env": dict(os.environ),
+            "executable": sys.executable,
+            "prefix": sys.prefix,
+        }
+        payload = json.dumps(request).encode()
+        header = struct.pack("!I", len(payload))
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        try:
+            socket.send_fds(conn, [header + payload], [0, 1, 2])
+            reply = _read_reply(conn)
+        except OSError:
+            reply = None
+    if reply is None:
+        sys.stderr.write("image3 job server: the worker running this job died without a status\n")
+        sys.exit(1)
+    if "declined" in reply:
+        return
+    sys.exit(reply["status"])
+
+
+def _read_reply(conn):
+    """The server's JSON reply (one line), or None if the connection closed first."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(4096)
+        if not chunk:
+            return None
+        data += chunk
+    return json.loads(data)
+
+
+# --- the server's side -----------------------------------------------------------------------------
+
+
+def start(log_path, *, preload=PRELOAD) -> str:
+    """Start a job server for this process's jobs; return its socket path (also set in ENV_VAR).
+
+    The server is a child of this process: its output goes to ``log_path``, it stops when this
+    process exits, and every job this process starts afterwards inherits the socket path. The
+    socket listens from this call on, so a job started at once waits for the server's imports
+    rather than running without it.
+    """
+    socket_dir = tempfile.mkdtemp(prefix="image3-jobs-")  # mode 0700: only this user connects
+    address = os.path.join(socket_dir, "server.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(128)
+    # The server imports this very copy of image3, wherever this process found it.
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    python_path = os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))
+    os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+    with open(log_path, "w") as log, listener:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "image3.job_server", str(listener.fileno()), str(os.getpid()), *preload],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": python_path},
+            pass_fds=[listener.fileno()],
+        )
+    atexit.register(_stop, server, socket_dir)
+    os.environ[ENV_VAR] = address
+    return address
+
+
+def _stop(server, socket_dir):
+    os.environ.pop(ENV_VAR, None)
+    server.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.wait(timeout=5)
+    shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def serve(listener_fd, parent_pid, preload=PRELOAD) -> None:
+    """Fork a child per job connecting to the listening socket ``listener_fd`` until the process
+    ``parent_pid`` exits; while no job waits, warm up: import ``preload`` and every module of
+    ``image3``, then fill the caches jobs fill on first use (:func:`_warm_up_tasks`). A job forked
+    before the warm-up ends does the rest of it itself, on demand, as a fresh process would."""
+    listener = socket.socket(fileno=listener_fd)
+    address = listener.getsockname()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    tasks = _warm_up_tasks(preload)
+    print(f"image3 job server {os.getpid()}: listening on {address}", flush=True)
+    try:
+        while os.getppid() == parent_pid:
+            _reap_children()
+            listener.settimeout(0 if tasks else 0.5)  # busy warming up: only take a waiting job
+            try:
+                conn, _ = listener.accept()
+            except (TimeoutError, BlockingIOError):
+                if tasks:
+                    _run_task(tasks.pop(0))
+                    if not tasks:
+                        print("image3 job server: warmed up", flush=True)
+                continue
+            conn.setblocking(True)
+            sys.stdout.flush()
+            if os.fork() == 0:
+                listener.close()
+                _run_job(conn)  # never returns
+            conn.close()
+    finally:
+        _reap_children()
+        with contextlib.suppress(OSError):
+            os.unlink(address)
+
+
+def _reap_children():
+    """Collect the jobs that have finished, so their CPU time and peak RSS count as this process's
+    children's (and so Snakemake's, e.g. for ``/usr/bin/time snakemake ...``)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+def _warm_up_tasks(preload):
+    """The server's warm-up, as small steps: imports first, then first-use caches."""
+    import image3
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    library = [info.name for info in pkgutil.walk_packages(image3.__path__, "image3.")]
+    imports = [partial(importlib.import_module, name) for name in (*preload, *library)]
+    return [*imports, _prepare_libraries, _warm_asdf_and_datamodels, _warm_matplotlib]
+
+
+def _run_task(task):
+    try:
+        task()
+    except Exception as err:  # the jobs that need it do it themselves
+        print(f"image3 job server: warm-up step {task} failed: {err}", flush=True)
+
+
+def _prepare_libraries():
+    from . import jobs
+
+    jobs.prepare_libraries()
+
+
+def _warm_asdf_and_datamodels():
+    """Write and read back a small level-2b image with a gwcs, as stdatamodels and asdf: loads the
+    installed ASDF extensions (an entry-point scan of every installed package), their manifests,
+    converters and schemas, which each job would otherwise do again on its first file."""
+    from stdatamodels.jwst import datamodels
+
+    from . import jwst_wcs, wcs_store
+
+    wcs = jwst_wcs.imaging_wcs((8, 8), jwst_wcs.Pointing(ra_ref=53.16, dec_ref=-27.8, roll_ref=30.0))
+    with tempfile.TemporaryDirectory(prefix="image3-warm-up-") as folder:
+        wcs_store.save_wcs_set(os.path.join(folder, "wcs.asdf"), {"x": wcs})
+        wcs_store.load_wcs_entry(os.path.join(folder, "wcs.asdf"), "x")
+        model = datamodels.ImageModel((8, 8))
+        model.meta.wcs = wcs
+        model.meta.bunit_data = "MJy/sr"
+        model.save(os.path.join(folder, "x_cal.fits"))
+        with datamodels.open(os.path.join(folder, "x_cal.fits")) as again:
+            again.meta.wcs  # noqa: B018 (deserialised on first access)
+
+
+def _warm_matplotlib():
+    """Draw and save a small figure with text: loads the fonts and the Agg renderer."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    ax.set_title("warm-up")
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
+
+
+def _run_job(conn):
+    """In the forked child: become the job described on ``conn``, run its script, report, exit."""
+    status = 1
+    try:
+        request, fds = _read_request(conn)
+        reason = _decline_reason(request)
+        if reason:
+            _send(conn, {"declined": reason})
+            os._exit(0)
+        _become(request, fds)
+        threading.Thread(target=_exit_with_client, args=(conn,), daemon=True).start()
+        status = _run_script(request["script"])
+        _send(conn, {"status": status})
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(status)
+
+
+def _read_request(conn):
+    """The job's request (a length-prefixed JSON object) and its three file descriptors."""
+    data, fds, _, _ = socket.recv_fds(conn, 4, 3)
+    data += _receive(conn, 4 - len(data))
+    (size,) = struct.unpack("!I", data)
+    if size > _MAX_MESSAGE or len(fds) != 3:
+        raise ValueError(f"malformed job request ({size} bytes, {len(fds)} descriptors)")
+    return json.loads(_receive(conn, size)), fds
+
+
+def _receive(conn, size):
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the job closed its connection mid-request")
+        data += chunk
+    return data
+
+
+def _decline_reason(request):
+    """Why this server cannot run the job as its own process would (another Python), or ''."""
+    if (request["executable"], request["prefix"]) != (sys.executable, sys.prefix):
+        return f"the job runs {request['executable']}, this server {sys.executable}"
+    return ""
+
+
+def _become(request, fds):
+    """Take the job's stdin/stdout/stderr, working directory, environment and arguments."""
+    for fd, target in zip(fds, (0, 1, 2), strict=True):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = list(request["argv"])
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    global _in_worker
+    _in_worker = True
+
+
+def _exit_with_client(conn):
+    """Kill this child when the job's process goes away (Snakemake cancelled the job)."""
+    with contextlib.suppress(OSError):
+        while conn.recv(1):
+            pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _run_script(path) -> int:
+    """Run a job script as ``python path`` would; its exit status."""
+    try:
+        runpy.run_path(path, run_name="__main__")
+        status = 0
+    except SystemExit as stop:
+        status = _exit_status(stop.code)
+    except BaseException:
+        traceback.print_exc()
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    import logging
+
+    logging.shutdown()
+    return status
+
+
+def _exit_status(code) -> int:
+    """The process exit status ``sys.exit(code)`` gives."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+def _send(conn, message):
+    conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+if __name__ == "__main__":
+    # Serve from the package's module, the one job scripts import (not this __main__ copy).
+    from image3 import job_server
+
+    job_server.serve(int(sys.argv[1]), int(sys.argv[2]), tuple(sys.argv[3:]))

@@ -1,0 +1,175 @@
+"""The warm job server runs a job script as the job's own process would, or leaves it to that process.
+
+Each test starts a real server (``job_server.start`` in a helper process standing in for Snakemake)
+and runs small job scripts through ``hand_off`` as separate processes.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from image3 import job_server
+
+# A stand-in for Snakemake: starts a server, prints its socket path, lives until stdin closes.
+PARENT = """
+import sys
+from image3 import job_server
+print(job_server.start(sys.argv[1], preload=("numpy",)), flush=True)
+sys.stdin.read()
+"""
+
+# A job script: hands off, then reports where it ran and what it saw.
+SCRIPT = """
+import os, sys
+from image3.job_server import hand_off, in_worker
+hand_off()
+print(f"in_worker={in_worker()} pid={os.getpid()} cwd={os.getcwd()} args={sys.argv[1:]}")
+print("to stderr", file=sys.stderr)
+print("JOB_VALUE=" + os.environ.get("JOB_VALUE", ""))
+if "sleep" in sys.argv:
+    import time
+    open("started", "w").close()
+    time.sleep(60)
+code = sys.argv[1] if len(sys.argv) > 1 else "0"
+sys.exit(int(code) if code.isdigit() else code)
+"""
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A running server's socket path; the parent process ends (and the server with it) after the test."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(tmp_path / "server.log")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    address = parent.stdout.readline().strip()
+    yield address
+    parent.stdin.close()
+    parent.wait(timeout=30)
+
+
+def run_job(tmp_path, address, *args, **env):
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    workdir = tmp_path / "work"
+    workdir.mkdir(exist_ok=True)
+    environ = {**os.environ, **env}
+    if address:
+        environ[job_server.ENV_VAR] = address
+    else:
+        environ.pop(job_server.ENV_VAR, None)
+    return subprocess.run(
+        [sys.executable, str(script), *args], cwd=workdir, env=environ, capture_output=True, text=True
+    )
+
+
+def field(output, key):
+    return output.split(f"{key}=")[1].split()[0]
+
+
+def test_job_runs_in_the_server_with_the_jobs_cwd_env_args_and_streams(tmp_path, server):
+    result = run_job(tmp_path, server, "0", "x y", JOB_VALUE="from the job")
+    assert result.returncode == 0, result.stderr
+    assert field(result.stdout, "in_worker") == "True"
+    assert field(result.stdout, "cwd") == str(tmp_path / "work")
+    assert "args=['0', 'x y']" in result.stdout
+    assert "JOB_VALUE=from the job" in result.stdout
+    assert "to stderr" in result.stderr
+
+
+@pytest.mark.parametrize(("arg", "status"), [("0", 0), ("3", 3), ("a message", 1)])
+def test_exit_status_is_the_scripts(tmp_path, server, arg, status):
+    result = run_job(tmp_path, server, arg)
+    assert field(result.stdout, "in_worker") == "True"
+    assert result.returncode == status
+    if status == 1:
+        assert "a message" in result.stderr
+
+
+def test_each_job_is_a_fresh_child(tmp_path, server):
+    pids = {field(run_job(tmp_path, server).stdout, "pid") for _ in range(3)}
+    assert len(pids) == 3
+
+
+def test_without_a_server_the_job_runs_in_its_own_process(tmp_path):
+    for address in ("", str(tmp_path / "no-such.sock")):
+        result = run_job(tmp_path, address, "4")
+        assert field(result.stdout, "in_worker") == "False"
+        assert result.returncode == 4
+
+
+def test_another_python_is_declined_and_runs_itself(tmp_path, server):
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True
+    )
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    env = {**os.environ, job_server.ENV_VAR: server, "PYTHONPATH": str(Path(job_server.__file__).parents[1])}
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), str(script), "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert field(result.stdout, "in_worker") == "False"
+
+
+def test_killing_the_job_kills_its_worker(tmp_path, server):
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    (tmp_path / "work").mkdir()
+    job = subprocess.Popen(
+        [sys.executable, str(script), "0", "sleep"],
+        cwd=tmp_path / "work",
+        env={**os.environ, job_server.ENV_VAR: server},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    started = tmp_path / "work" / "started"
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = int(field(job.stdout.readline(), "pid"))
+    assert worker != job.pid
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(worker)
+
+
+def test_server_exits_with_its_parent(tmp_path):
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(tmp_path / "server.log")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    address = parent.stdout.readline().decode().strip()
+    assert run_job(tmp_path, address).returncode == 0
+    parent.kill()  # no atexit: the server notices on its own
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while os.path.exists(address) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(address)
+    assert field(run_job(tmp_path, address).stdout, "in_worker") == "False"
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "State:\tZ" not in status.read()
+    except FileNotFoundError:
+        return False
