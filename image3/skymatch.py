@@ -32,8 +32,9 @@ bin widths; ours is about as steady as a median and still gives little weight to
 light.
 """
 
+import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .association import exposure_name
+from .atomic import atomic_path
 from .dq import excluded_exposure, good_pixels
 from .errors import InputError
 from .fits_read import read_lean
@@ -391,6 +393,21 @@ class SkyResult:
     local: dict = field(default_factory=dict)
     components: list = field(default_factory=list)
     pairs: list = field(default_factory=list)
+
+
+def save_result(result: SkyResult, path):
+    """Write ``result`` as JSON (what the QA figure shows), atomically."""
+    tree = asdict(result)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(tree, indent=1) + "\n")
+
+
+def load_result(path) -> SkyResult:
+    """A :class:`SkyResult` from a file of :func:`save_result`."""
+    tree = json.loads(Path(path).read_text())
+    tree["local"] = {group: Statistic(**s) for group, s in tree["local"].items()}
+    tree["pairs"] = [Pair(**p) for p in tree["pairs"]]
+    return SkyResult(**tree)
 
 
 def _usable_cells(exposures, cell_size):

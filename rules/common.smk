@@ -299,10 +299,10 @@ def all_products():
         if TILED:  # the tiles (through the merged catalog), their index and figure
             files += [catalog_paths(product, product)[k] for k in ("cat", "regions")]
             files += [tile_index_path(product)]
-            qa = ("tweakreg", "outliers", "tiles")
+            qa = ("tweakreg", "skymatch", "outliers", "tiles")
         else:
             files += [i2d_path(product), *catalog_paths(product, product).values()]
-            qa = ("i2d", "tweakreg", "outliers", "cat")
+            qa = ("i2d", "tweakreg", "skymatch", "outliers", "cat")
         files += [f"{OUT}/{product}/qa/{product}_{name}.png" for name in qa]
     if MULTIBAND:
         files += catalog_paths("multiband", "multiband").values()

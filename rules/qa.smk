@@ -23,6 +23,26 @@ rule tweakreg_qa:
         "../scripts/tweakreg_qa.py"
 
 
+rule skymatch_qa:
+    input:
+        rules.skymatch.output.result,
+    output:
+        report(
+            f"{OUT}/{{product}}/qa/{{product}}_skymatch.png",
+            caption="../report/skymatch.rst",
+            category="Sky matching",
+            subcategory="{product}",
+        ),
+    log:
+        f"{OUT}/logs/{{product}}/skymatch_qa.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/skymatch_qa.tsv"
+    conda:
+        "../envs/image3.yaml"
+    script:
+        "../scripts/skymatch_qa.py"
+
+
 # With tiles the product has no single mosaic or catalog to show (rules/tiles.smk draws the tiles).
 if not TILED:
 

@@ -1,5 +1,5 @@
 # skymatch: one sky level per exposure of a product, in a side file that the _crf files (and so
-# resample) use, with its QA figure in the report.
+# resample) use, and what it measured, for its QA figure (rules/qa.smk).
 
 
 rule skymatch:
@@ -9,12 +9,7 @@ rule skymatch:
         skylist=config["skymatch"]["skylist"] or [],
     output:
         sky=f"{OUT}/{{product}}/work/{{product}}_sky.json",
-        qa=report(
-            f"{OUT}/{{product}}/qa/{{product}}_skymatch.png",
-            caption="../report/skymatch.rst",
-            category="Sky matching",
-            subcategory="{product}",
-        ),
+        result=f"{OUT}/{{product}}/work/{{product}}_skymatch.json",
     log:
         f"{OUT}/logs/{{product}}/skymatch.log",
     benchmark:

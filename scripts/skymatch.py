@@ -1,4 +1,5 @@
-"""Measure the sky level of each exposure of a product (skymatch) and plot the QA figure."""
+"""Measure the sky level of each exposure of a product (skymatch); save the levels and what they
+came from (for the QA figure)."""
 
 from image3.job_server import hand_off
 
@@ -6,12 +7,10 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 
 import logging
 
-from image3.atomic import atomic_path
 from image3.geometry import read_geometries
 from image3.jobs import run
-from image3.qa import plot_skymatch
 from image3.sky_store import write_sky_file
-from image3.skymatch import SkySettings, measure_files, user_sky
+from image3.skymatch import SkySettings, measure_files, save_result, user_sky
 
 log = logging.getLogger("image3")
 
@@ -27,8 +26,7 @@ def main():
     for name, level in result.levels.items():
         log.info("%s: level %.6f MJy/sr (%s)", name, level, result.method)
     write_sky_file(sm.output.sky, result.levels, settings.subtract, result.method)
-    with atomic_path(sm.output.qa) as tmp:
-        plot_skymatch(result, tmp)
+    save_result(result, sm.output.result)
 
 
 run(main, snakemake.log[0])  # noqa: F821

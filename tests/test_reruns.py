@@ -39,6 +39,7 @@ AFTER_ALIGNMENT = {
     "tweakreg": 1,
     "tweakreg_qa": 1,
     "skymatch": 1,
+    "skymatch_qa": 1,
     "geometry": 1,
     "resample_grid": 1,
     **OUTLIERS,
@@ -72,10 +73,13 @@ STEPS = {
     ),
     "tweakreg_catalog": ({"tweakreg": {"snr_threshold": 8.0}}, {"tweakreg_catalog": N, **AFTER_ALIGNMENT}),
     "tweakreg": ({"tweakreg": {"searchrad": 1.5}}, AFTER_ALIGNMENT),
-    "skymatch": ({"skymatch": {"skystat": "median"}}, {"skymatch": 1, **OUTLIERS, **PRODUCTS}),
+    "skymatch": (
+        {"skymatch": {"skystat": "median"}},
+        {"skymatch": 1, "skymatch_qa": 1, **OUTLIERS, **PRODUCTS},
+    ),
     "geometry": (
         {"resample": {"pixmap_step": 8}},
-        {"geometry": 1, "skymatch": 1, "resample_grid": 1, **OUTLIERS, **PRODUCTS},
+        {"geometry": 1, "skymatch": 1, "skymatch_qa": 1, "resample_grid": 1, **OUTLIERS, **PRODUCTS},
     ),
     "resample_grid": ({"resample": {"rotation": 0.0}}, {"resample_grid": 1, **OUTLIERS, **PRODUCTS}),
     "outlier_single": ({"outlier_detection": {"pixfrac": 0.9}}, {**OUTLIERS, **PRODUCTS}),
@@ -123,7 +127,7 @@ TILED_STEPS = {
 }
 # Steps that take no parameter from the config: they rerun only as someone's downstream (in the tiled
 # DAG the merged catalog: its parameters are the tile layout's, tile_index's too).
-WITHOUT_PARAMETERS = {"outlier_qa", "tweakreg_qa", "preview", "catalog_qa", "assign_mtwcs"}
+WITHOUT_PARAMETERS = {"outlier_qa", "tweakreg_qa", "skymatch_qa", "preview", "catalog_qa", "assign_mtwcs"}
 TILED_WITHOUT_PARAMETERS = {"merge_tile_catalogs"}
 # A member added to an association: its source catalog and every per-product job rerun, and with them
 # every crf (they all depend on the product's alignment); the other members' source catalogs do not.

@@ -3,6 +3,7 @@ exposures that do not overlap, exposure groups, user levels, and the _crf files.
 
 import dataclasses
 import itertools
+import json
 import logging
 
 import numpy as np
@@ -26,7 +27,9 @@ from image3.skymatch import (
     compute_sky,
     exposure_cells,
     exposure_group,
+    load_result,
     measure_files,
+    save_result,
     sky_grid,
     sky_statistic,
     user_sky,
@@ -270,6 +273,10 @@ def test_files_sky_side_file_and_crf(default_small, tmp_path):
     assert again.levels == pytest.approx(result.levels, abs=2e-4)
     with pytest.raises(InputError, match=f"{crf.name}.*already subtracted.*skymatch.subtract"):
         measure_files([crf, *paths[1:]], names, SkySettings())
+    saved = tmp_path / "skymatch.json"
+    save_result(result, saved)
+    as_json = lambda r: json.dumps(dataclasses.asdict(r))  # noqa: E731 (NaN equals NaN in JSON text)
+    assert as_json(load_result(saved)) == as_json(result)
     png = tmp_path / "qa.png"
-    plot_skymatch(result, png)
+    plot_skymatch(load_result(saved), png)
     assert png.stat().st_size > 10_000
