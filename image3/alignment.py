@@ -480,8 +480,18 @@ def read_reference_catalog(path, epoch=None, obs_mjd=None) -> Table:
     names = {n.lower(): n for n in table.colnames}
     if "ra" not in names or "dec" not in names:
         raise InputError(f"tweakreg.abs_refcat: {path} has no RA/Dec columns (found {table.colnames})")
-    ra = np.asarray(table[names["ra"]], float)
-    dec = np.asarray(table[names["dec"]], float)
+    try:
+        ra = np.asarray(table[names["ra"]], float)
+        dec = np.asarray(table[names["dec"]], float)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"tweakreg.abs_refcat: {path}: RA/Dec are not numbers ({err})") from None
+    usable = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
+    if not usable.any():
+        raise InputError(
+            f"tweakreg.abs_refcat: {path} has no usable rows ({len(table)} rows, none with a finite "
+            "RA and a Dec within +-90 deg)"
+        )
+    table, ra, dec = table[usable], ra[usable], dec[usable]
     if "pmra" in names and "pmdec" in names and obs_mjd is not None:
         if epoch is None:
             for key in ("epoch", "ref_epoch"):

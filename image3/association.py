@@ -85,8 +85,11 @@ def parse_association(asn: dict, path: Path) -> list[Product]:
                 raise InputError(f"association {path}: a member of {name!r} has no 'expname'")
             paths.append((path.parent / m["expname"]).resolve())
         names = [exposure_name(p) for p in paths]
-        if len(set(names)) != len(names):
-            raise InputError(f"association {path}: product {name!r} lists an exposure twice")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise InputError(
+                f"association {path}: product {name!r} lists an exposure twice: {', '.join(twice)}"
+            )
         result.append(Product(name, tuple(paths), asn_id, asn_table=path.name))
     return result
 

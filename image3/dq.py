@@ -3,11 +3,13 @@
 numpy alone (per-exposure jobs import this; astropy.nddata and stdatamodels take about a second).
 """
 
+import logging
+
 import numpy as np
 
 from .errors import InputError
 
-__all__ = ["DQ_FLAGS", "good_pixels", "good_bits_mask"]
+__all__ = ["DQ_FLAGS", "excluded_exposure", "good_pixels", "good_bits_mask", "has_valid_pixels"]
 
 # The official pixel DQ bits (JWST technical report JWST-STScI-004978; stdatamodels' dqflags.pixel).
 DQ_FLAGS = {
@@ -45,6 +47,7 @@ DQ_FLAGS = {
     "REFERENCE_PIXEL": 1 << 31,
 }
 _ALL_BITS = (1 << 32) - 1
+log = logging.getLogger("image3")
 
 
 def good_bits_mask(good_bits, key="good_bits") -> int | None:
@@ -90,3 +93,23 @@ def good_pixels(dq, good_bits, key="good_bits") -> np.ndarray:
     if mask is None:
         return np.ones(np.shape(dq), bool)
     return (np.asarray(dq).astype(np.uint32) & np.uint32(~mask & _ALL_BITS)) == 0
+
+
+def has_valid_pixels(sci, dq) -> bool:
+    """Whether an exposure has a pixel any step can use: a finite SCI value not flagged DO_NOT_USE.
+
+    An exposure without one (a failed calibration: SCI all NaN, or every pixel DO_NOT_USE) is left
+    out of its product: no sources, no sky level, an empty single image, not drizzled; its _crf is
+    still written. So the DAG does not depend on the data.
+    """
+    sci, dq = np.asarray(sci), np.asarray(dq)
+    return bool(np.any(np.isfinite(sci) & ((dq.astype(np.uint32) & np.uint32(DQ_FLAGS["DO_NOT_USE"])) == 0)))
+
+
+def excluded_exposure(sci, dq, name) -> bool:
+    """True (with a warning naming ``name``, the exposure or its file) when the exposure has no valid
+    pixel (see :func:`has_valid_pixels`) and is left out of its product."""
+    if has_valid_pixels(sci, dq):
+        return False
+    log.warning("%s: no valid pixel (SCI all NaN or every pixel DO_NOT_USE): left out of the product", name)
+    return True

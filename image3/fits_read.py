@@ -3,13 +3,23 @@
 header-only reads cheap enough for the workflow while it builds the DAG (astropy.io.fits is
 imported on first use, not by importing this module)."""
 
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
 
-__all__ = ["LeanExposure", "image_shape", "moving_target_position", "read_lean", "target_type"]
+__all__ = [
+    "HeaderScan",
+    "LeanExposure",
+    "image_shape",
+    "moving_target_position",
+    "read_lean",
+    "scan_headers",
+    "target_type",
+]
 
 # ``meta.observation`` fields that identify an exposure (its group id) and their primary keywords.
 OBSERVATION_KEYWORDS = {
@@ -99,6 +109,8 @@ def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
         raise InputError(f"{path}: file not found") from None
     except OSError as err:
         raise InputError(f"{path}: not a FITS file ({err})") from None
+    except ValueError as err:  # astropy on an array cut short ("cannot reshape array ...")
+        raise _corrupt(path, f"an array cannot be read ({err})") from None
 
 
 def _header(path, ext):
@@ -161,3 +173,129 @@ def moving_target_position(path) -> tuple:
             "(meta.wcsinfo.mt_ra/mt_dec) in its SCI header"
         )
     return float(header["MT_RA"]), float(header["MT_DEC"])
+
+
+@dataclass
+class HeaderScan:
+    """What :func:`scan_headers` read of a FITS file: every HDU's name and the asked-for keywords of
+    its primary header (``primary``) and of its first ``SCI`` extension (``sci``; empty when none).
+    ``sci_ndim`` is the SCI array's number of axes (0 when there is no SCI extension)."""
+
+    hdus: list
+    primary: dict
+    sci: dict
+    sci_ndim: int = 0
+
+
+_STRUCTURE_KEYS = {"BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "EXTNAME"}
+
+
+def _card_value(text: str):
+    """A FITS card's value field (after ``= ``) as str, bool, int or float (None when empty)."""
+    text = text.strip()
+    if text.startswith("'"):
+        value, rest = "", text[1:]
+        while True:  # '' inside a string is a quote
+            head, sep, rest = rest.partition("'")
+            value += head
+            if not sep or not rest.startswith("'"):
+                return value.rstrip()
+            value, rest = value + "'", rest[1:]
+    text = text.split("/", 1)[0].strip()
+    if text in ("T", "F"):
+        return text == "T"
+    for kind in (int, float):
+        try:
+            return kind(text.replace("D", "E") if kind is float else text)
+        except ValueError:
+            pass
+    return text or None
+
+
+def scan_headers(path, primary_keys=(), sci_keys=()) -> HeaderScan:
+    """Walk a FITS file's headers without reading its data (no astropy: a few 2880-byte reads per
+    HDU, cheap enough for every member while the workflow loads) and check that the file holds all
+    the data its headers announce.
+
+    Raises InputError naming the file when it is not FITS, or is truncated or corrupt: a header
+    without END, or an HDU whose data runs past the end of the file (a download cut short, inside
+    the arrays or inside the ASDF extension).
+    """
+    path = Path(path)
+    wanted = set(primary_keys) | set(sci_keys) | _STRUCTURE_KEYS
+    scan = HeaderScan([], {}, {})
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            offset = 0
+            while offset < size:
+                index = len(scan.hdus)
+                cards, naxis, header_end = _read_header(f, path, offset, index, wanted)
+                name = str(cards.get("EXTNAME") or ("PRIMARY" if index == 0 else f"HDU {index}")).strip()
+                data_end = header_end + _data_bytes(cards, naxis, path, index)
+                if data_end > size:
+                    raise _corrupt(
+                        path,
+                        f"it ends at byte {size} inside HDU {index} ({name}), whose data runs to "
+                        f"byte {data_end}",
+                    )
+                if index == 0:
+                    scan.primary = {k: cards.get(k) for k in primary_keys}
+                elif name.upper() == "SCI" and not scan.sci_ndim:
+                    scan.sci, scan.sci_ndim = {k: cards.get(k) for k in sci_keys}, len(naxis)
+                scan.hdus.append(name)
+                offset = header_end + -(-(data_end - header_end) // 2880) * 2880
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except OSError as err:
+        raise InputError(f"{path}: not a readable FITS file ({err})") from None
+    if not scan.hdus:
+        raise InputError(f"{path}: not a FITS file (it is empty)")
+    return scan
+
+
+def _read_header(f, path, offset, index, wanted):
+    """The ``wanted`` cards of the header at ``offset`` (HDU ``index``), its NAXISn values in order,
+    and the offset where its data starts."""
+    f.seek(offset)
+    cards, axes = {}, {}
+    while True:
+        block = f.read(2880)
+        if f.tell() - len(block) == offset:  # the header's first block
+            if not block.startswith(b"SIMPLE  =" if index == 0 else b"XTENSION="):
+                if index == 0:
+                    raise InputError(f"{path}: not a FITS file (no SIMPLE card)")
+                raise _corrupt(path, f"the bytes after HDU {index - 1} are not a FITS extension")
+        if len(block) < 2880:
+            raise _corrupt(path, f"it ends inside the header of HDU {index}")
+        for k in range(0, 2880, 80):
+            key = block[k : k + 8].decode("ascii", "replace").rstrip()
+            if key == "END":
+                n = cards.get("NAXIS")
+                naxis = [axes.get(i) for i in range(1, n + 1)] if isinstance(n, int) and n >= 0 else None
+                return cards, naxis, f.tell()
+            if block[k + 8 : k + 10] != b"= ":
+                continue
+            if key in wanted:
+                cards.setdefault(key, _card_value(block[k + 10 : k + 80].decode("ascii", "replace")))
+            elif key.startswith("NAXIS") and key[5:].isdigit():
+                axes[int(key[5:])] = _card_value(block[k + 10 : k + 80].decode("ascii", "replace"))
+
+
+def _data_bytes(cards, naxis, path, index) -> int:
+    """Bytes of an HDU's data (without the padding to 2880) from BITPIX, NAXISn, PCOUNT, GCOUNT."""
+    bitpix, pcount, gcount = cards.get("BITPIX"), cards.get("PCOUNT", 0), cards.get("GCOUNT", 1)
+    numbers = [bitpix, pcount, gcount, *(naxis or [])]
+    if (
+        naxis is None
+        or bitpix not in (8, 16, 32, 64, -32, -64)
+        or not all(isinstance(n, int) and n >= 0 for n in numbers[1:])
+    ):
+        raise _corrupt(path, f"HDU {index} has no valid BITPIX/NAXISn/PCOUNT/GCOUNT cards")
+    if not naxis:
+        return 0
+    return abs(bitpix) // 8 * gcount * (pcount + math.prod(naxis))
+
+
+def _corrupt(path, detail) -> InputError:
+    return InputError(f"{path}: truncated or corrupt FITS file: {detail} (a download cut short?)")

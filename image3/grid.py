@@ -195,6 +195,26 @@ def make_grid(
     return Grid(None, (ny, nx), pixel_scale, tan=tan)
 
 
+def check_grid_options(resample: dict) -> None:
+    """Refuse output grid options that contradict each other (one would be silently ignored): an
+    ``output_wcs`` file with any of ``pixel_scale``, ``pixel_scale_ratio`` (other than 1),
+    ``rotation``, ``crpix``, ``crval``, which it overrides; ``pixel_scale`` with a
+    ``pixel_scale_ratio`` other than 1. ``resample`` is the config section."""
+    given = [k for k in ("pixel_scale", "rotation", "crpix", "crval") if resample.get(k) is not None]
+    if resample.get("pixel_scale_ratio", 1.0) != 1.0:
+        given.append("pixel_scale_ratio")
+    if resample.get("output_wcs") and given:
+        raise InputError(
+            f"resample.output_wcs = {resample['output_wcs']!r} fixes the output grid, so "
+            f"{', '.join('resample.' + k for k in given)} would be ignored: set only one of them"
+        )
+    if resample.get("pixel_scale") is not None and "pixel_scale_ratio" in given:
+        raise InputError(
+            f"resample.pixel_scale = {resample['pixel_scale']} and resample.pixel_scale_ratio = "
+            f"{resample['pixel_scale_ratio']} contradict each other (pixel_scale would win): set only one"
+        )
+
+
 def check_grid_size(shape, max_output_pixels):
     """Refuse an output grid larger than ``max_output_pixels`` (a bad WCS must not allocate TBs)."""
     npix = int(shape[0]) * int(shape[1])

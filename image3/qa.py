@@ -96,7 +96,9 @@ def plot_skymatch(result, png_path):
     axes[0].bar(
         x, [result.levels[n] for n in names], color=[colours.get(result.groups[n], "C0") for n in names]
     )
-    local = [result.local[result.groups[n]].value if result.local else np.nan for n in names]
+    local = [
+        result.local[result.groups[n]].value if result.groups[n] in result.local else np.nan for n in names
+    ]
     if np.isfinite(local).any():
         axes[0].plot(x, local, "k_", markersize=14, label="measured alone (local)")
         axes[0].legend(loc="best", framealpha=0.8)

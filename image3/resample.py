@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dq import good_pixels
+from .dq import excluded_exposure, good_pixels
 from .errors import InputError
 from .pixmap import pixel_map
 
@@ -122,11 +122,17 @@ class Mosaic:
             max_ctx_id=max(n_inputs - 1, 0),
         )
         self.exptime = 0.0
+        self.n_added = 0
 
-    def add(self, exposure: Exposure, native_scale: float, *, pixmap=None):
+    def add(self, exposure: Exposure, native_scale: float, *, pixmap=None, name="exposure") -> bool:
         """Drizzle one exposure (``native_scale``: its pixel scale in arcsec). ``pixmap``: its pixel
-        map onto the grid (e.g. from its sampled geometry); by default computed from its WCS."""
+        map onto the grid (e.g. from its sampled geometry); by default computed from its WCS.
+
+        An exposure without a valid pixel (``dq.has_valid_pixels``) is left out, with a warning
+        naming ``name``, and keeps its context bit (empty); returns whether it was drizzled.
+        """
         s = self.settings
+        used = not excluded_exposure(exposure.data, exposure.dq, name)
         if pixmap is None:
             pixmap = pixel_map(exposure.wcs, self.grid.wcs, exposure.data.shape, s.pixmap_step)
         data = np.nan_to_num(exposure.data - exposure.sky, nan=0.0, posinf=0.0, neginf=0.0)
@@ -136,13 +142,15 @@ class Mosaic:
             data2=[v.astype(np.float32) for v in variances],
             exptime=exposure.exptime,
             pixmap=pixmap,
-            weight_map=weight_map(exposure, s),
+            weight_map=weight_map(exposure, s) * np.float32(used),  # excluded: drizzled with weight 0
             pixfrac=s.pixfrac,
             iscale=1.0,
             pixel_scale_ratio=self.grid.pixel_scale / native_scale,
             in_units="cps",
         )
-        self.exptime += exposure.exptime
+        self.exptime += exposure.exptime * used
+        self.n_added += used
+        return used
 
     def arrays(self) -> dict:
         """Output arrays: data, err, wht, con and the three variances.

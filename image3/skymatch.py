@@ -44,7 +44,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .association import exposure_name
 from .atomic import atomic_path
-from .dq import good_pixels
+from .dq import excluded_exposure, good_pixels
 from .errors import InputError
 from .fits_read import read_lean
 from .geometry import Geometry
@@ -579,11 +579,14 @@ def measure_files(paths, names, s: SkySettings, geometries=None) -> SkyResult:
         raise InputError(f"no aligned WCS (geometry) for exposure(s) {', '.join(missing)}")
     grid = sky_grid([geometries[n] for n in names], s.cell_size)
     log.info("sky grid of %d x %d cells of %d pixels", grid.shape[1], grid.shape[0], s.cell_size)
-    cells = []
+    cells, excluded = [], {}
     for path, name, header in zip(paths, names, headers, strict=True):
         group = group_id(header.observation, name, s.group_exposures)
         level0 = _subtracted_level(header, path, s)
         lean = read_lean(path, ("SCI", "DQ"))
+        if excluded_exposure(lean.arrays["sci"], lean.arrays["dq"], path):
+            excluded[name] = level0  # no sky level: it records the level already subtracted
+            continue
         cells.append(
             exposure_cells(
                 name, group, lean.arrays["sci"], lean.arrays["dq"], geometries[name], grid, s, level0
@@ -591,7 +594,16 @@ def measure_files(paths, names, s: SkySettings, geometries=None) -> SkyResult:
         )
         share = cells[-1].source.sum() / max(cells[-1].total.sum(), 1)
         log.info("%s: %d sky cells, %.1f%% of its pixels in sources", name, cells[-1].cells.size, 100 * share)
-    return compute_sky(cells, s)
+    if not cells:
+        raise InputError(
+            "no exposure of the product has a valid pixel (SCI all NaN or every pixel DO_NOT_USE): "
+            + ", ".join(map(str, paths))
+        )
+    result = compute_sky(cells, s)
+    if excluded:
+        result.levels = {n: result.levels[n] if n in result.levels else excluded[n] for n in names}
+        result.groups = {n: result.groups.get(n, n) for n in names}
+    return result
 
 
 def _own_geometry(path) -> Geometry:

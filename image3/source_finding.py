@@ -78,6 +78,8 @@ def find_sources(data, dq, fwhm: float, settings: DetectionSettings) -> Table:
     the threshold is ``snr_threshold`` times the median background noise (image3.background_map).
     """
     mask = ~good_pixels(dq, settings.good_bits, "tweakreg.good_bits") | ~np.isfinite(data)
+    if mask.all():  # no valid pixel (see dq.has_valid_pixels): no sources
+        return Table({"x": np.zeros(0), "y": np.zeros(0), "flux": np.zeros(0)})
     box = int(min(settings.bkg_boxsize, *(n // 2 for n in data.shape)))
     background, rms = background_map(np.where(mask, 0.0, data), mask, box)
     image = np.where(mask, 0.0, data - background)

@@ -1,13 +1,15 @@
 # Shared by the rules: the products and exposures of the run, read when the workflow loads, and
 # the paths of the files between steps.
 
+import os
 import re
 from pathlib import Path
 
 from image3.association import Product, load_association
 from image3 import job_server
 from image3.errors import InputError
-from image3.fits_read import target_type
+from image3.grid import check_grid_options
+from image3.members import scan_members
 from image3.simulate import demo
 from image3.tiles import check_tile_count, check_tile_settings, read_tile_index
 
@@ -31,6 +33,10 @@ def demo_product():
     )
 
 
+# product -> {member path: its image3.fits_read.HeaderScan}, for user products
+MEMBER_HEADERS = {}
+
+
 def user_products():
     """Products of the association file(s) in `asn`; every member must exist."""
     paths = config["asn"] if isinstance(config["asn"], list) else [config["asn"]]
@@ -39,6 +45,8 @@ def user_products():
     if missing:
         listing = "\n".join(f"  product {name}: {path}" for name, path in missing)
         raise InputError(f"association member file(s) not found:\n{listing}")
+    for p in products:  # whole files of one instrument set-up, from their headers alone
+        MEMBER_HEADERS[p.name] = scan_members(p.name, p.members)
     return products
 
 
@@ -64,7 +72,11 @@ def is_moving_target(product):
     """
     if IS_DEMO:
         return config["simulate"]["moving_target"]
-    types = {str(m): target_type(m) for m in product.members}
+    headers = MEMBER_HEADERS[product.name]
+    types = {
+        str(m): str(headers[str(m)].primary["TARGTYPE"] or "").strip().upper()
+        for m in product.members
+    }
     moving = {path for path, kind in types.items() if kind == "MOVING"}
     if moving and len(moving) != len(types):
         listing = "\n".join(
@@ -225,8 +237,21 @@ def catalog_paths(name, folder):
     }
 
 
+def check_outdir():
+    """outdir must be (or be creatable as) a folder: its nearest existing ancestor a writable folder."""
+    path = Path(OUT).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not a folder" if not existing.is_dir() else "is not writable"
+        raise InputError(
+            f"outdir = {OUT!r}: cannot write the products there ({existing} {what})"
+        )
+
+
 try:
     check_tiles()
+    check_grid_options(config["resample"])
+    check_outdir()
 except InputError as err:
     raise WorkflowError(f"bad config: {err}") from None
 

@@ -35,15 +35,16 @@ def main():
     for name, path in zip(sm.params.exposures, sm.input.crf, strict=True):
         geometry = read_geometry(sm.input.geometry, name)
         exposure = Exposure.from_lean(read_lean(path, EXTENSIONS))
-        mosaic.add(exposure, geometry.pixel_scale, pixmap=geometry.pixel_map(grid.world_to_pixel))
-        log.info("drizzled %s", path)
+        pixmap = geometry.pixel_map(grid.world_to_pixel)
+        if mosaic.add(exposure, geometry.pixel_scale, pixmap=pixmap, name=name):
+            log.info("drizzled %s", path)
     with open_level2b(sm.input.crf[0]) as reference:
         i2d = build_i2d(
             mosaic.arrays(),
             grid,
             reference,
             settings,
-            len(sm.input.crf),
+            mosaic.n_added,
             mosaic.exptime,
             geometry.pixel_scale,
             SipSettings(**sm.params.sip),
