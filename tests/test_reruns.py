@@ -266,8 +266,8 @@ def test_run_killed_during_resample_finishes_with_rerun_incomplete(demo, tmp_pat
     snakemake(work, "--unlock")
     # QA jobs that run beside resample may or may not have finished before the kill.
     left = rerun_jobs(work, SMALL)
-    downstream = {"resample", "source_catalog"}
-    assert downstream <= set(left) <= downstream | {"outlier_qa"}, left
+    downstream = {"resample", "preview", "source_catalog", "catalog_qa"}
+    assert downstream <= set(left) <= downstream | {"outlier_qa", "tweakreg_qa", "skymatch_qa"}, left
     snakemake(work, "--rerun-incomplete")
     assert_same_products(product_files(demo), product_files(work))
 
