@@ -62,7 +62,6 @@ PRELOAD = (
     "matplotlib.pyplot",
     "snakemake.iocontainers",
     "snakemake.logging",
-    "image3.jobs",
 )
 """Packages the server imports before it forks jobs, besides every module of ``image3``: those
 the library imports lazily, inside the functions that need them. A package missing here costs only
