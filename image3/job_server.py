@@ -21,6 +21,7 @@ the hand-off and Snakemake nothing for starting the server.
 
 import atexit
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -37,35 +38,41 @@ import threading
 import traceback
 from functools import partial
 
-__all__ = ["ENV_VAR", "PRELOAD", "hand_off", "in_worker", "serve", "start"]
+__all__ = ["ENV_VAR", "FIRST", "PRELOAD", "hand_off", "in_worker", "serve", "start"]
 
 ENV_VAR = "IMAGE3_JOB_SERVER"
 """Environment variable holding the server's socket path; jobs inherit it from Snakemake."""
 
-PRELOAD = (
+FIRST = (
     "numpy",
     "scipy.ndimage",
-    "scipy.optimize",
     "astropy.io.fits",
     "astropy.table",
+    "photutils.detection",
+    "photutils.background",
+)
+"""Packages the server imports before it takes its first job: those of the workflow's first jobs
+(source detection for alignment), about 2 s here. A job forked earlier would import them itself
+while the server does too, and on a small machine both would take twice as long."""
+
+PRELOAD = (
+    "scipy.optimize",
     "astropy.wcs",
     "asdf",
     "gwcs",
     "drizzle.resample",
     "tweakwcs",
     "photutils.segmentation",
-    "photutils.detection",
     "photutils.aperture",
-    "photutils.background",
     "stdatamodels.jwst.datamodels",
     "matplotlib",
     "matplotlib.pyplot",
     "snakemake.iocontainers",
     "snakemake.logging",
 )
-"""Packages the server imports before it forks jobs, besides every module of ``image3``: those
-the library imports lazily, inside the functions that need them. A package missing here costs only
-its own import in the jobs that use it.
+"""Packages the server imports between jobs, after :data:`FIRST`, besides every module of
+``image3``: those the library imports lazily, inside the functions that need them. A package
+missing here costs only its own import in the jobs that use it.
 """
 
 _MAX_MESSAGE = 1 << 20  # bytes of one job request (JSON), environment included
@@ -135,13 +142,13 @@ def _read_reply(conn):
 # --- the server's side -----------------------------------------------------------------------------
 
 
-def start(log_path, *, preload=PRELOAD) -> str:
+def start(log_path, *, first=FIRST, preload=PRELOAD) -> str:
     """Start a job server for this process's jobs; return its socket path (also set in ENV_VAR).
 
     The server is a child of this process: its output goes to ``log_path``, it stops when this
     process exits, and every job this process starts afterwards inherits the socket path. The
     socket listens from this call on, so a job started at once waits for the server's imports
-    rather than running without it.
+    rather than running without it. ``first`` and ``preload``: see :func:`serve`.
     """
     socket_dir = tempfile.mkdtemp(prefix="image3-jobs-")  # mode 0700: only this user connects
     address = os.path.join(socket_dir, "server.sock")
@@ -154,7 +161,15 @@ def start(log_path, *, preload=PRELOAD) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     with open(log_path, "w") as log, listener:
         server = subprocess.Popen(
-            [sys.executable, "-m", "image3.job_server", str(listener.fileno()), str(os.getpid()), *preload],
+            [
+                sys.executable,
+                "-m",
+                "image3.job_server",
+                str(listener.fileno()),
+                str(os.getpid()),
+                ",".join(first),
+                *preload,
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -174,14 +189,17 @@ def _stop(server, socket_dir):
     shutil.rmtree(socket_dir, ignore_errors=True)
 
 
-def serve(listener_fd, parent_pid, preload=PRELOAD) -> None:
+def serve(listener_fd, parent_pid, first=FIRST, preload=PRELOAD) -> None:
     """Fork a child per job connecting to the listening socket ``listener_fd`` until the process
-    ``parent_pid`` exits; while no job waits, warm up: import ``preload`` and every module of
-    ``image3``, then fill the caches jobs fill on first use (:func:`_warm_up_tasks`). A job forked
-    before the warm-up ends does the rest of it itself, on demand, as a fresh process would."""
+    ``parent_pid`` exits. Import ``first`` before taking any job (a job waits meanwhile); then,
+    while no job waits, warm up: import ``preload`` and every module of ``image3``, then fill the
+    caches jobs fill on first use (:func:`_warm_up_tasks`). A job forked before the warm-up ends
+    does the rest of it itself, on demand, as a fresh process would."""
     listener = socket.socket(fileno=listener_fd)
     address = listener.getsockname()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    for name in first:
+        _run_task(partial(importlib.import_module, name))
     tasks = _warm_up_tasks(preload)
     print(f"image3 job server {os.getpid()}: listening on {address}", flush=True)
     try:
@@ -198,6 +216,7 @@ def serve(listener_fd, parent_pid, preload=PRELOAD) -> None:
                 continue
             conn.setblocking(True)
             sys.stdout.flush()
+            gc.freeze()  # the child's collections skip what the server holds (nor touch its pages)
             if os.fork() == 0:
                 listener.close()
                 _run_job(conn)  # never returns
@@ -378,4 +397,5 @@ if __name__ == "__main__":
     # Serve from the package's module, the one job scripts import (not this __main__ copy).
     from image3 import job_server
 
-    job_server.serve(int(sys.argv[1]), int(sys.argv[2]), tuple(sys.argv[3:]))
+    first = tuple(filter(None, sys.argv[3].split(",")))
+    job_server.serve(int(sys.argv[1]), int(sys.argv[2]), first, tuple(sys.argv[4:]))

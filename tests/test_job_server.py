@@ -20,7 +20,7 @@ from image3 import job_server
 PARENT = """
 import sys
 from image3 import job_server
-print(job_server.start(sys.argv[1], preload=("numpy",)), flush=True)
+print(job_server.start(sys.argv[1], first=(), preload=("numpy",)), flush=True)
 sys.stdin.read()
 """
 
