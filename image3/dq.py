@@ -9,7 +9,14 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["DQ_FLAGS", "excluded_exposure", "good_pixels", "good_bits_mask", "has_valid_pixels"]
+__all__ = [
+    "DQ_FLAGS",
+    "excluded_exposure",
+    "good_pixels",
+    "good_bits_mask",
+    "has_valid_pixels",
+    "with_outliers",
+]
 
 # The official pixel DQ bits (JWST technical report JWST-STScI-004978; stdatamodels' dqflags.pixel).
 DQ_FLAGS = {
@@ -113,3 +120,10 @@ def excluded_exposure(sci, dq, name) -> bool:
         return False
     log.warning("%s: no valid pixel (SCI all NaN or every pixel DO_NOT_USE): left out of the product", name)
     return True
+
+
+def with_outliers(dq, outliers):
+    """``dq`` (uint32) with the pixels of the boolean mask ``outliers`` flagged OUTLIER and
+    DO_NOT_USE, as the outlier detection step writes them into the ``_crf`` files."""
+    flag = np.uint32(DQ_FLAGS["OUTLIER"] | DQ_FLAGS["DO_NOT_USE"])
+    return dq.astype(np.uint32) | np.where(outliers, flag, np.uint32(0))

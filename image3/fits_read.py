@@ -58,6 +58,11 @@ class LeanExposure:
         """The level (MJy/sr) already taken off SCI: BKGLEVEL when BKGSUB is true, else 0."""
         return self.sky_level if (self.sky_level is not None and self.sky_subtracted) else 0.0
 
+    def remaining_sky(self, level) -> float:
+        """The part of a sky ``level`` (MJy/sr, e.g. skymatch's for this exposure) still in SCI:
+        ``level`` less what was already subtracted."""
+        return level - self.subtracted_sky
+
     @property
     def unsubtracted_sky(self) -> float:
         """A recorded level (MJy/sr) not yet taken off SCI: BKGLEVEL when BKGSUB is false, else 0."""

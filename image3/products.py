@@ -4,13 +4,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from stdatamodels.jwst import datamodels
-from stdatamodels.jwst.datamodels.dqflags import pixel as DQ_FLAGS
 
+from .dq import with_outliers
 from .jwst_wcs import s_region
 from .level2b import open_level2b, save_model, set_fits_wcs
-
-OUTLIER = DQ_FLAGS["OUTLIER"]
-DO_NOT_USE = DQ_FLAGS["DO_NOT_USE"]
 
 
 @dataclass(frozen=True)
@@ -35,39 +32,51 @@ def write_crf(
 ):
     """Write an exposure's ``_crf`` product: the level-2b file with the final WCS, sky and DQ.
 
-    ``wcs`` replaces the file's gwcs (the aligned one); ``steps`` maps ``meta.cal_step`` names to
-    their status (e.g. ``{"tweakreg": "COMPLETE"}``); ``sky`` is a dict with the
+    ``wcs`` replaces the file's gwcs (the aligned one); ``sky`` is a dict with the
     ``meta.background`` fields (``level`` MJy/sr, ``subtracted``, ``method``) when sky matching ran;
     with ``subtracted`` the level is taken off SCI (less any level the input had already
     subtracted). ``outliers`` is a boolean mask whose pixels get DQ OUTLIER and DO_NOT_USE;
-    ``wcsinfo`` maps further ``meta.wcsinfo`` fields to values (e.g. a moving target's ``mt_avra``,
-    ``mt_avdec`` in deg). The SCI header carries a fresh SIP approximation of the WCS.
+    ``asn_table``, ``steps`` and ``wcsinfo``: see :func:`record_image3_meta`. The SCI header
+    carries a fresh SIP approximation of the WCS.
     """
     with open_level2b(cal_path, validate_on_assignment=False) as model:
-        model.meta.asn.table_name = asn_table
         if wcs is not None:
             model.meta.wcs = wcs
         if outliers is not None:
-            model.dq = model.dq | np.where(outliers, np.uint32(OUTLIER | DO_NOT_USE), np.uint32(0))
-        for step, status in (steps or {}).items():
-            setattr(model.meta.cal_step, step, status)
-        for key, value in (wcsinfo or {}).items():
-            setattr(model.meta.wcsinfo, key, value)
-        if sky is not None:
+            model.dq = with_outliers(model.dq, outliers)
+        if sky is not None and sky["subtracted"]:
             bkg = model.meta.background
-            if sky["subtracted"]:
-                done = bkg.level if (bkg.subtracted and bkg.level is not None) else 0.0
-                model.data = (model.data - np.float32(sky["level"] - done)).astype(np.float32)
-            bkg.level = sky["level"]
-            bkg.subtracted = sky["subtracted"]
-            bkg.method = sky["method"]
-            model.meta.cal_step.skymatch = "COMPLETE"
-        elif model.meta.background.subtracted is None:
-            model.meta.background.subtracted = False
+            done = bkg.level if (bkg.subtracted and bkg.level is not None) else 0.0
+            model.data = (model.data - np.float32(sky["level"] - done)).astype(np.float32)
+        record_image3_meta(model, asn_table, steps=steps, sky=sky, wcsinfo=wcsinfo)
         shape = model.data.shape
         model.meta.wcsinfo.s_region = s_region(model.meta.wcs, shape)
         set_fits_wcs(model, model.meta.wcs, shape, sip.max_pix_error, sip.degree, sip.npoints)
         save_model(model, crf_path)
+
+
+def record_image3_meta(model, asn_table: str, *, steps=None, sky=None, wcsinfo=None):
+    """Record in a level-2b model's metadata what stage 3 did to it before resampling, as its
+    ``_crf`` file carries it (the ``_i2d`` takes its metadata from the first such model).
+
+    ``asn_table`` names the association; ``steps`` maps ``meta.cal_step`` names to their status
+    (e.g. ``{"tweakreg": "COMPLETE"}``); ``sky``: the ``meta.background`` fields (``level``
+    MJy/sr, ``subtracted``, ``method``) when sky matching ran; ``wcsinfo`` further
+    ``meta.wcsinfo`` fields (e.g. a moving target's ``mt_avra``, ``mt_avdec`` in deg).
+    """
+    model.meta.asn.table_name = asn_table
+    for step, status in (steps or {}).items():
+        setattr(model.meta.cal_step, step, status)
+    for key, value in (wcsinfo or {}).items():
+        setattr(model.meta.wcsinfo, key, value)
+    bkg = model.meta.background
+    if sky is not None:
+        bkg.level = sky["level"]
+        bkg.subtracted = sky["subtracted"]
+        bkg.method = sky["method"]
+        model.meta.cal_step.skymatch = "COMPLETE"
+    elif bkg.subtracted is None:
+        bkg.subtracted = False
 
 
 def build_i2d(arrays, grid, reference, settings, n_inputs, exptime, native_scale, sip):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dq import excluded_exposure, good_pixels
+from .dq import excluded_exposure, good_pixels, with_outliers
 from .errors import InputError
 from .pixmap import pixel_map
 
@@ -58,19 +58,23 @@ class Exposure:
     sky: float = 0.0
 
     @classmethod
-    def from_lean(cls, lean):
+    def from_lean(cls, lean, *, sky_level=None, outliers=None):
         """From a :class:`~image3.fits_read.LeanExposure` with SCI, DQ and the three variances
-        (no WCS: pass the pixel map to :meth:`Mosaic.add`); subtracts a recorded, unsubtracted sky."""
+        (no WCS: pass the pixel map to :meth:`Mosaic.add`). ``sky_level`` (MJy/sr): the
+        exposure's sky (skymatch's level), of which what is still in SCI gets subtracted; None:
+        a level the file records but has not subtracted. ``outliers``: a boolean mask of the
+        outlier step's flags, added to DQ as OUTLIER and DO_NOT_USE."""
         a = lean.arrays
+        sky = lean.unsubtracted_sky if sky_level is None else lean.remaining_sky(sky_level)
         return cls(
             data=a["sci"],
-            dq=a["dq"],
+            dq=a["dq"] if outliers is None else with_outliers(a["dq"], outliers),
             var_poisson=a["var_poisson"],
             var_rnoise=a["var_rnoise"],
             var_flat=a["var_flat"],
             wcs=None,
             exptime=lean.exptime,
-            sky=lean.unsubtracted_sky,
+            sky=sky,
         )
 
     @classmethod

@@ -2,7 +2,7 @@
 
 JSON ``{exposure name: {"level": MJy/sr, "subtracted": bool, "method": str}}``, the fields of the
 official ``meta.background``; written by skymatch for a product and read by the steps that use the
-levels (the ``_crf`` files, and through them resample). Light on imports: per-exposure jobs read it.
+levels (outlier detection, the ``_crf`` files and resample). Light on imports: per-exposure jobs read it.
 """
 
 import json
@@ -22,10 +22,14 @@ def write_sky_file(path, levels: dict, subtracted: bool, method: str):
         Path(tmp).write_text(json.dumps(table, indent=2) + "\n")
 
 
+def read_sky_file(path) -> dict:
+    """``{exposure: {level, subtracted, method}}`` from a file written by :func:`write_sky_file`."""
+    return json.loads(Path(path).read_text())
+
+
 def read_sky_entry(path, exposure) -> dict:
     """The ``meta.background`` fields of ``exposure`` from a file written by :func:`write_sky_file`."""
-    table = json.loads(Path(path).read_text())
     try:
-        return table[exposure]
+        return read_sky_file(path)[exposure]
     except KeyError:
         raise InputError(f"{path}: no sky level for exposure {exposure}") from None

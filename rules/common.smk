@@ -153,6 +153,40 @@ def geometry_path(product):
     return f"{OUT}/{product}/work/{product}_geometry.npz"
 
 
+def sky_path(product):
+    """Every exposure's sky level (skymatch's output)."""
+    return f"{OUT}/{product}/work/{product}_sky.json"
+
+
+def outlier_mask_path(product, exposure):
+    """The exposure's outlier flags (outlier_flag's output)."""
+    return f"{OUT}/{product}/work/{exposure}_outliers.fits"
+
+
+def drizzle_inputs(product, exposures):
+    """What a resample job drizzles of ``exposures``: what their _crf files are made of (each _cal
+    file, its outlier mask, the product's sky levels and, for a moving target, its WCS set's
+    frame), not the _crf files, which are written meanwhile; the pixel maps and the grid.
+    """
+    return {
+        "cal": [cal_path(product, e) for e in exposures],
+        "outliers": [outlier_mask_path(product, e) for e in exposures],
+        "sky": sky_path(product),
+        "mtwcs": wcs_set_path(product) if product in MOVING else [],
+        "geometry": geometry_path(product),
+        "grid": grid_path(product),
+    }
+
+
+def image3_steps(product):
+    """The stage-3 steps the _crf files (and the _i2d, from the first) record, with their status."""
+    return {
+        "tweakreg": "SKIPPED" if config["tweakreg"]["skip"] else "COMPLETE",
+        "outlier_detection": "COMPLETE",
+        **({"assign_mtwcs": "COMPLETE"} if product in MOVING else {}),
+    }
+
+
 def custom_catalog(exposure):
     """The user's alignment catalog for an exposure, or nothing (tweakreg.use_custom_catalogs)."""
     tw = config["tweakreg"]

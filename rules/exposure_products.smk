@@ -5,8 +5,8 @@ rule crf:
     input:
         cal=lambda w: cal_path(w.product, w.exposure),
         wcs=lambda w: wcs_set_path(w.product),
-        sky=rules.skymatch.output.sky,
-        outliers=rules.outlier_flag.output[0],
+        sky=lambda w: sky_path(w.product),
+        outliers=lambda w: outlier_mask_path(w.product, w.exposure),
     output:
         f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_crf.fits",
     log:
@@ -17,11 +17,7 @@ rule crf:
         "../envs/image3.yaml"
     params:
         asn_table=lambda w: PRODUCTS[w.product].asn_table,
-        steps=lambda w: {
-            "tweakreg": "SKIPPED" if config["tweakreg"]["skip"] else "COMPLETE",
-            "outlier_detection": "COMPLETE",
-            **({"assign_mtwcs": "COMPLETE"} if w.product in MOVING else {}),
-        },
+        steps=lambda w: image3_steps(w.product),
         sip=sip_settings("tweakreg"),
     script:
         "../scripts/crf.py"

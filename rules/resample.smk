@@ -59,9 +59,7 @@ rule resample_common_grid:
 
 rule resample:
     input:
-        crf=lambda w: crf_paths(w.product),
-        geometry=lambda w: geometry_path(w.product),
-        grid=lambda w: grid_path(w.product),
+        unpack(lambda w: drizzle_inputs(w.product, PRODUCTS[w.product].exposures)),
     output:
         i2d=f"{OUT}/{{product}}/{{product}}_i2d.fits",
     log:
@@ -74,11 +72,13 @@ rule resample:
         # Output arrays take at most the inputs' size (the grid is no larger than the exposures'
         # summed area, and both carry 7 float32 planes); one exposure at a time plus its pixel map.
         mem_mb=lambda w, input, attempt: int(
-            attempt * (600 + input.size_mb + 3 * input.size_mb / len(input.crf))
+            attempt * (600 + input.size_mb + 3 * input.size_mb / len(input.cal))
         ),
     params:
         drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
         sip=sip_settings("resample"),
+        asn_table=lambda w: PRODUCTS[w.product].asn_table,
+        steps=lambda w: image3_steps(w.product),
         exposures=lambda w: PRODUCTS[w.product].exposures,
     script:
         "../scripts/resample.py"
@@ -86,9 +86,7 @@ rule resample:
 
 rule resample_exposure:
     input:
-        crf=lambda w: [crf_path(w.product, w.exposure)],
-        geometry=lambda w: geometry_path(w.product),
-        grid=lambda w: grid_path(w.product),
+        unpack(lambda w: drizzle_inputs(w.product, [w.exposure])),
     output:
         i2d=f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_i2d.fits",
     log:
@@ -102,6 +100,8 @@ rule resample_exposure:
     params:
         drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
         sip=sip_settings("resample"),
+        asn_table=lambda w: PRODUCTS[w.product].asn_table,
+        steps=lambda w: image3_steps(w.product),
         exposures=lambda w: [w.exposure],
     script:
         # The product's drizzle, with this exposure alone.

@@ -30,11 +30,7 @@ checkpoint tile_index:
 
 rule resample_tile:
     input:
-        crf=lambda w: [
-            crf_path(w.product, e) for e in tile_exposures(w.product, w.tile)
-        ],
-        geometry=lambda w: geometry_path(w.product),
-        grid=lambda w: grid_path(w.product),
+        unpack(lambda w: drizzle_inputs(w.product, tile_exposures(w.product, w.tile))),
     output:
         i2d=tile_i2d_path("{product}", "{tile}"),
     log:
@@ -47,11 +43,13 @@ rule resample_tile:
         # The tile's 7 float32 output planes and context, plus one exposure at a time and its pixel map.
         mem_mb=lambda w, input, attempt: int(
             attempt
-            * (600 + 40e-6 * TILES["size"] ** 2 + 3 * input.size_mb / len(input.crf))
+            * (600 + 40e-6 * TILES["size"] ** 2 + 3 * input.size_mb / len(input.cal))
         ),
     params:
         drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
         sip=sip_settings("resample"),
+        asn_table=lambda w: PRODUCTS[w.product].asn_table,
+        steps=lambda w: image3_steps(w.product),
         exposures=lambda w: tile_exposures(w.product, w.tile),
         tile=lambda w: {
             "name": w.tile,

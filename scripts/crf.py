@@ -10,8 +10,6 @@ from image3.products import SipSettings, write_crf
 from image3.sky_store import read_sky_entry
 from image3.wcs_store import load_wcs_entry, load_wcs_extras
 
-MOVING_TARGET_KEYS = ("mt_avra", "mt_avdec")
-
 
 def main():
     sm = snakemake  # noqa: F821
@@ -24,7 +22,7 @@ def main():
         sky=read_sky_entry(sm.input.sky, sm.wildcards.exposure),
         outliers=read_mask(sm.input.outliers)[0],
         steps=sm.params.steps,
-        wcsinfo={k: v for k, v in load_wcs_extras(sm.input.wcs).items() if k in MOVING_TARGET_KEYS},
+        wcsinfo=load_wcs_extras(sm.input.wcs),
     )
 
 

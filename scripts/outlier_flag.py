@@ -35,7 +35,7 @@ def main():
             blotted, coverage = blot(median, count, geometry.pixel_map(grid.world_to_pixel))
         else:
             blotted, coverage = np.nan_to_num(median), count
-        sky = read_sky_entry(sm.input.sky, name)["level"] - lean.subtracted_sky
+        sky = lean.remaining_sky(read_sky_entry(sm.input.sky, name)["level"])
         usable = (lean.arrays["dq"] & 1) == 0  # already DO_NOT_USE: nothing to add
         settings = FlagSettings(**sm.params.flag)
         mask, psf_term = flag_outliers(data, err, blotted, coverage, sky, settings, usable)

@@ -19,7 +19,7 @@ def main():
     sm = snakemake  # noqa: F821
     name = sm.wildcards.exposure
     lean = read_lean(sm.input.cal, ("SCI", "DQ", "VAR_RNOISE"))
-    sky = read_sky_entry(sm.input.sky, name)["level"] - lean.subtracted_sky
+    sky = lean.remaining_sky(read_sky_entry(sm.input.sky, name)["level"])
     exposure = Exposure(
         data=lean.arrays["sci"],
         dq=lean.arrays["dq"],

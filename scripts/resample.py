@@ -1,8 +1,10 @@
-"""Drizzle a product's exposures (their _crf files) into the _i2d mosaic (or one exposure alone into
-its own _i2d, or the exposures that reach one tile into the tile's _i2d).
+"""Drizzle a product's exposures into the _i2d mosaic (or one exposure alone into its own _i2d, or
+the exposures that reach one tile into the tile's _i2d).
 
-The arrays are read with astropy.io.fits and the pixel maps come from the product's geometry file
-(the crf files' WCS, sampled), so only the first crf is opened as a datamodel, for the metadata.
+It reads what the _crf files are made of, not the _crf files (which are written meanwhile, beside
+it): each _cal file's arrays with astropy.io.fits, less its sky level, with its outlier mask in DQ,
+and the pixel maps from the product's geometry file (the final WCS, sampled). Only the first _cal
+is opened as a datamodel, for the metadata, recorded as its _crf file records it.
 """
 
 from image3.job_server import hand_off
@@ -16,9 +18,12 @@ from image3.geometry import read_geometry
 from image3.grid import read_grid
 from image3.jobs import run
 from image3.level2b import open_level2b, save_model
-from image3.products import SipSettings, build_i2d
+from image3.outlier_files import read_mask
+from image3.products import SipSettings, build_i2d, record_image3_meta
 from image3.resample import VARIANCES, DrizzleSettings, Exposure, Mosaic
+from image3.sky_store import read_sky_file
 from image3.tiles import tile_grid, tile_named
+from image3.wcs_store import load_wcs_extras
 
 log = logging.getLogger("image3")
 EXTENSIONS = ("SCI", "DQ", *(v.upper() for v in VARIANCES))
@@ -31,14 +36,23 @@ def main():
         t = sm.params.tile
         grid = tile_grid(grid, tile_named(grid.shape, t["name"], size=t["size"], margin=t["margin"]))
     settings = DrizzleSettings(**sm.params.drizzle)
-    mosaic = Mosaic(grid, settings, len(sm.input.crf))
-    for name, path in zip(sm.params.exposures, sm.input.crf, strict=True):
+    sky = read_sky_file(sm.input.sky)
+    mosaic = Mosaic(grid, settings, len(sm.input.cal))
+    for name, path, mask in zip(sm.params.exposures, sm.input.cal, sm.input.outliers, strict=True):
         geometry = read_geometry(sm.input.geometry, name)
-        exposure = Exposure.from_lean(read_lean(path, EXTENSIONS))
+        lean = read_lean(path, EXTENSIONS)
+        exposure = Exposure.from_lean(lean, sky_level=sky[name]["level"], outliers=read_mask(mask)[0])
         pixmap = geometry.pixel_map(grid.world_to_pixel)
         if mosaic.add(exposure, geometry.pixel_scale, pixmap=pixmap, name=name):
             log.info("drizzled %s", path)
-    with open_level2b(sm.input.crf[0]) as reference:
+    with open_level2b(sm.input.cal[0], validate_on_assignment=False) as reference:
+        record_image3_meta(
+            reference,
+            sm.params.asn_table,
+            steps=sm.params.steps,
+            sky=sky[sm.params.exposures[0]],
+            wcsinfo=load_wcs_extras(sm.input.mtwcs) if sm.input.mtwcs else None,
+        )
         i2d = build_i2d(
             mosaic.arrays(),
             grid,

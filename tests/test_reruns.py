@@ -85,7 +85,8 @@ STEPS = {
     "outlier_single": ({"outlier_detection": {"pixfrac": 0.9}}, {**OUTLIERS, **PRODUCTS}),
     "outlier_median": ({"outlier_detection": {"maskpt": 0.6}}, {**OUTLIERS, **PRODUCTS}),
     "outlier_flag": ({"outlier_detection": {"snr": "4.5 3.5"}}, {**OUTLIERS, **PRODUCTS}),
-    "crf": ({"tweakreg": {"sip_max_pix_error": 0.02}}, PRODUCTS),
+    # The _crf files are products only: resample drizzles what they are made of, beside them.
+    "crf": ({"tweakreg": {"sip_max_pix_error": 0.02}}, {"crf": N}),
     "resample": ({"resample": {"pixfrac": 0.8}}, {"resample": 1, "preview": 1, **CATALOG}),
     "source_catalog": ({"source_catalog": {"snr_threshold": 4.0}}, CATALOG),
     # The reference files' only parameter is the demo's filter, which names the product: all reruns.
@@ -138,7 +139,7 @@ TILED_STEPS = {
     "tile_index": ({"tiles": {"max_tiles": 50}}, {"tile_index": 1, "merge_tile_catalogs": 1}),
     "resample_tile": ({"resample": {"pixfrac": 0.8}}, {"resample_tile": N_TILES, **TILE_CATALOGS}),
     "source_catalog_tile": ({"source_catalog": {"snr_threshold": 4.0}}, TILE_CATALOGS),
-    "crf": ({"tweakreg": {"sip_max_pix_error": 0.02}}, {"crf": N, "resample_tile": N_TILES, **TILE_CATALOGS}),
+    "crf": ({"tweakreg": {"sip_max_pix_error": 0.02}}, {"crf": N}),
 }
 # Steps that take no parameter from the config: they rerun only as someone's downstream (in the tiled
 # DAG the merged catalog: its parameters are the tile layout's, tile_index's too).
@@ -243,7 +244,7 @@ def test_run_killed_during_resample_finishes_with_rerun_incomplete(demo, tmp_pat
     """SIGKILL to the whole snakemake process group (as a node failure or an OOM kill would) while the
     resample job runs; the rerun then makes products identical to an uninterrupted run's (the demo's)."""
     work = copy_workdir(demo, tmp_path / "work")
-    shutil.rmtree(work / "results")  # the inputs stay: crf, grid, then resample run again
+    shutil.rmtree(work / "results")  # the inputs stay: the whole product is remade
     resample_log = work / "results" / "logs" / PRODUCT / "resample.log"
     i2d = product_files(work)[0]
     proc = subprocess.Popen(
@@ -264,10 +265,11 @@ def test_run_killed_during_resample_finishes_with_rerun_incomplete(demo, tmp_pat
     assert not i2d.exists()
 
     snakemake(work, "--unlock")
-    # QA jobs that run beside resample may or may not have finished before the kill.
+    # The crf and QA jobs that run beside resample may or may not have finished before the kill.
     left = rerun_jobs(work, SMALL)
     downstream = {"resample", "preview", "source_catalog", "catalog_qa"}
-    assert downstream <= set(left) <= downstream | {"outlier_qa", "tweakreg_qa", "skymatch_qa"}, left
+    beside = {"crf", "outlier_qa", "tweakreg_qa", "skymatch_qa"}
+    assert downstream <= set(left) <= downstream | beside, left
     snakemake(work, "--rerun-incomplete")
     assert_same_products(product_files(demo), product_files(work))
 
