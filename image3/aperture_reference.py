@@ -207,15 +207,14 @@ def point_sources(segm_data, segm_cat, mask, psf_fwhm=None, min_snr=100.0):
     keep = [
         k
         for k in point
-        if _clear(segm_data != 0, segm_data == labels[k], x[k], y[k], total)
-        and _clear(mask, np.zeros_like(mask), x[k], y[k], outer)
+        if _clear(segm_data, x[k], y[k], total, own=labels[k]) and _clear(mask, x[k], y[k], outer)
     ]
     return np.asarray(keep, int), typical
 
 
-def _clear(blocked, allowed, x, y, radius):
-    """True when no ``blocked`` pixel that is not ``allowed`` lies within ``radius`` of (x, y) and
-    the circle is inside the image."""
+def _clear(blocked, x, y, radius, *, own=None):
+    """True when no nonzero ``blocked`` pixel lies within ``radius`` of (x, y) and the circle is
+    inside the image; pixels equal to ``own`` (the source's own segment label) do not block."""
     ny, nx = blocked.shape
     r = int(np.ceil(radius))
     ix, iy = int(round(x)), int(round(y))
@@ -223,8 +222,9 @@ def _clear(blocked, allowed, x, y, radius):
         return False
     sl = (slice(iy - r, iy + r + 1), slice(ix - r, ix + r + 1))
     yy, xx = np.mgrid[sl]
-    inside = np.hypot(xx - x, yy - y) <= radius
-    return not np.any(inside & blocked[sl] & ~allowed[sl])
+    cut = blocked[sl]
+    blocking = cut != 0 if own is None else (cut != 0) & (cut != own)
+    return not np.any(blocking & (np.hypot(xx - x, yy - y) <= radius))
 
 
 def apertures_from_mosaic(data, mask, segm_data, segm_cat, ee, psf_fwhm=None) -> ApertureParams:

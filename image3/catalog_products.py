@@ -60,12 +60,10 @@ def regions_text(table, radius_arcsec, colour="green"):
     if "sky_centroid" not in table.colnames:
         return "\n".join(lines) + "\n"
     extended = table["is_extended"] if "is_extended" in table.colnames else np.zeros(len(table), bool)
-    for row, ext, coord in zip(table, extended, table["sky_centroid"], strict=True):
+    coords = table["sky_centroid"]
+    for label, ext, ra, dec in zip(table["label"], extended, coords.ra.deg, coords.dec.deg, strict=True):
         dash = " dash=1" if ext else ""
-        lines.append(
-            f'circle({coord.ra.deg:.7f},{coord.dec.deg:.7f},{radius_arcsec:.3f}") '
-            f"# text={{{row['label']}}}{dash}"
-        )
+        lines.append(f'circle({ra:.7f},{dec:.7f},{radius_arcsec:.3f}") # text={{{label}}}{dash}')
     return "\n".join(lines) + "\n"
 
 

@@ -146,12 +146,7 @@ def plot_outliers(names, masks, images, png_path, n_cutouts=4, half=8):
     ax.set_xticks(range(n), [s[-24:] for s in names], fontsize=7)
     ax.set_ylabel("% pixels flagged")
     for k, (name, mask, image) in enumerate(list(zip(names, masks, images, strict=True))[:6]):
-        labels, count = ndimage.label(mask)
-        if count == 0:
-            continue
-        peaks = ndimage.maximum_position(image, labels, range(1, count + 1))
-        peaks = sorted(peaks, key=lambda p: -image[p])[:n_cutouts]
-        for j, (y, x) in enumerate(peaks):
+        for j, (y, x) in enumerate(_brightest_groups(image, mask, n_cutouts)):
             cut = (slice(max(y - half, 0), y + half + 1), slice(max(x - half, 0), x + half + 1))
             sub = fig.add_subplot(min(n, 6) + 1, n_cutouts, (k + 1) * n_cutouts + j + 1)
             sub.imshow(
@@ -167,6 +162,17 @@ def plot_outliers(names, masks, images, png_path, n_cutouts=4, half=8):
     fig.tight_layout()
     fig.savefig(png_path, dpi=80, format="png")
     plt.close(fig)
+
+
+def _brightest_groups(image, mask, n):
+    """(y, x) of the brightest pixel of each of the ``n`` groups of touching flagged pixels whose
+    brightest pixels are brightest, brightest first."""
+    labels, _ = ndimage.label(mask)
+    ys, xs = np.nonzero(mask)
+    order = np.argsort(-image[ys, xs], kind="stable")
+    _, first = np.unique(labels[ys, xs][order], return_index=True)  # each group's brightest pixel
+    chosen = order[np.sort(first)[:n]]
+    return list(zip(ys[chosen].tolist(), xs[chosen].tolist(), strict=True))
 
 
 def plot_tiles(grid_shape, tiles, outlines, counts, png_path, product=""):

@@ -112,3 +112,16 @@ def test_sky_source_mask_segments_equal_photutils_detect_sources():
         segm = detect_sources(image, threshold, npixels)
         expected = np.zeros(image.shape, bool) if segm is None else segm.data > 0
         np.testing.assert_array_equal(connected_above(image, threshold, npixels), expected)
+
+
+def test_brightest_groups_equal_ndimage_maximum_position():
+    from image3.qa import _brightest_groups
+
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        image = rng.normal(size=(80, 90))
+        mask = rng.random(image.shape) < 0.08
+        labels, count = ndimage.label(mask)
+        peaks = ndimage.maximum_position(image, labels, range(1, count + 1))
+        expected = sorted(peaks, key=lambda p: -image[p])[:4]
+        assert _brightest_groups(image, mask, 4) == [tuple(map(int, p)) for p in expected]
