@@ -23,13 +23,16 @@ class SingleImage:
     """One exposure drizzled alone: SCI (MJy/sr) and WHT on the part of the product grid it covers.
 
     ``origin`` is the (x0, y0) of the cut-out's first pixel in the grid (0-based), ``grid_shape``
-    the grid's (ny, nx); outside the cut-out the exposure has no data.
+    the grid's (ny, nx); outside the cut-out the exposure has no data. ``subtracted_sky`` is the
+    sky level (MJy/sr) the exposure's SCI had already subtracted; the rest of its sky is still in
+    (the median takes it off, see :func:`median_image`).
     """
 
     sci: np.ndarray
     wht: np.ndarray
     origin: tuple = (0, 0)
     grid_shape: tuple = ()
+    subtracted_sky: float = 0.0
 
     def __post_init__(self):
         if not self.grid_shape:
@@ -38,10 +41,12 @@ class SingleImage:
 
 def write_single(path, single: SingleImage):
     """A work file with SCI and WHT image extensions (uncompressed, so rows can be read lazily) and
-    the cut-out's place in the grid (CUTX0, CUTY0, GRIDNX, GRIDNY in the SCI header)."""
+    the cut-out's place in the grid (CUTX0, CUTY0, GRIDNX, GRIDNY in the SCI header), and the sky
+    level already subtracted (SKYDONE, MJy/sr)."""
     header = fits.Header()
     header["CUTX0"], header["CUTY0"] = (int(v) for v in single.origin)
     header["GRIDNY"], header["GRIDNX"] = (int(v) for v in single.grid_shape)
+    header["SKYDONE"] = float(single.subtracted_sky)
     hdus = [
         fits.PrimaryHDU(),
         fits.ImageHDU(single.sci, header=header, name="SCI"),
@@ -58,9 +63,11 @@ def _typical_weight(wht_section, shape, maskpt):
     return maskpt * (np.median(positive) if positive.size else np.inf)
 
 
-def median_image(single_paths, maskpt=0.7, max_memory_mb=1000.0):
+def median_image(single_paths, maskpt=0.7, max_memory_mb=1000.0, *, sky_levels=None):
     """Median of the single images, ignoring pixels with weight < maskpt x the image's typical one.
 
+    ``sky_levels``: each single's sky level (MJy/sr, skymatch's for its exposure), of which what
+    the single still holds (the level less its SKYDONE) is subtracted first; None: nothing is.
     Where exactly two images are valid, the lower value is taken instead (see below).
     The typical weight is the median of an image's positive weights. Rows are processed in sections
     sized so that the stacked sections take at most ``max_memory_mb`` whatever the number of
@@ -74,6 +81,10 @@ def median_image(single_paths, maskpt=0.7, max_memory_mb=1000.0):
         headers = [h["SCI"].header for h in hduls]
         ny, nx = headers[0]["GRIDNY"], headers[0]["GRIDNX"]
         boxes = [(hd["CUTX0"], hd["CUTY0"], hd["NAXIS1"], hd["NAXIS2"]) for hd in headers]
+        skies = [
+            np.float32(level - hd.get("SKYDONE", 0.0))
+            for level, hd in zip(sky_levels or [0.0] * len(headers), headers, strict=True)
+        ]
         limits = [
             _typical_weight(h["WHT"].section, (b[3], b[2]), maskpt) for h, b in zip(hduls, boxes, strict=True)
         ]
@@ -93,7 +104,7 @@ def median_image(single_paths, maskpt=0.7, max_memory_mb=1000.0):
                 a, b = max(r0, y0), min(r1, y0 + h)
                 sci = np.asarray(hduls[k]["SCI"].section[a - y0 : b - y0])
                 wht = np.asarray(hduls[k]["WHT"].section[a - y0 : b - y0])
-                stack[slot, a - r0 : b - r0, x0 : x0 + w] = np.where(wht >= limits[k], sci, np.nan)
+                stack[slot, a - r0 : b - r0, x0 : x0 + w] = np.where(wht >= limits[k], sci - skies[k], np.nan)
             valid = np.isfinite(stack)
             count[r0:r1] = valid.sum(axis=0)
             with np.errstate(all="ignore"):
@@ -114,10 +125,13 @@ def write_median(path, median, count):
     fits.HDUList(hdus).writeto(path)
 
 
-def read_median(path):
-    """(median, count) from a file of :func:`write_median`."""
-    with fits.open(path) as hdul:
-        return hdul["MEDIAN"].data, hdul["COUNT"].data
+def read_median(path, window=None):
+    """(median, count) from a file of :func:`write_median`; ``window``: (rows, columns) slices of
+    the grid to read instead of all of it (only those rows are read)."""
+    with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+        if window is None:
+            return hdul["MEDIAN"].data, hdul["COUNT"].data
+        return tuple(np.asarray(hdul[name].section[window]) for name in ("MEDIAN", "COUNT"))
 
 
 def write_mask(path, mask, **header):

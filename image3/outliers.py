@@ -83,7 +83,7 @@ class FlagSettings:
 def single_image(
     exposure: Exposure, grid, settings: DrizzleSettings, native_scale: float, *, pixmap=None
 ) -> SingleImage:
-    """The exposure, sky subtracted, drizzled alone onto the part of the grid it covers.
+    """The exposure, less ``exposure.sky``, drizzled alone onto the part of the grid it covers.
 
     ``pixmap``: the exposure's pixel map onto the grid (e.g. from its sampled geometry); by default
     computed from ``exposure.wcs``. The cut-out is the pixmap's bounding box grown by
@@ -122,8 +122,17 @@ def _reach(coordinate, size):
     return (first, end) if end > first else (0, 0)
 
 
+def blot_window(pixmap, grid_shape):
+    """(rows, columns) slices of the grid that blotting onto an exposure reads: the bounding box
+    of its pixels on the grid (``pixmap``: exposure -> grid) grown by ``KERNEL_REACH``, beyond the
+    interpolation's reach, so a blot of that window equals the blot of the whole grid."""
+    (x0, x1), (y0, y1) = (_reach(pixmap[..., axis], grid_shape[1 - axis]) for axis in (0, 1))
+    return slice(y0, y1), slice(x0, x1)
+
+
 def blot(median, count, pixmap):
-    """The median and its coverage count seen from an exposure (via the exposure->grid pixmap)."""
+    """The median and its coverage count seen from an exposure (via the exposure->grid pixmap;
+    the median may be a window of the grid, with the pixmap shifted to its first pixel)."""
     from drizzle.resample import blot_image
 
     data = np.nan_to_num(median, nan=0.0).astype(np.float32)

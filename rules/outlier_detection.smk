@@ -1,5 +1,5 @@
 # outlier_detection: each exposure drizzled alone, their median (bounded memory), and per exposure
-# the median blotted back and compared; the masks go into the _crf DQ and so out of the mosaic.
+# the median blotted back and compared; the masks go into the _crf files' DQ and resample's.
 
 SINGLE_KEYS = ("weight_type", "pixfrac", "kernel", "fillval", "good_bits")
 FLAG_KEYS = (
@@ -21,7 +21,6 @@ rule outlier_single:
     input:
         cal=lambda w: cal_path(w.product, w.exposure),
         geometry=lambda w: geometry_path(w.product),
-        sky=rules.skymatch.output.sky,
         grid=rules.resample_grid.output[0],
     output:
         intermediate(f"{OUT}/{{product}}/work/{{exposure}}_single.fits"),
@@ -47,6 +46,7 @@ rule outlier_median:
             f"{OUT}/{w.product}/work/{e}_single.fits"
             for e in PRODUCTS[w.product].exposures
         ],
+        sky=lambda w: sky_path(w.product),
     output:
         intermediate(f"{OUT}/{{product}}/work/{{product}}_median.fits"),
     log:
@@ -64,6 +64,7 @@ rule outlier_median:
     params:
         maskpt=OD["maskpt"],
         max_memory_mb=OD["median_memory_mb"],
+        exposures=lambda w: PRODUCTS[w.product].exposures,
     script:
         "../scripts/outlier_median.py"
 
@@ -109,6 +110,7 @@ rule outlier_qa:
         f"{OUT}/logs/{{product}}/outlier_qa.log",
     benchmark:
         f"{OUT}/benchmarks/{{product}}/outlier_qa.tsv"
+    priority: LEAF_PRIORITY
     conda:
         "../envs/image3.yaml"
     params:

@@ -14,7 +14,7 @@ from image3.geometry import read_geometry
 from image3.grid import read_grid
 from image3.jobs import run
 from image3.outlier_files import read_median, write_mask
-from image3.outliers import FlagSettings, blot, flag_outliers
+from image3.outliers import FlagSettings, blot, blot_window, flag_outliers
 from image3.sky_store import read_sky_entry
 
 log = logging.getLogger("image3")
@@ -25,16 +25,19 @@ def main():
     name = sm.wildcards.exposure
     lean = read_lean(sm.input.cal, ("SCI", "DQ", "ERR"))
     data, err = lean.arrays["sci"], lean.arrays["err"]
-    median, count = read_median(sm.input.median)
     if sm.params.n_exposures < 2:
         log.warning("one exposure: outlier detection skipped")
         mask, psf_term = np.zeros(data.shape, bool), [0.0, 0.0]
     else:
-        if sm.params.resample_data:
+        if sm.params.resample_data:  # the median where this exposure lies on the grid, blotted
             grid, geometry = read_grid(sm.input.grid), read_geometry(sm.input.geometry, name)
-            blotted, coverage = blot(median, count, geometry.pixel_map(grid.world_to_pixel))
+            pixmap = geometry.pixel_map(grid.world_to_pixel)
+            rows, columns = blot_window(pixmap, grid.shape)
+            median, count = read_median(sm.input.median, (rows, columns))
+            blotted, coverage = blot(median, count, pixmap - [columns.start, rows.start])
         else:
-            blotted, coverage = np.nan_to_num(median), count
+            blotted, coverage = read_median(sm.input.median)
+            blotted = np.nan_to_num(blotted)
         sky = lean.remaining_sky(read_sky_entry(sm.input.sky, name)["level"])
         usable = (lean.arrays["dq"] & 1) == 0  # already DO_NOT_USE: nothing to add
         settings = FlagSettings(**sm.params.flag)

@@ -9,6 +9,7 @@ import logging
 from image3.atomic import atomic_path
 from image3.jobs import run
 from image3.outlier_files import median_image, write_median
+from image3.sky_store import read_sky_file
 
 log = logging.getLogger("image3")
 
@@ -17,7 +18,13 @@ def main():
     sm = snakemake  # noqa: F821
     if len(sm.input.singles) == 2:
         log.warning("only two exposures: the median is their lower value, a weaker estimate")
-    median, count = median_image(sm.input.singles, sm.params.maskpt, sm.params.max_memory_mb)
+    sky = read_sky_file(sm.input.sky)
+    median, count = median_image(
+        sm.input.singles,
+        sm.params.maskpt,
+        sm.params.max_memory_mb,
+        sky_levels=[sky[name]["level"] for name in sm.params.exposures],
+    )
     with atomic_path(sm.output[0]) as tmp:
         write_median(tmp, median, count)
 

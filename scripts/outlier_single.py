@@ -1,4 +1,9 @@
-"""Drizzle one exposure alone (sky subtracted) onto the product grid, for the outlier median."""
+"""Drizzle one exposure alone onto the product grid, for the outlier median.
+
+Its sky is left in: the single needs no sky level, so it runs beside skymatch, and the median takes
+each single's level off (drizzling is linear: the drizzle of SCI less a level is the drizzle less
+that level).
+"""
 
 from image3.job_server import hand_off
 
@@ -12,14 +17,12 @@ from image3.jobs import run
 from image3.outlier_files import SingleImage, write_single
 from image3.outliers import single_image
 from image3.resample import DrizzleSettings, Exposure, weight_map
-from image3.sky_store import read_sky_entry
 
 
 def main():
     sm = snakemake  # noqa: F821
     name = sm.wildcards.exposure
     lean = read_lean(sm.input.cal, ("SCI", "DQ", "VAR_RNOISE"))
-    sky = lean.remaining_sky(read_sky_entry(sm.input.sky, name)["level"])
     exposure = Exposure(
         data=lean.arrays["sci"],
         dq=lean.arrays["dq"],
@@ -28,7 +31,6 @@ def main():
         var_flat=None,
         wcs=None,
         exptime=lean.exptime,
-        sky=sky,
     )
     settings = DrizzleSettings(**sm.params.drizzle)
     if sm.params.resample_data:
@@ -36,7 +38,8 @@ def main():
         pixmap = geometry.pixel_map(grid.world_to_pixel)
         single = single_image(exposure, grid, settings, geometry.pixel_scale, pixmap=pixmap)
     else:  # exposures share one pixel grid: the "single image" is the exposure itself
-        single = SingleImage(exposure.data - exposure.sky, weight_map(exposure, settings))
+        single = SingleImage(exposure.data, weight_map(exposure, settings))
+    single.subtracted_sky = lean.subtracted_sky
     with atomic_path(sm.output[0]) as tmp:
         write_single(tmp, single)
 
