@@ -14,6 +14,9 @@ from image3.simulate import demo
 from image3.tiles import check_tile_count, check_tile_settings, read_tile_index
 
 OUT = config["outdir"]
+# The priority of jobs whose outputs no later job reads (the _crf files, the QA figures): of the
+# jobs ready to run, Snakemake starts them last, after those on the way to the mosaic and catalog.
+LEAF_PRIORITY = -1
 DEMO_DIR = config["demo_dir"]
 IS_DEMO = not config["asn"]
 
@@ -137,14 +140,14 @@ def crf_paths(product):
 
 def aligned_wcs_path(product):
     """The product's WCS of every exposure aligned on the fixed sky (tweakreg's output)."""
-    return f"{OUT}/{product}/work/{product}_wcs.asdf"
+    return f"{OUT}/{product}/work/{product}_wcs.zip"
 
 
 def wcs_set_path(product):
     """The WCS set the steps after alignment use: with the moving-target frame for a moving
     target (assign_mtwcs's output), else tweakreg's."""
     if product in MOVING:
-        return f"{OUT}/{product}/work/{product}_mtwcs.asdf"
+        return f"{OUT}/{product}/work/{product}_mtwcs.zip"
     return aligned_wcs_path(product)
 
 

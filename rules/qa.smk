@@ -17,6 +17,7 @@ rule tweakreg_qa:
         f"{OUT}/logs/{{product}}/tweakreg_qa.log",
     benchmark:
         f"{OUT}/benchmarks/{{product}}/tweakreg_qa.tsv"
+    priority: LEAF_PRIORITY
     conda:
         "../envs/image3.yaml"
     script:
@@ -37,6 +38,7 @@ rule skymatch_qa:
         f"{OUT}/logs/{{product}}/skymatch_qa.log",
     benchmark:
         f"{OUT}/benchmarks/{{product}}/skymatch_qa.tsv"
+    priority: LEAF_PRIORITY
     conda:
         "../envs/image3.yaml"
     script:
@@ -60,6 +62,7 @@ if not TILED:
             f"{OUT}/logs/{{product}}/preview.log",
         benchmark:
             f"{OUT}/benchmarks/{{product}}/preview.tsv"
+        priority: LEAF_PRIORITY
         conda:
             "../envs/image3.yaml"
         script:
@@ -80,6 +83,7 @@ if not TILED:
             f"{OUT}/logs/{{product}}/catalog_qa.log",
         benchmark:
             f"{OUT}/benchmarks/{{product}}/catalog_qa.tsv"
+        priority: LEAF_PRIORITY
         conda:
             "../envs/image3.yaml"
         script:
