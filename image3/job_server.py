@@ -268,8 +268,8 @@ def _warm_asdf_and_datamodels():
 
     wcs = jwst_wcs.imaging_wcs((8, 8), jwst_wcs.Pointing(ra_ref=53.16, dec_ref=-27.8, roll_ref=30.0))
     with tempfile.TemporaryDirectory(prefix="image3-warm-up-") as folder:
-        wcs_store.save_wcs_set(os.path.join(folder, "wcs.asdf"), {"x": wcs})
-        wcs_store.load_wcs_entry(os.path.join(folder, "wcs.asdf"), "x")
+        wcs_store.save_wcs_set(os.path.join(folder, "wcs.zip"), {"x": wcs})
+        wcs_store.load_wcs_entry(os.path.join(folder, "wcs.zip"), "x")
         model = datamodels.ImageModel((8, 8))
         model.meta.wcs = wcs
         model.meta.bunit_data = "MJy/sr"

@@ -7,7 +7,7 @@ rule assign_mtwcs:
         cal=lambda w: cal_paths(w.product),
         wcs=lambda w: aligned_wcs_path(w.product),
     output:
-        f"{OUT}/{{product}}/work/{{product}}_mtwcs.asdf",
+        f"{OUT}/{{product}}/work/{{product}}_mtwcs.zip",
     log:
         f"{OUT}/logs/{{product}}/assign_mtwcs.log",
     benchmark:

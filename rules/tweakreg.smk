@@ -56,7 +56,7 @@ rule tweakreg:
         ],
         refcat=config["tweakreg"]["abs_refcat"] or [],
     output:
-        wcs=f"{OUT}/{{product}}/work/{{product}}_wcs.asdf",
+        wcs=f"{OUT}/{{product}}/work/{{product}}_wcs.zip",
         report=f"{OUT}/{{product}}/{{product}}_tweakreg.ecsv",
         residuals=f"{OUT}/{{product}}/work/{{product}}_tweakreg_residuals.ecsv",
     log:

@@ -1,0 +1,75 @@
+"""Per-exposure jobs read only their own entries of the product's side files (the WCS set, the
+geometry file, the median's window), so their cost does not grow with the number of exposures."""
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from image3 import geometry, outlier_files, wcs_store
+from image3.errors import InputError
+from image3.jwst_wcs import Pointing, imaging_wcs
+
+N = 24
+
+
+@pytest.fixture(scope="module")
+def wcs_set():
+    return {
+        f"e{k:02d}": imaging_wcs((64, 64), Pointing(ra_ref=53.16 + 1e-3 * k, dec_ref=-27.8, roll_ref=30.0))
+        for k in range(N)
+    }
+
+
+def test_wcs_entry_reads_its_own_member_only(wcs_set, tmp_path, monkeypatch):
+    path = tmp_path / "p_wcs.zip"
+    wcs_store.save_wcs_set(path, wcs_set, mt_avra=53.2, mt_avdec=-27.7)
+    read = []
+    original = zipfile.ZipFile.read
+    monkeypatch.setattr(
+        zipfile.ZipFile, "read", lambda self, name, *a: read.append(name) or original(self, name, *a)
+    )
+    wcs = wcs_store.load_wcs_entry(path, "e07")
+    assert read == ["e07.asdf"]
+    np.testing.assert_allclose(wcs(10.0, 20.0), wcs_set["e07"](10.0, 20.0), rtol=0, atol=1e-12)
+    assert wcs_store.load_wcs_extras(path) == {"mt_avra": 53.2, "mt_avdec": -27.7}
+    assert list(wcs_store.load_wcs_set(path)) == list(wcs_set)  # the order written
+    with pytest.raises(InputError, match="no WCS for exposure e99"):
+        wcs_store.load_wcs_entry(path, "e99")
+
+
+def test_geometry_entry_reads_its_own_arrays_only(tmp_path, monkeypatch):
+    entries = {
+        f"e{k:02d}": geometry.Geometry(
+            shape=(64, 64),
+            xs=np.arange(3.0),
+            ys=np.arange(3.0),
+            ra=np.full((3, 3), 53.0 + k),
+            dec=np.zeros((3, 3)),
+            footprint=np.zeros((4, 2)),
+            pixel_scale=0.031,
+            rotation=0.0,
+        )
+        for k in range(N)
+    }
+    path = tmp_path / "p_geometry.npz"
+    geometry.write_geometries(path, entries)
+    read = []
+    original = np.lib.npyio.NpzFile.__getitem__
+    monkeypatch.setattr(
+        np.lib.npyio.NpzFile, "__getitem__", lambda self, key: read.append(key) or original(self, key)
+    )
+    assert geometry.read_geometry(path, "e05").ra[0, 0] == 58.0
+    assert {key.split(":")[0] for key in read} == {"e05"}
+
+
+def test_median_window_is_the_median_there(tmp_path):
+    """An outlier_flag job reads its window through astropy's `section` (those rows, not the grid)."""
+    median = np.arange(200 * 300, dtype=np.float32).reshape(200, 300)
+    count = np.ones(median.shape, np.uint8)
+    path = tmp_path / "median.fits"
+    outlier_files.write_median(path, median, count)
+    window = (slice(50, 80), slice(100, 160))
+    part, part_count = outlier_files.read_median(path, window)
+    np.testing.assert_array_equal(part, median[window])
+    np.testing.assert_array_equal(part_count, count[window])
