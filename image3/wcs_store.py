@@ -4,8 +4,9 @@ A zip archive (stored, not compressed) of one standard ASDF file per exposure, `
 with the tree ``{"wcs": gwcs}``, and ``extras.asdf`` with any further entries (e.g. a moving
 target's ``mt_avra``): written by the alignment step of a product and read by every later step
 instead of copying whole exposures. A per-exposure job reads its own member alone, so its cost does
-not grow with the number of exposures; ``unzip`` gives files any ASDF reader opens. Each tree is
-validated against the ASDF schemas when written, not again when read (most of a read's time).
+not grow with the number of exposures; ``unzip`` gives files any ASDF reader opens. These work files
+skip the ASDF schema validation (most of a write's and a read's time): the products that carry the
+WCS (``_crf``, ``_i2d``) are validated when saved.
 """
 
 import io
@@ -53,7 +54,9 @@ def load_wcs_extras(path) -> dict:
 
 def _asdf_bytes(tree) -> bytes:
     buffer = io.BytesIO()
-    asdf.AsdfFile(tree).write_to(buffer)
+    with asdf.config_context() as config:
+        config.validate_on_write = False
+        asdf.AsdfFile(tree).write_to(buffer)
     return buffer.getvalue()
 
 
