@@ -131,12 +131,14 @@ def read_median(path, window=None):
     with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
         if window is None:
             return hdul["MEDIAN"].data, hdul["COUNT"].data
-        return tuple(np.asarray(hdul[name].section[window]) for name in ("MEDIAN", "COUNT"))
+        rows, columns = window  # whole rows are one read each; a column range is a read per row
+        return tuple(np.asarray(hdul[name].section[rows])[:, columns] for name in ("MEDIAN", "COUNT"))
 
 
 def write_mask(path, mask, **header):
-    """An outlier mask as a compressed uint8 FITS image, with summary keywords in its header."""
-    hdu = fits.CompImageHDU(mask.astype(np.uint8), name="OUTLIERS", compression_type="GZIP_1")
+    """An outlier mask as a uint8 FITS image, with summary keywords in its header (uncompressed:
+    a byte per pixel, and the jobs reading it do not decompress)."""
+    hdu = fits.ImageHDU(mask.astype(np.uint8), name="OUTLIERS")
     for key, value in header.items():
         hdu.header[key[:8].upper()] = value
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
