@@ -58,6 +58,7 @@ while the server does too, and on a small machine both would take twice as long.
 PRELOAD = (
     "scipy.optimize",
     "astropy.wcs",
+    "astropy.visualization.wcsaxes",
     "asdf",
     "gwcs",
     "drizzle.resample",
