@@ -125,3 +125,19 @@ def test_brightest_groups_equal_ndimage_maximum_position():
         peaks = ndimage.maximum_position(image, labels, range(1, count + 1))
         expected = sorted(peaks, key=lambda p: -image[p])[:4]
         assert _brightest_groups(image, mask, 4) == [tuple(map(int, p)) for p in expected]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 6, 9])
+def test_median_of_valid_equals_nanmedian(n):
+    from image3.outlier_files import _median_of_valid
+
+    rng = np.random.default_rng(n)
+    stack = (100 * rng.normal(size=(n, 60, 70))).astype(np.float32)
+    stack[rng.random(stack.shape) < 0.3] = np.nan
+    count = np.isfinite(stack).sum(axis=0).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.nanmedian(np.where(count > 0, stack, 0.0), axis=0)
+        expected = np.where(count == 2, np.nanmin(stack, axis=0), expected)  # two: the lower
+    expected[count == 0] = np.nan
+    np.testing.assert_array_equal(_median_of_valid(stack.copy(), count), expected)
