@@ -13,6 +13,10 @@ from scipy import ndimage  # noqa: E402
 
 from .resample import coverage_count  # noqa: E402
 
+# Margins of the two-panel figures with a sky panel: fixed, since tight_layout measures every
+# tick label of the sky axes (half a second a figure).
+_SKY_PANELS = {"left": 0.1, "right": 0.97, "bottom": 0.09, "top": 0.94, "wspace": 0.2}
+
 
 def _read_mosaic(i2d_path):
     with fits.open(i2d_path) as hdul:
@@ -44,7 +48,7 @@ def plot_mosaic(i2d_path, png_path, max_side=1200):
     ax2.set_title("coverage")
     ax2.set_xlabel("RA")
     ax2.set_ylabel(" ")
-    fig.tight_layout()
+    fig.subplots_adjust(**_SKY_PANELS)
     fig.savefig(png_path, dpi=90, format="png")
     plt.close(fig)
 
@@ -72,7 +76,7 @@ def plot_catalog(i2d_path, catalog_path, png_path, max_side=1200):
         hist.legend(loc="upper left")
     hist.set_xlabel("AB magnitude")
     hist.set_ylabel("sources")
-    fig.tight_layout()
+    fig.subplots_adjust(**_SKY_PANELS)
     fig.savefig(png_path, dpi=90, format="png")
     plt.close(fig)
 
