@@ -7,6 +7,7 @@ does.
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .errors import InputError
@@ -21,10 +22,19 @@ class Product:
     asn_id: str
     asn_table: str = ""
 
-    @property
+    @cached_property
     def exposures(self) -> tuple[str, ...]:
         """Exposure names: member file names without ``_cal.fits`` (or the last ``_suffix.fits``)."""
         return tuple(exposure_name(p) for p in self.members)
+
+    def member(self, exposure) -> Path:
+        """The member file of an exposure (a dictionary lookup: the DAG of a large association
+        asks for every exposure's)."""
+        return self._members_by_exposure[exposure]
+
+    @cached_property
+    def _members_by_exposure(self) -> dict:
+        return dict(zip(self.exposures, self.members, strict=True))
 
 
 # Product names and association ids become file and folder names under `outdir`: one plain name,

@@ -114,8 +114,7 @@ def product_dir(product):
 
 def cal_path(product, exposure):
     """The exposure's level-2b input file."""
-    p = PRODUCTS[product]
-    return str(p.members[p.exposures.index(exposure)])
+    return str(PRODUCTS[product].member(exposure))
 
 
 def cal_paths(product):
