@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import json
 import os
 import platform
 import re
@@ -231,11 +232,13 @@ class PeakSampler(threading.Thread):
     alive (a job shorter than the poll interval may be missed, its last interval's growth too).
     """
 
-    def __init__(self, root_pid: int, interval: float):
+    def __init__(self, root_pid: int, interval: float, work_glob: Path | None = None):
         super().__init__(daemon=True)
         self.root_pid = root_pid
         self.interval = interval
         self.peaks: dict[int, tuple[str, float]] = {}  # pid -> (script, VmHWM MiB)
+        self.work_glob = work_glob  # e.g. <workdir>/results/*/work: their summed size is sampled
+        self.work_peak_mib = 0.0
         self._halt = threading.Event()
         self.cpu = 0.0  # CPU s the polling took
 
@@ -280,11 +283,15 @@ class PeakSampler(threading.Thread):
         self.cpu = time.thread_time() - t0
 
     def _run(self):
+        last_disk = 0.0
         while not self._halt.is_set():
             try:
                 self.sample()
             except OSError:
                 pass
+            if self.work_glob is not None and time.monotonic() - last_disk > 1.0:
+                self.work_peak_mib = max(self.work_peak_mib, folders_size_mib(self.work_glob))
+                last_disk = time.monotonic()
             self._halt.wait(self.interval)
 
     def per_script(self) -> dict[str, float]:
@@ -292,6 +299,19 @@ class PeakSampler(threading.Thread):
         for script, mib in self.peaks.values():
             out[script] = max(out.get(script, 0.0), mib)
         return out
+
+
+def folders_size_mib(pattern: Path) -> float:
+    """Summed size (MiB) of the files under the folders matching ``pattern`` (a glob)."""
+    total = 0
+    for folder in Path(pattern.anchor).glob(str(pattern.relative_to(pattern.anchor))):
+        for dirpath, _, files in os.walk(folder):
+            for name in files:
+                try:
+                    total += os.stat(os.path.join(dirpath, name)).st_size
+                except OSError:  # removed meanwhile (a temporary file)
+                    pass
+    return total / 2**20
 
 
 # --- running -------------------------------------------------------------------------------------
@@ -310,6 +330,7 @@ class Phase:
     own_cpu: float | None = None  # CPU s of snakemake and its jobs (and of this script)
     poll_cpu: float | None = None  # of which the /proc polling
     other_cpu: float | None = None  # CPU s of every other process on the machine meanwhile
+    work_peak_mib: float | None = None  # largest summed size of the products' work/ folders
 
 
 def cpu_jiffies():
@@ -364,7 +385,7 @@ def run_phase(phase: Phase, workdir: Path, poll: float, max_wait: float, env=Non
         phase.started = time.time()
         t0 = time.perf_counter()
         proc = subprocess.Popen(phase.cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-        sampler = PeakSampler(proc.pid, poll)
+        sampler = PeakSampler(proc.pid, poll, workdir / OUTDIR / "*" / "work")
         sampler.start()
         phase.returncode = proc.wait()
         phase.wall = time.perf_counter() - t0
@@ -372,6 +393,7 @@ def run_phase(phase: Phase, workdir: Path, poll: float, max_wait: float, env=Non
     cpu1, own1 = cpu_jiffies(), own_cpu_seconds()
     phase.peaks = sampler.per_script()
     phase.poll_cpu = sampler.cpu
+    phase.work_peak_mib = sampler.work_peak_mib
     phase.own_cpu = own1 - own0
     if cpu0 and cpu1 and cpu1[1] > cpu0[1]:
         phase.cpu_busy = (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])
@@ -532,6 +554,26 @@ def fixed_cost_summary(jobs: list[Job]) -> str:
     )
 
 
+def summary(phases, pipe_jobs) -> dict:
+    """The pipeline run's figures as plain values (``summary.json``, e.g. for bench/mosaic_scaling.py)."""
+    pipeline = phases[1]
+    rules = {}
+    for rule in sorted({j.rule for j in pipe_jobs}):
+        mine = [j for j in pipe_jobs if j.rule == rule]
+        rules[rule] = {
+            "jobs": len(mine),
+            "mean_wall_s": _mean([j.wall for j in mine]),
+            "peak_rss_mib": _max([pipeline.peaks.get(rule), *(j.peak_rss for j in mine)]),
+        }
+    return {
+        "pipeline_wall_s": pipeline.wall,
+        "pipeline_ok": pipeline.returncode == 0,
+        "other_cpu_s": pipeline.other_cpu,
+        "work_peak_mib": pipeline.work_peak_mib,
+        "rules": rules,
+    }
+
+
 def report(args, info, phases, sim_jobs, pipe_jobs, warnings) -> str:
     sim, pipe, noop = phases
     size = f"{args.n_exposures} x {args.size}²"
@@ -594,6 +636,11 @@ def report(args, info, phases, sim_jobs, pipe_jobs, warnings) -> str:
     out += rule_table(pipe_jobs, pipe.peaks, PIPE_ORDER) if pipe_jobs else ["(no benchmark files)"]
     out.append("")
     out += textwrap.wrap(fixed_cost_summary(pipe_jobs), width=100)
+    if pipe.work_peak_mib is not None:
+        out.append("")
+        out.append(
+            f"Largest disk use of the products' work/ folders meanwhile: {pipe.work_peak_mib:.0f} MiB."
+        )
     out.append("")
     out.append("Simulation rules (first run):")
     out.append("")
@@ -673,6 +720,7 @@ def main(argv=None):
     text = report(args, info, phases, sim_jobs, pipe_jobs, warnings)
     print(text)
     (workdir / "report.md").write_text(text + "\n")
+    (workdir / "summary.json").write_text(json.dumps(summary(phases, pipe_jobs), indent=1) + "\n")
     if args.markdown_out:
         with open(args.markdown_out, "a") as f:
             f.write(text + "\n\n")
