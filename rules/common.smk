@@ -101,9 +101,12 @@ def _alternatives(names):
     return "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
 
 
+# Products and association ids are few: their names exactly. Exposures are many: any file name
+# (an alternation of every exposure's name would be in every per-exposure path pattern, and
+# Snakemake rewrites those patterns for each job: planning time would grow as N²).
 wildcard_constraints:
     product=_alternatives(PRODUCTS),
-    exposure=_alternatives(e for p in PRODUCTS.values() for e in p.exposures),
+    exposure=r"[^/]+",
     asn_id=_alternatives(p.asn_id for p in PRODUCTS.values()),
     tile=r"t\d+-\d+",
 
