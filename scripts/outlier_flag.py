@@ -9,6 +9,7 @@ import logging
 import numpy as np
 
 from image3.atomic import atomic_path
+from image3.dq import good_pixels
 from image3.fits_read import read_lean
 from image3.geometry import read_geometry
 from image3.grid import read_grid
@@ -36,7 +37,7 @@ def main():
         else:
             blotted, coverage = np.nan_to_num(median), count
         sky = read_sky_entry(sm.input.sky, name)["level"] - lean.subtracted_sky
-        usable = (lean.arrays["dq"] & 1) == 0  # already DO_NOT_USE: nothing to add
+        usable = good_pixels(lean.arrays["dq"], "~DO_NOT_USE+NON_SCIENCE")  # nothing to add there
         settings = FlagSettings(**sm.params.flag)
         mask, psf_term = flag_outliers(data, err, blotted, coverage, sky, settings, usable)
     log.info(
