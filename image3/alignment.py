@@ -248,9 +248,9 @@ def _global_pass(catalogs, names, centres, pixel_scale, settings: FitSettings, e
     fewer than ``minobj`` of its matches (over all its overlaps, in the first solution) survive
     clipping, or its correction moves its centre further than ``searchrad + tolerance``. The match
     count is judged once so that one refused group does not take its neighbours' matches below
-    ``minobj`` and so on along a mosaic. A sparse field: when a group has fewer than ``minobj``
-    matches but at least ``sparse_minobj``, the pass fits shifts alone (``fitgeometry`` shift, in
-    every summary, with a warning) and such a group is kept. A fitted group's summary holds its
+    ``minobj`` and so on along a mosaic. A sparse field: a group with fewer than ``minobj``
+    matches but at least ``sparse_minobj`` is fitted for a shift alone (its summary's
+    ``fitgeometry`` says so, and a warning) and kept. A fitted group's summary holds its
     correction as ``matrix`` and ``shift`` (``matrix @ x + shift`` in the common plane).
     """
     pairs = global_fit.match_pairs(
@@ -258,8 +258,7 @@ def _global_pass(catalogs, names, centres, pixel_scale, settings: FitSettings, e
     )
     group_of = np.array([c.group for c in catalogs])
     limit = settings.searchrad + settings.tolerance
-    geometry = settings.fitgeometry
-    summaries = {}
+    summaries, shift_only = {}, set()
     while True:
         active = [p for p in pairs if group_of[p.a] not in summaries and group_of[p.b] not in summaries]
         if not active:
@@ -274,23 +273,29 @@ def _global_pass(catalogs, names, centres, pixel_scale, settings: FitSettings, e
             active,
             centres,
             fixed,
-            geometry,
+            settings.fitgeometry,
             settings.nclip,
             settings.sigma,
             settings.pair_minobj,
+            shift_only=shift_only,
         )
         matched = solution.n_matched
-        sparse = [g for g in np.flatnonzero(counts) if settings.sparse_minobj <= matched[g] < settings.minobj]
-        if sparse and geometry != "shift" and not summaries:
+        sparse = {
+            g
+            for g in np.flatnonzero(counts)
+            if settings.sparse_minobj <= matched[g] < settings.minobj and g not in fixed
+        }
+        if settings.fitgeometry != "shift" and not summaries and sparse - shift_only:
+            new = sorted(sparse - shift_only)
             log.warning(
                 "sparse field: %s with %s matches (< minobj = %d, >= sparse_minobj = %d): "
-                "fitting shifts only",
-                ", ".join(names[g] for g in sparse),
-                ", ".join(str(matched[g]) for g in sparse),
+                "fitted for a shift alone",
+                ", ".join(names[g] for g in new),
+                ", ".join(str(matched[g]) for g in new),
                 settings.minobj,
                 settings.sparse_minobj,
             )
-            geometry = "shift"
+            shift_only |= sparse
             continue
         refused = {}
         fewest = 1 if summaries else min(settings.minobj, settings.sparse_minobj)
@@ -316,6 +321,7 @@ def _global_pass(catalogs, names, centres, pixel_scale, settings: FitSettings, e
             ", ".join(names[g] for g in fixed),
         )
     for g in np.flatnonzero(counts):
+        geometry = "shift" if g in shift_only else settings.fitgeometry
         fit = {
             "n_matched": int(solution.n_matched[g]),
             "rms": float(solution.rms[g]),

@@ -39,11 +39,13 @@ def _demo_settings(name, **overrides):
 def _dataset(mode):
     """(settings, scene, truth, models) of one of the three set-ups."""
     sim = {
-        "lw": lambda: _demo_settings("nircam_lw", shape=[384, 384], star_density=600),
+        "lw": lambda: _demo_settings("nircam_lw", shape=[512, 512]),
         "sw": lambda: simdata.settings(
             detectors=MODULE_A, n_exposures=2, shape=[384, 384], dither_spread=0.5, galaxy_density=50
         ),
         "miri": lambda: _demo_settings("miri"),
+        # 11-18 sources per exposure, as the MIRI subarrays' fields
+        "miri_sparse": lambda: _demo_settings("miri", star_density=2, galaxy_density=5),
     }[mode]()
     scene, truth, models, _ = simdata.simulate(sim)
     return sim, scene, truth, models
@@ -186,7 +188,7 @@ def test_nircam_lw_alignment_and_sky_per_detector():
     assert np.sqrt(models[0].meta.photometry.pixelarea_arcsecsq) == pytest.approx(0.063, rel=0.02)
     exposures = _aligned("lw")
     assert all(e.info["relative"]["status"] in alignment.ALIGNED for e in exposures)
-    assert _relative_rms(exposures, truth) <= 0.5
+    assert _relative_rms(exposures, truth) <= 0.6  # 0.47 mas measured (cut down to 512²)
     levels, true = _detector_levels("lw", exposures)
     assert np.abs(levels - true).max() <= SKY_TOLERANCE, levels - true
 
@@ -213,3 +215,16 @@ def test_miri_sparse_field_aligns_and_non_science_stays_out():
     spoiled_arrays, _ = simdata.drizzle(spoiled, grid)
     np.testing.assert_array_equal(arrays["data"], spoiled_arrays["data"])
     np.testing.assert_array_equal(arrays["wht"], spoiled_arrays["wht"])
+
+
+def test_miri_very_sparse_field_aligns_deeper_and_with_fewer_parameters():
+    sim, scene, truth, models = _dataset("miri_sparse")
+    exposures = _aligned("miri_sparse")
+    thresholds = [e.catalog.meta["snr_threshold"] for e in exposures]
+    assert 5.0 in thresholds  # searched deeper where too few sources were found
+    assert all(e.info["relative"]["status"] in alignment.ALIGNED for e in exposures)
+    report = alignment.report(exposures)
+    assert "shift" in list(report["fitgeometry"])  # the group with few matches: a shift alone
+    unaligned = simdata.relative_alignment_rms([e.original_wcs for e in exposures], truth, exposures[0].shape)
+    rms = _relative_rms(exposures, truth)
+    assert unaligned > 100.0 and rms <= 15.0, (unaligned, rms)
