@@ -145,10 +145,11 @@ def _warn_unaligned(e: ExposureCatalog, label):
 def _run(exposures, refcat, settings: FitSettings, enforce_user_order, expand_refcat, label):
     """align_wcs on ``exposures``; update their wcs and info in place.
 
-    Exposures with fewer than ``minobj`` sources cannot be fitted: they are marked FAILED up front
-    (tweakwcs would otherwise stop the whole alignment on a degenerate catalog).
+    Exposure groups with fewer than ``minobj`` sources (over their files) cannot be fitted: they are
+    marked FAILED up front (tweakwcs would otherwise stop the whole alignment on a degenerate
+    catalog); a group's other files are not fitted without one of them.
     """
-    exposures = _usable(exposures, settings.minobj, label)
+    exposures = _usable(exposures, settings.minobj, label, by_group=True)
     if not exposures:
         return
     correctors = _correctors(exposures)
