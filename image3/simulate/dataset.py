@@ -23,6 +23,7 @@ from .scene import ab_to_jy, make_scene
 __all__ = [
     "detector_model",
     "entry_geometry",
+    "pixel_scale",
     "plan",
     "read_exposure_truth",
     "render",
@@ -82,6 +83,11 @@ class _Focal:
     def chip_arcsec(self):
         """One chip's size (arcsec), the unit of ``dither_spread``."""
         return self.distortion.pixel_scale * max(self.shape)
+
+
+def pixel_scale(settings) -> float:
+    """The nominal pixel scale (arcsec) of the demo's detectors (the first one's)."""
+    return _Focal(settings).distortion.pixel_scale
 
 
 def _reach(geometry, v2, v3):

@@ -57,6 +57,12 @@ def detectors(settings) -> list[str] | None:
     return None if chosen is None else [d.upper() for d in chosen]
 
 
+def pupil(settings) -> str:
+    """The PUPIL of the demo's files: CLEAR on NIRCam; MIRI has none (the reference files then
+    name N/A)."""
+    return "N/A" if settings.get("instrument") == "miri" else "CLEAR"
+
+
 def exposure_ids(n_exposures: int) -> list[str]:
     """Official-style exposure ids (the group id) ``jw01234001001_03101_0000k``, k = 1..n."""
     return [f"jw{PROGRAM}001001_03101_{k:05d}" for k in range(1, n_exposures + 1)]
