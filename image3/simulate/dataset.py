@@ -5,6 +5,7 @@
 """
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,9 @@ from .observation import ExposurePointing, make_pointings, mosaic_offsets, start
 from .scene import ab_to_jy, make_scene
 
 __all__ = [
+    "FocalPlane",
     "detector_model",
+    "focal_plane",
     "entry_geometry",
     "pixel_scale",
     "plan",
@@ -50,34 +53,19 @@ def detector_model(settings) -> DetectorModel:
     )
 
 
-class _Focal:
+@dataclass(frozen=True)
+class FocalPlane:
     """What the plan needs of the focal plane: the chip the pointings are made for (``shape``,
-    ``distortion``, ``aperture``: its V2/V3 reference), the scene's half width beyond the dithers
-    (arcsec) and, with real detectors, each one's geometry (``instruments.DetectorGeometry``)."""
+    ``distortion``, ``aperture``: its V2/V3 reference, V3 angle and parity), the scene's half width
+    beyond the dithers (``half_field``, arcsec) and, with real detectors, their names and geometries
+    (``instruments.DetectorGeometry``); ``detectors`` None is the synthetic detector."""
 
-    def __init__(self, settings):
-        self.detectors = detectors(settings)
-        if self.detectors is None:  # the synthetic detector: the demo as it always was
-            self.shape = tuple(settings["shape"])
-            self.distortion = Distortion()
-            self.aperture = Pointing(0.0, 0.0, 0.0)
-            self.geometries = {}
-            self.half_field = 0.75 * self.distortion.pixel_scale * max(self.shape)
-            return
-        from .instruments import detector_geometry, reference_point
-
-        if settings["mosaic"] is not None:
-            raise InputError("simulate.mosaic: only for the synthetic detector (simulate.detectors null)")
-        key = settings["instrument"]
-        v2, v3 = reference_point(key, self.detectors)
-        towards = (v2, v3) if len(self.detectors) > 1 else None
-        self.geometries = {d: detector_geometry(key, d, settings["shape"], towards) for d in self.detectors}
-        first = self.geometries[self.detectors[0]]
-        self.shape = first.shape
-        self.distortion = Distortion(pixel_scale=first.distortion.pixel_scale, coeffs_x=(), coeffs_y=())
-        angle = float(np.mean([g.v3yangle for g in self.geometries.values()]))
-        self.aperture = Pointing(0.0, 0.0, 0.0, v2_ref=v2, v3_ref=v3, v3yangle=angle, vparity=first.vparity)
-        self.half_field = 1.05 * max(_reach(g, v2, v3) for g in self.geometries.values())
+    shape: tuple
+    distortion: Distortion
+    aperture: Pointing
+    half_field: float
+    detectors: tuple | None = None
+    geometries: tuple = ()
 
     @property
     def chip_arcsec(self):
@@ -85,9 +73,39 @@ class _Focal:
         return self.distortion.pixel_scale * max(self.shape)
 
 
+def focal_plane(settings) -> FocalPlane:
+    """The focal plane of the ``simulate`` settings: the synthetic detector of ``shape`` (the demo
+    as it always was), or the instrument's ``detectors`` from the SIAF with the pointings made for a
+    distortion-free chip of one detector's size at the middle of their reference points."""
+    names = detectors(settings)
+    if names is None:
+        shape, distortion = tuple(settings["shape"]), Distortion()
+        return FocalPlane(
+            shape, distortion, Pointing(0.0, 0.0, 0.0), 0.75 * distortion.pixel_scale * max(shape)
+        )
+    from .instruments import detector_geometry, reference_point
+
+    if settings["mosaic"] is not None:
+        raise InputError("simulate.mosaic: only for the synthetic detector (simulate.detectors null)")
+    key = settings["instrument"]
+    v2, v3 = reference_point(key, names)
+    towards = (v2, v3) if len(names) > 1 else None
+    geometries = tuple(detector_geometry(key, d, settings["shape"], towards) for d in names)
+    first = geometries[0]
+    angle = float(np.mean([g.v3yangle for g in geometries]))
+    return FocalPlane(
+        shape=first.shape,
+        distortion=Distortion(pixel_scale=first.distortion.pixel_scale, coeffs_x=(), coeffs_y=()),
+        aperture=Pointing(0.0, 0.0, 0.0, v2_ref=v2, v3_ref=v3, v3yangle=angle, vparity=first.vparity),
+        half_field=1.05 * max(_reach(g, v2, v3) for g in geometries),
+        detectors=tuple(names),
+        geometries=geometries,
+    )
+
+
 def pixel_scale(settings) -> float:
     """The nominal pixel scale (arcsec) of the demo's detectors (the first one's)."""
-    return _Focal(settings).distortion.pixel_scale
+    return focal_plane(settings).distortion.pixel_scale
 
 
 def _reach(geometry, v2, v3):
@@ -109,10 +127,12 @@ def plan(settings):
     of north), passing the field centre (``ra``, ``dec``) half-way through the observation, and the
     telescope tracks it: every exposure's pointing (dither, pointing error and all) moves with it.
     The scene of static sources grows to cover the whole track, and with ``mosaic`` (see
-    ``make_pointings``) the whole mosaic, at the same densities.
+    ``make_pointings``) the whole mosaic, at the same densities. With real detectors
+    (``simulate.detectors``, :func:`focal_plane`) there is one entry per file instead, named
+    ``<exposure>_<detector>`` (see :func:`_detector_entries`).
     """
     rng = np.random.default_rng(settings["seed"])
-    focal = _Focal(settings)
+    focal = focal_plane(settings)
     shape = focal.shape
     if focal.detectors is None:
         names = exposure_names(settings["n_exposures"])
@@ -177,7 +197,7 @@ def plan(settings):
     return scene, exposures
 
 
-def _detector_entries(rng, exposures, focal: _Focal, settings):
+def _detector_entries(rng, exposures, focal: FocalPlane, settings):
     """One truth entry per file: each exposure's pointing seen from each detector (all share the
     exposure's pointing and its error), the exposure's sky plus the detector's own offset (drawn
     from ``sky_detector_offset_mjysr``), and where the detector's kept pixels lie."""
@@ -185,8 +205,7 @@ def _detector_entries(rng, exposures, focal: _Focal, settings):
     entries = []
     for number, exposure in enumerate(exposures, start=1):
         pointing = ExposurePointing.from_dict(exposure)
-        for d in focal.detectors:
-            g = focal.geometries[d]
+        for d, g in zip(focal.detectors, focal.geometries, strict=True):
             entries.append(
                 {
                     **exposure,
