@@ -16,17 +16,25 @@ import simdata
 import yaml
 from astropy.coordinates import SkyCoord
 
-from image3 import alignment
-from image3.dq import DQ_FLAGS
+from image3 import alignment, outlier_files, outliers
+from image3.dq import DQ_FLAGS, good_pixels
+from image3.errors import InputError
 from image3.exposure_groups import exposure_group
+from image3.grid import make_grid
+from image3.pixmap import pixel_map
 from image3.psf_width import detection_fwhm
+from image3.resample import DrizzleSettings, Exposure
+from image3.simulate.demo import check_settings
+from image3.simulate.instruments import detector_geometry
 from image3.simulate.psf import PixelIntegratedPSF
 from image3.skymatch import SkySettings, compute_sky, exposure_cells, sky_grid
 from image3.source_finding import DetectionSettings, find_sources_sparse
 
 REPO = Path(__file__).resolve().parents[1]
 SKY_TOLERANCE = 0.0005  # MJy/sr, per detector
+GOOD = "~DO_NOT_USE+NON_SCIENCE"  # the steps' default good DQ bits
 MODULE_A = ["NRCA1", "NRCA2", "NRCA3", "NRCA4"]
+_COSMIC_RAYS = {}  # mode -> the cosmic-ray truth tables of _dataset(mode)
 
 
 def _demo_settings(name, **overrides):
@@ -37,7 +45,7 @@ def _demo_settings(name, **overrides):
 
 @functools.cache
 def _dataset(mode):
-    """(settings, scene, truth, models) of one of the three set-ups."""
+    """(settings, scene, truth, models) of one of the set-ups (cosmic rays: see _cosmic_rays)."""
     sim = {
         "lw": lambda: _demo_settings("nircam_lw", shape=[512, 512]),
         "sw": lambda: simdata.settings(
@@ -47,7 +55,8 @@ def _dataset(mode):
         # 11-18 sources per exposure, as the MIRI subarrays' fields
         "miri_sparse": lambda: _demo_settings("miri", star_density=2, galaxy_density=5),
     }[mode]()
-    scene, truth, models, _ = simdata.simulate(sim)
+    scene, truth, models, crs = simdata.simulate(sim)
+    _COSMIC_RAYS[mode] = crs
     return sim, scene, truth, models
 
 
@@ -242,3 +251,51 @@ def test_miri_very_sparse_field_aligns_deeper_and_with_fewer_parameters():
     unaligned = simdata.relative_alignment_rms([e.original_wcs for e in exposures], truth, exposures[0].shape)
     rms = _relative_rms(exposures, truth)
     assert unaligned > 100.0 and rms <= 15.0, (unaligned, rms)
+
+
+def test_settings_that_do_not_fit_the_instrument_are_named():
+    with pytest.raises(InputError, match="simulate.filter = 'F150W' is not a miri filter"):
+        check_settings(simdata.settings(instrument="miri"))
+    with pytest.raises(InputError, match="simulate.detectors: 'NRCA1' is not a MIRI detector"):
+        detector_geometry("miri", "NRCA1")
+    with pytest.raises(InputError, match="simulate.shape"):
+        detector_geometry("miri", "MIRIMAGE", (2048, 2048))
+
+
+def test_miri_cosmic_rays_flagged_where_two_exposures_overlap(tmp_path):
+    """Outlier detection on the MIRI frames (true WCS and sky, as tweakreg and skymatch give them):
+    cosmic-ray pixels above S/N 10 where two or more exposures overlap are flagged, and nothing in
+    NON_SCIENCE (the singles, median and flags leave it out)."""
+    _, _, truth, models = _dataset("miri")
+    crs = _COSMIC_RAYS["miri"]
+    models = [m.copy() for m in models]
+    for m, t in zip(models, truth, strict=True):
+        m.meta.wcs = simdata.true_wcs(t, None)
+        m.meta.background.level, m.meta.background.subtracted = t["sky_level"], False
+    grid = make_grid([(m.meta.wcs, m.data.shape) for m in models])
+    drizzle = DrizzleSettings(fillval="NaN", good_bits=GOOD)
+    paths = []
+    for k, m in enumerate(models):
+        paths.append(tmp_path / f"single{k}.fits")
+        outlier_files.write_single(
+            paths[-1], outliers.single_image(Exposure.from_model(m), grid, drizzle, 0.11)
+        )
+    median, count = outlier_files.median_image(paths)
+    found, in_non_science = [], 0
+    for m, t, cr in zip(models, truth, crs, strict=True):
+        blotted, coverage = outliers.blot(median, count, pixel_map(m.meta.wcs, grid.wcs, m.data.shape))
+        usable = good_pixels(m.dq, GOOD)
+        mask, _ = outliers.flag_outliers(
+            m.data, m.err, blotted, coverage, t["sky_level"], outliers.FlagSettings(), usable
+        )
+        in_non_science += int((mask & ~usable).sum())
+        y, x = np.asarray(cr["y"]), np.asarray(cr["x"])
+        pick = (
+            usable[y, x]
+            & ~np.asarray(cr["dq_flagged"])
+            & (coverage[y, x] >= 2)
+            & (np.asarray(cr["snr"]) > 10)
+        )
+        found.extend(mask[y[pick], x[pick]])
+    assert in_non_science == 0
+    assert len(found) >= 300 and np.mean(found) >= 0.99, (len(found), np.mean(found))
