@@ -8,6 +8,7 @@ MIRI is the full 1032 x 1024 frame.
 
 import functools
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ import pytest
 import simdata
 import yaml
 from astropy.coordinates import SkyCoord
+from astropy.table import Table
+from workflow_helpers import PRODUCT, snakemake
 
 from image3 import alignment, outlier_files, outliers
 from image3.dq import DQ_FLAGS, good_pixels
@@ -24,9 +27,10 @@ from image3.grid import make_grid
 from image3.pixmap import pixel_map
 from image3.psf_width import detection_fwhm
 from image3.resample import DrizzleSettings, Exposure
-from image3.simulate.demo import check_settings
+from image3.simulate.demo import check_settings, exposure_names
 from image3.simulate.instruments import detector_geometry
 from image3.simulate.psf import PixelIntegratedPSF
+from image3.sky_store import read_sky_entry
 from image3.skymatch import SkySettings, compute_sky, exposure_cells, sky_grid
 from image3.source_finding import DetectionSettings, find_sources_sparse
 
@@ -299,3 +303,25 @@ def test_miri_cosmic_rays_flagged_where_two_exposures_overlap(tmp_path):
         found.extend(mask[y[pick], x[pick]])
     assert in_non_science == 0
     assert len(found) >= 300 and np.mean(found) >= 0.99, (len(found), np.mean(found))
+
+
+@pytest.mark.workflow
+def test_workflow_runs_two_detectors_per_exposure(tmp_path):
+    """The workflow on 2 dithers x NRCA1 + NRCA3 (cut down to 384²): the groups come from the
+    files' headers, one tweakreg correction per exposure, one sky level per detector on request."""
+    simulate = {"detectors": ["NRCA1", "NRCA3"], "shape": [384, 384], "n_exposures": 2}
+    config = {
+        "simulate": {**simulate, "dither_spread": 0.5, "galaxy_density": 50},
+        "skymatch": {"skymethod": "global+match", "group_exposures": False},
+    }
+    snakemake(tmp_path, config=config)
+    names = exposure_names(2, ["NRCA1", "NRCA3"])
+    product = tmp_path / "results" / PRODUCT
+    report = Table.read(product / f"{PRODUCT}_tweakreg.ecsv")
+    assert list(report["exposure"]) == names and report["aligned"].all()
+    assert list(report["group"]) == [n.rsplit("_", 1)[0] for n in names]
+    entries = json.loads((tmp_path / "demo" / "truth" / "exposures.json").read_text())["exposures"]
+    truth = {e["name"]: e["sky_level"] for e in entries}
+    sky = product / "work" / f"{PRODUCT}_sky.json"
+    assert max(abs(read_sky_entry(sky, n)["level"] - truth[n]) for n in names) <= SKY_TOLERANCE
+    assert all((product / f"{n}_o001_crf.fits").exists() for n in names)
