@@ -68,12 +68,12 @@ INSTRUMENTS = {
         channel=None,
     ),
 }
-# MIRI apertures whose pixels see the coronagraphs' and the LRS slit's focal plane, not the imager's
-# (NON_SCIENCE in the DQ of imaging files, and brighter than the imager's sky).
 # Full-frame SIAF apertures of the detectors whose name is not <detector>_FULL.
 FULL_FRAME_APERTURES = {"NRCALONG": "NRCA5_FULL", "NRCBLONG": "NRCB5_FULL", "MIRIMAGE": "MIRIM_FULL"}
 REFERENCE_BORDER = 4  # reference pixels along the full frame's edges
-MIRI_NON_SCIENCE = ("MIRIM_CORON1065", "MIRIM_CORON1140", "MIRIM_CORON1550", "MIRIM_CORONLYOT")
+# MIRI's coronagraph apertures (the three four-quadrant phase masks and the Lyot spot): inside the
+# non-imaging region left of the imager's field, and brighter still than the rest of it.
+MIRI_CORONAGRAPHS = ("MIRIM_CORON1065", "MIRIM_CORON1140", "MIRIM_CORON1550", "MIRIM_CORONLYOT")
 
 
 def instrument(key: str) -> Instrument:
@@ -103,6 +103,7 @@ class DetectorGeometry:
 
     @property
     def is_full_frame(self) -> bool:
+        """Whether all of the detector's pixels are kept."""
         return tuple(self.shape) == tuple(self.full_shape)
 
 
@@ -217,7 +218,7 @@ def non_science_regions(geometry: DetectorGeometry):
     illum = siaf["MIRIM_ILLUM"]
     left = illum.XDetRef - illum.XSciRef + 0.5  # the illuminated field's first column (1-based)
     coronagraph = np.zeros(x.shape, bool)
-    for name in MIRI_NON_SCIENCE:
-        cx, cy = siaf[name].corners("det")
+    for name in MIRI_CORONAGRAPHS:
+        cx, cy = siaf[name].corners("det")  # MIRI's detector and science frames coincide
         coronagraph |= (x >= cx.min()) & (x <= cx.max()) & (y >= cy.min()) & (y <= cy.max())
     return (x < left) | coronagraph, coronagraph
