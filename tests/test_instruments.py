@@ -260,6 +260,8 @@ def test_miri_very_sparse_field_aligns_deeper_and_with_fewer_parameters():
 def test_settings_that_do_not_fit_the_instrument_are_named():
     with pytest.raises(InputError, match="simulate.filter = 'F150W' is not a miri filter"):
         check_settings(simdata.settings(instrument="miri"))
+    with pytest.raises(InputError, match="simulate.detectors: NRCA1 not miri detector"):
+        check_settings(simdata.settings(instrument="miri", filter="F770W", detectors=["NRCA1"]))
     with pytest.raises(InputError, match="simulate.detectors: 'NRCA1' is not a MIRI detector"):
         detector_geometry("miri", "NRCA1")
     with pytest.raises(InputError, match="simulate.shape"):

@@ -15,6 +15,12 @@ START_MJD = 61368.0  # 2026-11-24T00:00:00 UTC, the first exposure's start
 DEFAULT_DETECTORS = {"nircam_sw": None, "nircam_lw": ("NRCALONG", "NRCBLONG"), "miri": ("MIRIMAGE",)}
 
 
+# The detectors of each mode (simulate.detectors).
+DETECTORS = {
+    "nircam_sw": tuple(f"NRC{m}{k}" for m in "AB" for k in range(1, 5)),
+    "nircam_lw": ("NRCALONG", "NRCBLONG"),
+    "miri": ("MIRIMAGE",),
+}
 # The filters each mode takes (its PSF width follows from the pivot wavelength, image3.psf_width).
 FILTERS = {
     "nircam_sw": (
@@ -36,8 +42,8 @@ FILTERS = {
 
 
 def check_settings(settings):
-    """Raise InputError naming the key when the ``simulate`` settings' filter is not one of the
-    instrument's (the synthetic detector needs a ``shape``)."""
+    """Raise InputError naming the key when the ``simulate`` settings' filter or detectors are not
+    the instrument's (the synthetic detector needs a ``shape``)."""
     from ..errors import InputError
 
     mode = settings.get("instrument", "nircam_sw")
@@ -45,6 +51,12 @@ def check_settings(settings):
         raise InputError(
             f"simulate.filter = {settings['filter']!r} is not a {mode} filter "
             f"(choose from {', '.join(FILTERS[mode])})"
+        )
+    foreign = [d for d in detectors(settings) or () if d not in DETECTORS[mode]]
+    if foreign:
+        raise InputError(
+            f"simulate.detectors: {', '.join(foreign)} not {mode} detector(s) "
+            f"(choose from {', '.join(DETECTORS[mode])})"
         )
     if detectors(settings) is None and not settings.get("shape"):
         raise InputError("simulate.shape: the synthetic detector (simulate.detectors null) needs a shape")

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..jwst_wcs import SiafDistortion
+from .demo import DETECTORS
 
 __all__ = [
     "INSTRUMENTS",
@@ -30,8 +31,8 @@ __all__ = [
 class Instrument:
     """One imaging mode: the SIAF to read, its detectors and the file metadata they share.
 
-    ``channel`` as ``meta.instrument`` holds it (None: not set); the mode's filters are
-    ``demo.FILTERS``.
+    ``channel`` as ``meta.instrument`` holds it (None: not set); ``detectors`` those of
+    ``demo.DETECTORS``; the mode's filters are ``demo.FILTERS``.
     """
 
     name: str
@@ -47,7 +48,7 @@ INSTRUMENTS = {
         name="NIRCAM",
         siaf="NIRCam",
         exp_type="NRC_IMAGE",
-        detectors=tuple(f"NRC{m}{k}" for m in "AB" for k in range(1, 5)),
+        detectors=DETECTORS["nircam_sw"],
         pupil="CLEAR",
         channel="SHORT",
     ),
@@ -55,7 +56,7 @@ INSTRUMENTS = {
         name="NIRCAM",
         siaf="NIRCam",
         exp_type="NRC_IMAGE",
-        detectors=("NRCALONG", "NRCBLONG"),
+        detectors=DETECTORS["nircam_lw"],
         pupil="CLEAR",
         channel="LONG",
     ),
@@ -63,7 +64,7 @@ INSTRUMENTS = {
         name="MIRI",
         siaf="MIRI",
         exp_type="MIR_IMAGE",
-        detectors=("MIRIMAGE",),
+        detectors=DETECTORS["miri"],
         pupil=None,
         channel=None,
     ),
