@@ -36,7 +36,9 @@ ALIGNED = ("SUCCESS", "REFERENCE")
 class FitSettings:
     """Matching and fitting parameters (official names; lengths in arcsec).
 
-    ``pair_minobj`` (ours, for the global fit): the fewest matches that make two exposures overlap.
+    ``pair_minobj`` (ours, for the global fit): the fewest matches that make two exposures overlap;
+    ``sparse_minobj`` (ours, global fit): the fewest matches of a group fitted for a shift alone
+    when it has fewer than ``minobj`` (a sparse field).
     """
 
     searchrad: float = 2.0
@@ -50,6 +52,7 @@ class FitSettings:
     sigma: float = 3.0
     minobj: int = 15
     pair_minobj: int = 5
+    sparse_minobj: int = 5
 
     def __post_init__(self):
         if self.fitgeometry not in FITGEOMETRIES:
@@ -118,12 +121,17 @@ def _fit_summary(corrector):
     }
 
 
-def _usable(exposures, settings: FitSettings, label):
-    """The exposures with at least ``minobj`` sources; the others are marked FAILED."""
+def _usable(exposures, fewest, label, *, by_group=False):
+    """The exposures with at least ``fewest`` sources (``by_group``: summed over each exposure
+    group's files); the others are marked FAILED."""
+    key = (lambda e: e.group) if by_group else (lambda e: e.name)
+    totals = {}
+    for e in exposures:
+        totals[key(e)] = totals.get(key(e), 0) + len(e.catalog)
     usable = []
     for e in exposures:
-        if len(e.catalog) < settings.minobj:
-            e.info[label] = {"status": f"FAILED: {len(e.catalog)} sources < minobj = {settings.minobj}"}
+        if totals[key(e)] < fewest:
+            e.info[label] = {"status": f"FAILED: {totals[key(e)]} sources < minobj = {fewest}"}
             _warn_unaligned(e, label)
         else:
             usable.append(e)
@@ -137,10 +145,11 @@ def _warn_unaligned(e: ExposureCatalog, label):
 def _run(exposures, refcat, settings: FitSettings, enforce_user_order, expand_refcat, label):
     """align_wcs on ``exposures``; update their wcs and info in place.
 
-    Exposures with fewer than ``minobj`` sources cannot be fitted: they are marked FAILED up front
-    (tweakwcs would otherwise stop the whole alignment on a degenerate catalog).
+    Exposure groups with fewer than ``minobj`` sources (over their files) cannot be fitted: they are
+    marked FAILED up front (tweakwcs would otherwise stop the whole alignment on a degenerate
+    catalog); a group's other files are not fitted without one of them.
     """
-    exposures = _usable(exposures, settings, label)
+    exposures = _usable(exposures, settings.minobj, label, by_group=True)
     if not exposures:
         return
     correctors = _correctors(exposures)
@@ -240,15 +249,17 @@ def _global_pass(catalogs, names, centres, pixel_scale, settings: FitSettings, e
     fewer than ``minobj`` of its matches (over all its overlaps, in the first solution) survive
     clipping, or its correction moves its centre further than ``searchrad + tolerance``. The match
     count is judged once so that one refused group does not take its neighbours' matches below
-    ``minobj`` and so on along a mosaic. A fitted group's summary holds its correction as ``matrix``
-    and ``shift`` (``matrix @ x + shift`` in the common plane).
+    ``minobj`` and so on along a mosaic. A sparse field: a group with fewer than ``minobj``
+    matches but at least ``sparse_minobj`` is fitted for a shift alone (its summary's
+    ``fitgeometry`` says so, and a warning) and kept. A fitted group's summary holds its
+    correction as ``matrix`` and ``shift`` (``matrix @ x + shift`` in the common plane).
     """
     pairs = global_fit.match_pairs(
         catalogs, settings.matcher(), pixel_scale, settings.searchrad, settings.pair_minobj
     )
     group_of = np.array([c.group for c in catalogs])
     limit = settings.searchrad + settings.tolerance
-    summaries = {}
+    summaries, shift_only = {}, set()
     while True:
         active = [p for p in pairs if group_of[p.a] not in summaries and group_of[p.b] not in summaries]
         if not active:
@@ -267,13 +278,35 @@ def _global_pass(catalogs, names, centres, pixel_scale, settings: FitSettings, e
             settings.nclip,
             settings.sigma,
             settings.pair_minobj,
+            shift_only=shift_only,
         )
+        matched = solution.n_matched
+        sparse = {
+            g
+            for g in np.flatnonzero(counts)
+            if settings.sparse_minobj <= matched[g] < settings.minobj and g not in fixed
+        }
+        if settings.fitgeometry != "shift" and not summaries and sparse - shift_only:
+            new = sorted(sparse - shift_only)
+            log.warning(
+                "sparse field: %s with %s matches (< minobj = %d, >= sparse_minobj = %d): "
+                "fitted for a shift alone",
+                ", ".join(names[g] for g in new),
+                ", ".join(str(matched[g]) for g in new),
+                settings.minobj,
+                settings.sparse_minobj,
+            )
+            shift_only |= sparse
+            continue
         refused = {}
-        fewest = 1 if summaries else settings.minobj
+        fewest = 1 if summaries else min(settings.minobj, settings.sparse_minobj)
         for g in np.flatnonzero(counts):
             moved = np.hypot(*solution.params[g, :2])
             if solution.n_matched[g] < fewest:
-                refused[g] = f"FAILED: {solution.n_matched[g]} matches < minobj = {settings.minobj}"
+                refused[g] = (
+                    f"FAILED: {solution.n_matched[g]} matches < minobj = {settings.minobj} "
+                    f"(sparse_minobj = {settings.sparse_minobj})"
+                )
             elif moved > limit:
                 refused[g] = f"REJECTED: shift {moved:.3f} arcsec > searchrad + tolerance = {limit}"
         summaries.update({g: {"status": status} for g, status in refused.items()})
@@ -289,13 +322,18 @@ def _global_pass(catalogs, names, centres, pixel_scale, settings: FitSettings, e
             ", ".join(names[g] for g in fixed),
         )
     for g in np.flatnonzero(counts):
-        fit = {"n_matched": int(solution.n_matched[g]), "rms": float(solution.rms[g])}
+        geometry = "shift" if g in shift_only else settings.fitgeometry
+        fit = {
+            "n_matched": int(solution.n_matched[g]),
+            "rms": float(solution.rms[g]),
+            "fitgeometry": geometry,
+        }
         if g in fixed:
             summaries[g] = {"status": "REFERENCE", **fit}
             continue
         params = solution.params[g]
-        matrix = np.eye(2) + global_fit.linear_part(params, settings.fitgeometry)
-        if settings.fitgeometry == "rshift":  # the fit's linearised rotation made exact
+        matrix = np.eye(2) + global_fit.linear_part(params, geometry)
+        if geometry == "rshift":  # the fit's linearised rotation made exact
             matrix /= np.hypot(1.0, params[2])
         summaries[g] = {
             "status": "SUCCESS",
@@ -322,7 +360,7 @@ def _align_global(exposures, settings: FitSettings, enforce_user_order, refine_t
     beyond a single tight match's reach. Each refit takes the groups that aligned in the pass before
     and keeps its references. Groups that overlap no other keep their WCS, with a warning.
     """
-    exposures = _usable(exposures, settings, label)
+    exposures = _usable(exposures, min(settings.minobj, settings.sparse_minobj), label, by_group=True)
     names = list(dict.fromkeys(e.group for e in exposures))
     if len(names) < 2:
         for e in exposures:
@@ -453,6 +491,7 @@ def report(exposures) -> Table:
                 "n_sources": len(e.catalog),
                 "n_matched": last.get("n_matched", 0),
                 "fit_rms": 1000 * last.get("rms", np.nan),
+                "fitgeometry": last.get("fitgeometry", ""),
                 "shift_east": east,
                 "shift_north": north,
                 "rotation": rotation,

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .psf_width import nominal_pixel_scale
 
 __all__ = [
     "HeaderScan",
@@ -38,7 +39,8 @@ class LeanExposure:
     """Arrays and keywords of a level-2b file read without the datamodel (see read_lean).
 
     ``arrays`` maps lower-case extension names (sci, dq, err, var_rnoise, ...) to arrays; ``filter``
-    is the FILTER keyword; ``pixel_scale`` the nominal pixel scale in arcsec (from PIXAR_A2);
+    is the FILTER keyword; ``pixel_scale`` the nominal pixel scale in arcsec (from PIXAR_A2, else
+    the DETECTOR's nominal one, else None);
     ``exptime`` in s; ``sky_level`` the recorded background level (BKGLEVEL, MJy/sr; None when
     absent) and ``sky_subtracted`` whether it was taken off SCI (BKGSUB); ``observation`` the
     ``meta.observation`` fields of ``OBSERVATION_KEYWORDS`` (None when absent); ``shape`` (ny, nx).
@@ -101,7 +103,7 @@ def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
             return LeanExposure(
                 arrays=arrays,
                 filter=primary.get("FILTER"),
-                pixel_scale=float(np.sqrt(area)) if area else None,
+                pixel_scale=float(np.sqrt(area)) if area else nominal_pixel_scale(primary.get("DETECTOR")),
                 exptime=float(
                     primary.get("XPOSURE") or sci_header.get("XPOSURE") or primary.get("EFFEXPTM") or 1.0
                 ),

@@ -127,18 +127,22 @@ class Solution:
     kept: list
 
 
-def solve(catalogs, pairs, centres, fixed, fitgeometry, nclip, sigma, pair_minobj):
+def solve(catalogs, pairs, centres, fixed, fitgeometry, nclip, sigma, pair_minobj, *, shift_only=()):
     """Least-squares corrections of all groups from all ``pairs``, groups in ``fixed`` held at zero.
 
     ``centres`` (n_groups, 2) are the groups' centres ``c_g``. Clipping: ``nclip`` times, matches
     whose residual length exceeds ``sigma`` x the RMS residual length of the kept matches are
     dropped, and so are all matches of a pair left with fewer than ``pair_minobj``, and the system
-    is solved again.
+    is solved again. Groups in ``shift_only`` are fitted for a shift alone (their other
+    ``fitgeometry`` parameters held at zero: a sparse group's few matches).
     """
     n_groups, n_par = len(centres), N_PARAMS[fitgeometry]
     free = np.setdiff1d(np.arange(n_groups), list(fixed))
     column = np.full(n_groups, -1)
     column[free] = np.arange(len(free))
+    fitted = np.ones((len(free), n_par), bool)
+    fitted[column[[g for g in shift_only if column[g] >= 0]], 2:] = False
+    fitted = fitted.ravel()
     ga = np.concatenate([np.full(len(p.ia), catalogs[p.a].group) for p in pairs])
     gb = np.concatenate([np.full(len(p.ib), catalogs[p.b].group) for p in pairs])
     xa = np.concatenate([catalogs[p.a].xy[p.ia] for p in pairs])
@@ -146,6 +150,7 @@ def solve(catalogs, pairs, centres, fixed, fitgeometry, nclip, sigma, pair_minob
     ja = correction_jacobian(xa, centres[ga], fitgeometry)
     jb = correction_jacobian(xb, centres[gb], fitgeometry)
     design = _design(ja, ga, column, n_par, len(free)) - _design(jb, gb, column, n_par, len(free))
+    design = design[:, np.flatnonzero(fitted)]
     rhs = (xb - xa).ravel()
     pair_of = np.repeat(np.arange(len(pairs)), [len(p.ia) for p in pairs])
     keep = np.ones(len(xa), bool)
@@ -157,8 +162,10 @@ def solve(catalogs, pairs, centres, fixed, fitgeometry, nclip, sigma, pair_minob
         if round_ < nclip:
             keep &= resid <= sigma * np.sqrt(np.mean(resid[keep] ** 2))
             keep &= np.bincount(pair_of[keep], minlength=len(pairs))[pair_of] >= pair_minobj
+    full = np.zeros(len(fitted))
+    full[fitted] = x
     params = np.zeros((n_groups, n_par))
-    params[free] = x.reshape(-1, n_par)
+    params[free] = full.reshape(-1, n_par)
     n_matched = np.bincount(ga[keep], minlength=n_groups) + np.bincount(gb[keep], minlength=n_groups)
     sq = np.bincount(ga[keep], resid[keep] ** 2, n_groups) + np.bincount(gb[keep], resid[keep] ** 2, n_groups)
     rms = np.sqrt(sq / np.maximum(n_matched, 1))

@@ -54,6 +54,77 @@ class Distortion:
     coeffs_y: tuple = ((2, 0, -0.3), (1, 1, 0.7), (0, 2, 0.5), (2, 1, 0.5), (0, 3, -0.7))
     norm: float = 1024.0
 
+    def ideal_models(self, shape):
+        """0-based detector pixels -> ideal (arcsec) and back, about the chip centre.
+
+        The inverse is a degree-5 polynomial fitted over the detector plus a 10 % margin; its
+        round-trip error is below 1e-4 pixel for the default distortion.
+        """
+        ny, nx = shape
+        xref, yref = (nx - 1) / 2.0, (ny - 1) / 2.0
+        s, n = self.pixel_scale, self.norm
+        to_ideal = models.Mapping((0, 1, 0, 1)) | (
+            _polynomial(self.coeffs_x, s, n, "c1_0") & _polynomial(self.coeffs_y, s, n, "c0_1")
+        )
+        forward = (models.Shift(-xref) & models.Shift(-yref)) | to_ideal
+        return forward, fitted_inverse(forward, shape, degree=5)
+
+
+@dataclass(frozen=True)
+class SiafDistortion:
+    """A detector's SIAF science -> ideal polynomials (``pysiaf``'s ``Sci2IdlX``, ``Sci2IdlY``).
+
+    ``sci2idl_x``/``sci2idl_y`` hold ``(i, j, c)`` for ``c dx**i dy**j`` giving the ideal position in
+    arcsec, with ``dx = X - x_sci_ref``, ``dy = Y - y_sci_ref`` in the SIAF's 1-based full-frame
+    science pixels ``X, Y``. The inverse is fitted to them (:func:`fitted_inverse`): the SIAF's own
+    ``Idl2Sci`` polynomials miss the forward ones by up to 0.1 pixel at NIRCam's corners, too much for
+    a simulator whose truth is the forward model.
+    ``origin`` is a subarray's first pixel in 0-based full-frame science pixels (``xstart - 1``,
+    ``ystart - 1``), so a subarray's 0-based pixel ``x`` is ``X = x + origin[0] + 1``.
+    ``pixel_scale`` is the nominal scale (arcsec) at the reference pixel.
+    """
+
+    pixel_scale: float
+    x_sci_ref: float
+    y_sci_ref: float
+    sci2idl_x: tuple
+    sci2idl_y: tuple
+    origin: tuple = (0, 0)
+
+    def ideal_models(self, shape):
+        """0-based (subarray) pixels -> ideal (arcsec) and back."""
+        x0 = self.origin[0] + 1.0 - self.x_sci_ref
+        y0 = self.origin[1] + 1.0 - self.y_sci_ref
+        forward = (
+            (models.Shift(x0) & models.Shift(y0))
+            | models.Mapping((0, 1, 0, 1))
+            | (_siaf_polynomial(self.sci2idl_x) & _siaf_polynomial(self.sci2idl_y))
+        )
+        return forward, fitted_inverse(forward, shape)
+
+
+def fitted_inverse(to_ideal, shape, degree=6):
+    """Polynomial inverse (ideal arcsec -> 0-based pixels) of ``to_ideal``, fitted over the
+    detector plus a 10 % margin in ideal coordinates about the chip centre's: round trip below
+    1e-4 pixel for the synthetic distortion and NIRCam's short-wave SIAF polynomials, 3e-4 for
+    NIRCam's long-wave and 4e-3 (0.4 mas) for MIRI's at their corners."""
+    ny, nx = shape
+    margin = 0.1 * max(nx, ny)
+    gx, gy = np.meshgrid(np.linspace(-margin, nx - 1 + margin, 41), np.linspace(-margin, ny - 1 + margin, 41))
+    xi0, eta0 = to_ideal((nx - 1) / 2.0, (ny - 1) / 2.0)
+    xi, eta = to_ideal(gx, gy)
+    fitter = fitting.LinearLSQFitter()
+    fits = [fitter(models.Polynomial2D(degree), xi - xi0, eta - eta0, g) for g in (gx, gy)]
+    return (models.Shift(-xi0) & models.Shift(-eta0)) | models.Mapping((0, 1, 0, 1)) | (fits[0] & fits[1])
+
+
+def _siaf_polynomial(coeffs):
+    """Polynomial2D of ``(i, j, c)`` terms ``c x**i y**j``."""
+    poly = models.Polynomial2D(max(i + j for i, j, _ in coeffs))
+    for i, j, c in coeffs:
+        setattr(poly, f"c{i}_{j}", c)
+    return poly
+
 
 def _polynomial(coeffs, pixel_scale, norm, linear):
     """Polynomial2D (degree 3) of pixel offsets giving an ideal coordinate in arcsec."""
@@ -77,33 +148,15 @@ def _ideal_to_v2v3(pointing: Pointing):
     )
 
 
-def detector_to_v2v3(shape, pointing: Pointing, distortion: Distortion):
-    """Distortion model: 0-based detector pixels -> V2/V3 in arcsec, with a fitted inverse.
+def detector_to_v2v3(shape, pointing: Pointing, distortion):
+    """Distortion model: 0-based detector pixels -> V2/V3 in arcsec, with its inverse.
 
-    The inverse is a degree-5 polynomial fitted over the detector plus a 10 % margin; its round-trip
-    error is below 1e-4 pixel for the default distortion.
+    ``distortion`` is a :class:`Distortion` (the mild synthetic one, inverse fitted) or a
+    :class:`SiafDistortion` (a real detector's SIAF polynomials).
     """
-    ny, nx = shape
-    xref, yref = (nx - 1) / 2.0, (ny - 1) / 2.0
-    s, n = distortion.pixel_scale, distortion.norm
-    to_ideal = models.Mapping((0, 1, 0, 1)) | (
-        _polynomial(distortion.coeffs_x, s, n, "c1_0") & _polynomial(distortion.coeffs_y, s, n, "c0_1")
-    )
-    forward = (models.Shift(-xref) & models.Shift(-yref)) | to_ideal | _ideal_to_v2v3(pointing)
-
-    margin = 0.1 * max(nx, ny)
-    gx, gy = np.meshgrid(np.linspace(-margin, nx - 1 + margin, 41), np.linspace(-margin, ny - 1 + margin, 41))
-    xi, eta = to_ideal(gx - xref, gy - yref)
-    fitter = fitting.LinearLSQFitter()
-    inv_x = fitter(models.Polynomial2D(5), xi, eta, gx - xref)
-    inv_y = fitter(models.Polynomial2D(5), xi, eta, gy - yref)
-    backward = (
-        _ideal_to_v2v3(pointing).inverse
-        | models.Mapping((0, 1, 0, 1))
-        | (inv_x & inv_y)
-        | (models.Shift(xref) & models.Shift(yref))
-    )
-    forward.inverse = backward
+    to_ideal, from_ideal = distortion.ideal_models(shape)
+    forward = to_ideal | _ideal_to_v2v3(pointing)
+    forward.inverse = _ideal_to_v2v3(pointing).inverse | from_ideal
     forward.name = "distortion"
     return forward
 
@@ -140,8 +193,9 @@ def v2v3_to_sky(pointing: Pointing):
     return model
 
 
-def imaging_wcs(shape, pointing: Pointing, distortion: Distortion = Distortion()) -> WCS:
-    """The JWST imaging gwcs ``detector -> v2v3 -> v2v3vacorr -> world`` with a bounding box."""
+def imaging_wcs(shape, pointing: Pointing, distortion=Distortion()) -> WCS:
+    """The JWST imaging gwcs ``detector -> v2v3 -> v2v3vacorr -> world`` with a bounding box
+    (``distortion``: a :class:`Distortion` or :class:`SiafDistortion`)."""
     detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
     v2v3 = cf.Frame2D(name="v2v3", axes_order=(0, 1), axes_names=("v2", "v3"), unit=(u.arcsec, u.arcsec))
     v2v3vacorr = cf.Frame2D(

@@ -63,18 +63,3 @@ def set_fits_wcs(model, wcs, shape, max_pix_error=0.01, degree=None, npoints=12)
     for key, value in sip_keywords(wcs, shape, max_pix_error, degree, npoints).items():
         if key in known:
             setattr(model.meta.wcsinfo, key, value)
-
-
-def exposure_group(model) -> str:
-    """Exposure group id: exposures read out together (one per detector) share it, as officially."""
-    o = model.meta.observation
-    parts = (
-        o.program_number,
-        o.observation_number,
-        o.visit_number,
-        o.visit_group,
-        o.sequence_id,
-        o.activity_id,
-        o.exposure_number,
-    )
-    return "_".join(str(p) for p in parts)

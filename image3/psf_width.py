@@ -45,6 +45,20 @@ PIVOT_MICRON = {
 
 PIXEL_BOX_FWHM = 2.3548 / np.sqrt(12.0)
 
+# Nominal pixel scales (arcsec, JDox) by the DETECTOR keyword, for files without PIXAR_A2.
+NOMINAL_PIXEL_SCALE = {
+    **dict.fromkeys([f"NRC{m}{k}" for m in "AB" for k in range(1, 5)], 0.031),
+    "NRCALONG": 0.063,
+    "NRCBLONG": 0.063,
+    "MIRIMAGE": 0.11,
+    "NIS": 0.0656,
+}
+
+
+def nominal_pixel_scale(detector: str | None) -> float | None:
+    """The detector's nominal pixel scale in arcsec (None for an unknown detector)."""
+    return NOMINAL_PIXEL_SCALE.get(str(detector).upper()) if detector else None
+
 
 def lambda_over_d_pixels(filter_name: str, pixel_scale: float) -> float:
     """lambda/D of the filter in pixels of ``pixel_scale`` arcsec."""
@@ -57,8 +71,9 @@ def diffraction_fwhm(filter_name: str, pixel_scale: float) -> float:
     return 1.029 * lambda_over_d_pixels(filter_name, pixel_scale)
 
 
-def detection_fwhm(filter_name: str | None, pixel_scale: float, default: float = 2.5) -> float:
-    """FWHM in pixels of a star as sampled by the detector, or ``default`` for unknown filters."""
-    if not filter_name or filter_name.upper() not in PIVOT_MICRON:
+def detection_fwhm(filter_name: str | None, pixel_scale: float | None, default: float = 2.5) -> float:
+    """FWHM in pixels of a star as sampled by the detector, or ``default`` for unknown filters or
+    pixel scales (None)."""
+    if not filter_name or filter_name.upper() not in PIVOT_MICRON or not pixel_scale:
         return default
     return float(np.hypot(diffraction_fwhm(filter_name, pixel_scale), PIXEL_BOX_FWHM))

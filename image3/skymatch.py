@@ -46,6 +46,7 @@ from .association import exposure_name
 from .atomic import atomic_path
 from .dq import excluded_exposure, good_pixels
 from .errors import InputError
+from .exposure_groups import group_id
 from .fits_read import read_lean
 from .geometry import Geometry
 from .grid import make_grid
@@ -330,35 +331,6 @@ def exposure_cells(name, group, data, dq, geometry, grid, s: SkySettings, level0
     return ExposureCells(name, group, cells, total, count, sums, source, float(level0))
 
 
-GROUP_KEYS = (
-    "program_number",
-    "observation_number",
-    "visit_number",
-    "visit_group",
-    "sequence_id",
-    "activity_id",
-    "exposure_number",
-)
-
-
-def exposure_group(meta, name, group_exposures=True) -> str:
-    """The exposure group of a level-2b file from its datamodel's ``meta`` (see :func:`group_id`)."""
-    return group_id({k: getattr(meta.observation, k, None) for k in GROUP_KEYS}, name, group_exposures)
-
-
-def group_id(observation: dict, name, group_exposures=True) -> str:
-    """The exposure group (its detectors taken in one exposure share a level) from the
-    ``meta.observation`` fields of ``GROUP_KEYS``, as the official association's group id (program,
-    observation, visit, visit group, sequence, activity, exposure number); ``name`` when grouping
-    is off or the metadata is incomplete.
-    """
-    values = [observation.get(k) for k in GROUP_KEYS]
-    if not group_exposures or any(v is None for v in values):
-        return name
-    p, o, v, vg, seq, act, num = values
-    return f"jw{p}{o}{v}_{vg}{seq}{act}_{num}"
-
-
 # --- levels ----------------------------------------------------------------------------------------
 
 
@@ -581,7 +553,7 @@ def measure_files(paths, names, s: SkySettings, geometries=None) -> SkyResult:
     log.info("sky grid of %d x %d cells of %d pixels", grid.shape[1], grid.shape[0], s.cell_size)
     cells, excluded = [], {}
     for path, name, header in zip(paths, names, headers, strict=True):
-        group = group_id(header.observation, name, s.group_exposures)
+        group = group_id(header.observation, name, group_exposures=s.group_exposures)
         level0 = _subtracted_level(header, path, s)
         lean = read_lean(path, ("SCI", "DQ"))
         if excluded_exposure(lean.arrays["sci"], lean.arrays["dq"], path):

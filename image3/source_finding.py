@@ -11,7 +11,8 @@ before applying the threshold (a Python loop over tens of thousands of noise pea
 pixels above the threshold are tested, which gives the same peaks.
 """
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 
 import numpy as np
 from astropy.table import Table
@@ -22,6 +23,7 @@ from .background_map import background_map
 from .dq import good_pixels
 from .errors import InputError
 
+log = logging.getLogger("image3")
 STARFINDERS = ("iraf", "dao", "segmentation")
 # photutils class and default (sharpness, roundness) ranges of each star finder.
 STAR_FINDERS = {
@@ -54,6 +56,34 @@ class DetectionSettings:
     def __post_init__(self):
         if self.starfinder not in STARFINDERS:
             raise InputError(f"tweakreg.starfinder = {self.starfinder!r}: choose one of {STARFINDERS}")
+
+
+# A PSF at least this wide (FWHM, pixels) is sampled well enough for the star finders' sharpness
+# test to tell cosmic rays and noise peaks from stars, so a sparse field may be searched deeper.
+WELL_SAMPLED_FWHM = 2.0
+
+
+def find_sources_sparse(data, dq, fwhm: float, settings: DetectionSettings, *, minobj, sparse_snr_threshold):
+    """:func:`find_sources`, searched again at ``sparse_snr_threshold`` when it finds fewer than
+    ``minobj`` sources and the PSF is well sampled (``fwhm`` >= ``WELL_SAMPLED_FWHM`` pixels); the
+    catalog's meta ``snr_threshold`` says which threshold it holds."""
+    catalog = find_sources(data, dq, fwhm, settings)
+    catalog.meta["snr_threshold"] = settings.snr_threshold
+    deeper = sparse_snr_threshold is not None and sparse_snr_threshold < settings.snr_threshold
+    if len(catalog) >= minobj or fwhm < WELL_SAMPLED_FWHM or not deeper:
+        return catalog
+    low = replace(settings, snr_threshold=sparse_snr_threshold)
+    found = find_sources(data, dq, fwhm, low)
+    log.warning(
+        "sparse field: %d sources at snr_threshold %g (< minobj = %d); %d at sparse_snr_threshold %g",
+        len(catalog),
+        settings.snr_threshold,
+        minobj,
+        len(found),
+        sparse_snr_threshold,
+    )
+    found.meta["snr_threshold"] = sparse_snr_threshold
+    return found
 
 
 def _ranges(finder_defaults, settings):

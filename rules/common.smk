@@ -24,12 +24,13 @@ IS_DEMO = not config["asn"]
 def demo_product():
     """The demo's product, named from the simulate config (the files do not exist yet)."""
     sim = config["simulate"]
+    demo.check_settings(sim)
     members = [
         Path(DEMO_DIR, f"{name}_cal.fits")
-        for name in demo.exposure_names(sim["n_exposures"])
+        for name in demo.exposure_names(sim["n_exposures"], demo.detectors(sim))
     ]
     return Product(
-        name=demo.product_name(sim["filter"]),
+        name=demo.product_name(sim["filter"], sim["instrument"]),
         members=tuple(members),
         asn_id=demo.ASN_ID,
         asn_table=demo.association_name(),

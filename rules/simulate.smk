@@ -66,5 +66,7 @@ if IS_DEMO:
             "../envs/image3.yaml"
         params:
             filters=[config["simulate"]["filter"]],
+            pupil=demo.pupil(config["simulate"]),
+            settings=simulate_settings(("instrument", "detectors", "shape", "mosaic")),
         script:
             "../scripts/simulate_reference_files.py"

@@ -26,6 +26,7 @@ FIT_KEYS = (
     "sigma",
     "minobj",
     "pair_minobj",
+    "sparse_minobj",
 )
 
 
@@ -43,6 +44,8 @@ rule tweakreg_catalog:
         "../envs/image3.yaml"
     params:
         detection={k: config["tweakreg"][k] for k in DETECTION_KEYS},
+        minobj=config["tweakreg"]["minobj"],
+        sparse_snr_threshold=config["tweakreg"]["sparse_snr_threshold"],
     script:
         "../scripts/tweakreg_catalog.py"
 
@@ -78,6 +81,7 @@ rule tweakreg:
         enforce_user_order=config["tweakreg"]["enforce_user_order"],
         expand_refcat=config["tweakreg"]["expand_refcat"],
         global_fit=config["tweakreg"]["global_fit"],
+        group_exposures=config["tweakreg"]["group_exposures"],
         refine_tolerance=config["tweakreg"]["refine_tolerance"],
     script:
         "../scripts/tweakreg.py"

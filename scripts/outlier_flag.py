@@ -9,6 +9,7 @@ import logging
 import numpy as np
 
 from image3.atomic import atomic_path
+from image3.dq import good_pixels
 from image3.fits_read import read_lean
 from image3.geometry import read_geometry
 from image3.grid import read_grid
@@ -39,7 +40,7 @@ def main():
             blotted, coverage = read_median(sm.input.median)
             blotted = np.nan_to_num(blotted)
         sky = lean.remaining_sky(read_sky_entry(sm.input.sky, name)["level"])
-        usable = (lean.arrays["dq"] & 1) == 0  # already DO_NOT_USE: nothing to add
+        usable = good_pixels(lean.arrays["dq"], "~DO_NOT_USE+NON_SCIENCE")  # nothing to add there
         settings = FlagSettings(**sm.params.flag)
         mask, psf_term = flag_outliers(data, err, blotted, coverage, sky, settings, usable)
     log.info(

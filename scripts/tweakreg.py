@@ -11,22 +11,24 @@ from astropy.table import Table
 
 from image3 import alignment
 from image3.atomic import atomic_path
+from image3.exposure_groups import exposure_group
 from image3.jobs import run
-from image3.level2b import exposure_group, open_level2b
+from image3.level2b import open_level2b
 from image3.tweakreg_qa import match_residuals
 from image3.wcs_store import save_wcs_set
 
 log = logging.getLogger("image3")
 
 
-def load(cal_paths, catalog_paths, names):
-    """ExposureCatalogs (and the mid-exposure MJD of the first) from the inputs."""
+def load(cal_paths, catalog_paths, names, group_exposures):
+    """ExposureCatalogs (and the mid-exposure MJD of the first) from the inputs; with
+    ``group_exposures`` the files of one exposure share a group (move together)."""
     exposures, mjd = [], None
     for cal, cat, name in zip(cal_paths, catalog_paths, names, strict=True):
         with open_level2b(cal) as model:
             info = model.meta.wcsinfo
             refangles = {"v2_ref": info.v2_ref, "v3_ref": info.v3_ref, "roll_ref": info.roll_ref}
-            group = exposure_group(model)
+            group = exposure_group(model.meta, name, group_exposures=group_exposures)
             exposures.append(
                 alignment.ExposureCatalog(
                     name, group, model.meta.wcs, refangles, Table.read(cat), model.data.shape
@@ -39,7 +41,7 @@ def load(cal_paths, catalog_paths, names):
 def main():
     sm = snakemake  # noqa: F821
     p = sm.params
-    exposures, mjd = load(sm.input.cal, sm.input.catalogs, p.exposures)
+    exposures, mjd = load(sm.input.cal, sm.input.catalogs, p.exposures, p.group_exposures)
     if not p.skip:
         fit = alignment.FitSettings(**p.fit)
         alignment.align_relative(

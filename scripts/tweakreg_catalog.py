@@ -13,7 +13,7 @@ from image3.errors import InputError
 from image3.fits_read import read_lean
 from image3.jobs import run
 from image3.psf_width import detection_fwhm
-from image3.source_finding import DetectionSettings, find_sources
+from image3.source_finding import DetectionSettings, find_sources_sparse
 
 log = logging.getLogger("image3")
 
@@ -35,8 +35,15 @@ def main():
     else:
         exposure = read_lean(sm.input.cal)
         settings = DetectionSettings(**sm.params.detection)
-        fwhm = settings.kernel_fwhm or detection_fwhm(exposure.filter, exposure.pixel_scale or 0.0311)
-        catalog = find_sources(exposure.arrays["sci"], exposure.arrays["dq"], fwhm, settings)
+        fwhm = settings.kernel_fwhm or detection_fwhm(exposure.filter, exposure.pixel_scale)
+        catalog = find_sources_sparse(
+            exposure.arrays["sci"],
+            exposure.arrays["dq"],
+            fwhm,
+            settings,
+            minobj=sm.params.minobj,
+            sparse_snr_threshold=sm.params.sparse_snr_threshold,
+        )
         catalog.meta["kernel_fwhm"] = fwhm
     log.info("%d sources", len(catalog))
     with atomic_path(sm.output[0]) as tmp:

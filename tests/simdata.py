@@ -14,7 +14,7 @@ from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photo
 
 from image3.grid import make_grid, native_pixel_scale
 from image3.resample import DrizzleSettings, Exposure, Mosaic
-from image3.simulate.dataset import detector_model, plan
+from image3.simulate.dataset import detector_model, entry_geometry, plan
 from image3.simulate.exposure import simulate_exposure
 from image3.simulate.psf import PixelIntegratedPSF
 
@@ -29,12 +29,12 @@ def settings(**overrides):
 
 
 def simulate(sim):
-    """(scene, per-exposure truth dicts, ImageModels, cosmic-ray tables) for ``sim`` settings."""
+    """(scene, per-file truth dicts, ImageModels, cosmic-ray tables) for ``sim`` settings."""
     scene, truth = plan(sim)
     det = detector_model(sim)
     models, crs = [], []
     for k, entry in enumerate(truth):
-        model, cr = simulate_exposure(scene, entry, k, det)
+        model, cr = simulate_exposure(scene, entry, k, det, entry_geometry(entry))
         models.append(model)
         crs.append(cr)
     return scene, truth, models, crs
@@ -145,11 +145,10 @@ def psf_radius(filter_name):
 
 
 def true_wcs(entry, shape):
-    """The true gwcs of an exposure from its truth entry."""
-    from image3.jwst_wcs import imaging_wcs
-    from image3.simulate.observation import ExposurePointing
+    """The true gwcs of an exposure from its truth entry (synthetic or real detector)."""
+    from image3.simulate.dataset import truth_wcs
 
-    return imaging_wcs(shape, ExposurePointing.from_dict(entry).true)
+    return truth_wcs(entry, "true", shape)
 
 
 def wcs_errors_mas(wcs_list, truth, shape, step=64):

@@ -14,6 +14,7 @@ from astropy.table import Table
 from stdatamodels.jwst import datamodels
 
 from image3.errors import InputError
+from image3.exposure_groups import exposure_group
 from image3.jwst_wcs import imaging_wcs
 from image3.products import SipSettings, write_crf
 from image3.qa import plot_skymatch
@@ -26,7 +27,6 @@ from image3.skymatch import (
     SkySettings,
     compute_sky,
     exposure_cells,
-    exposure_group,
     load_result,
     measure_files,
     save_result,

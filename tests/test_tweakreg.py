@@ -8,7 +8,7 @@ import simdata
 from astropy.table import Table
 
 from image3 import alignment
-from image3.level2b import exposure_group
+from image3.exposure_groups import exposure_group
 from image3.psf_width import detection_fwhm
 from image3.source_finding import DetectionSettings, find_sources
 
@@ -22,7 +22,7 @@ def _exposure_catalogs(models, filter_name, settings=None):
         out.append(
             alignment.ExposureCatalog(
                 m.meta.filename,
-                exposure_group(m),
+                exposure_group(m.meta, m.meta.filename),
                 m.meta.wcs,
                 {"v2_ref": info.v2_ref, "v3_ref": info.v3_ref, "roll_ref": info.roll_ref},
                 find_sources(m.data, m.dq, fwhm, settings),

@@ -5,6 +5,7 @@
 """
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +14,31 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from ..atomic import atomic_path
-from ..jwst_wcs import Distortion
-from .demo import exposure_names
+from ..errors import InputError
+from ..jwst_wcs import Distortion, Pointing, imaging_wcs
+from .demo import detectors, exposure_ids, exposure_names
 from .exposure import DetectorModel, simulate_exposure
-from .observation import make_pointings, mosaic_offsets, start_times
+from .observation import ExposurePointing, make_pointings, mosaic_offsets, start_times
 from .scene import ab_to_jy, make_scene
+
+__all__ = [
+    "FocalPlane",
+    "detector_model",
+    "focal_plane",
+    "entry_geometry",
+    "pixel_scale",
+    "plan",
+    "read_exposure_truth",
+    "render",
+    "truth_wcs",
+    "write_plan",
+]
 
 
 def detector_model(settings) -> DetectorModel:
     """Detector settings from the ``simulate`` config section."""
     return DetectorModel(
-        shape=tuple(settings["shape"]),
+        shape=tuple(settings["shape"] or ()),
         filter=settings["filter"],
         exptime=settings["exptime"],
         gain=settings["electrons_per_mjysr"],
@@ -34,7 +49,72 @@ def detector_model(settings) -> DetectorModel:
         seed=settings["seed"],
         cosmic_ray_mix=tuple(sorted((settings.get("cosmic_ray_mix") or {}).items())),
         cosmic_ray_energy_e=tuple(settings.get("cosmic_ray_energy_e", (30.0, 50_000.0))),
+        instrument=settings.get("instrument", "nircam_sw"),
     )
+
+
+@dataclass(frozen=True)
+class FocalPlane:
+    """What the plan needs of the focal plane: the chip the pointings are made for (``shape``,
+    ``distortion``, ``aperture``: its V2/V3 reference, V3 angle and parity), the scene's half width
+    beyond the dithers (``half_field``, arcsec) and, with real detectors, their names and geometries
+    (``instruments.DetectorGeometry``); ``detectors`` None is the synthetic detector."""
+
+    shape: tuple
+    distortion: Distortion
+    aperture: Pointing
+    half_field: float
+    detectors: tuple | None = None
+    geometries: tuple = ()
+
+    @property
+    def chip_arcsec(self):
+        """One chip's size (arcsec), the unit of ``dither_spread``."""
+        return self.distortion.pixel_scale * max(self.shape)
+
+
+def focal_plane(settings) -> FocalPlane:
+    """The focal plane of the ``simulate`` settings: the synthetic detector of ``shape`` (the demo
+    as it always was), or the instrument's ``detectors`` from the SIAF with the pointings made for a
+    distortion-free chip of one detector's size at the middle of their reference points."""
+    names = detectors(settings)
+    if names is None:
+        shape, distortion = tuple(settings["shape"]), Distortion()
+        return FocalPlane(
+            shape, distortion, Pointing(0.0, 0.0, 0.0), 0.75 * distortion.pixel_scale * max(shape)
+        )
+    from .instruments import detector_geometry, reference_point
+
+    if settings["mosaic"] is not None:
+        raise InputError("simulate.mosaic: only for the synthetic detector (simulate.detectors null)")
+    key = settings["instrument"]
+    v2, v3 = reference_point(key, names)
+    towards = (v2, v3) if len(names) > 1 else None
+    geometries = tuple(detector_geometry(key, d, settings["shape"], towards) for d in names)
+    first = geometries[0]
+    angle = float(np.mean([g.v3yangle for g in geometries]))
+    return FocalPlane(
+        shape=first.shape,
+        distortion=Distortion(pixel_scale=first.distortion.pixel_scale, coeffs_x=(), coeffs_y=()),
+        aperture=Pointing(0.0, 0.0, 0.0, v2_ref=v2, v3_ref=v3, v3yangle=angle, vparity=first.vparity),
+        half_field=1.05 * max(_reach(g, v2, v3) for g in geometries),
+        detectors=tuple(names),
+        geometries=geometries,
+    )
+
+
+def pixel_scale(settings) -> float:
+    """The nominal pixel scale (arcsec) of the demo's detectors (the first one's)."""
+    return focal_plane(settings).distortion.pixel_scale
+
+
+def _reach(geometry, v2, v3):
+    """Farthest V2/V3 distance (arcsec) of a detector's kept pixels' corners from (v2, v3)."""
+    ny, nx = geometry.shape
+    pointing = Pointing(0.0, 0.0, 0.0, geometry.v2_ref, geometry.v3_ref, geometry.v3yangle, geometry.vparity)
+    to_v2v3 = imaging_wcs(geometry.shape, pointing, geometry.distortion).get_transform("detector", "v2v3")
+    cv2, cv3 = to_v2v3(np.array([-0.5, nx - 0.5, nx - 0.5, -0.5]), np.array([-0.5, -0.5, ny - 0.5, ny - 0.5]))
+    return float(np.hypot(cv2 - v2, cv3 - v3).max())
 
 
 def plan(settings):
@@ -47,12 +127,17 @@ def plan(settings):
     of north), passing the field centre (``ra``, ``dec``) half-way through the observation, and the
     telescope tracks it: every exposure's pointing (dither, pointing error and all) moves with it.
     The scene of static sources grows to cover the whole track, and with ``mosaic`` (see
-    ``make_pointings``) the whole mosaic, at the same densities.
+    ``make_pointings``) the whole mosaic, at the same densities. With real detectors
+    (``simulate.detectors``, :func:`focal_plane`) there is one entry per file instead, named
+    ``<exposure>_<detector>`` (see :func:`_detector_entries`).
     """
     rng = np.random.default_rng(settings["seed"])
-    shape = tuple(settings["shape"])
-    field = Distortion().pixel_scale * max(shape)
-    names = exposure_names(settings["n_exposures"])
+    focal = focal_plane(settings)
+    shape = focal.shape
+    if focal.detectors is None:
+        names = exposure_names(settings["n_exposures"])
+    else:
+        names = exposure_ids(settings["n_exposures"])
     pointings = make_pointings(
         rng,
         names,
@@ -65,11 +150,15 @@ def plan(settings):
         settings["pointing_roll_deg"],
         settings["mosaic"],
         settings["mosaic_overlap"],
+        aperture=focal.aperture,
+        distortion=focal.distortion,
     )
     # a mosaic's tiles reach this far (arcsec) from the field centre beyond the dithers
     mosaic_reach = float(
         np.hypot(
-            *mosaic_offsets(settings["mosaic"], settings["mosaic_overlap"], shape, Distortion().pixel_scale).T
+            *mosaic_offsets(
+                settings["mosaic"], settings["mosaic_overlap"], shape, focal.distortion.pixel_scale
+            ).T
         ).max()
     )
     low, high = settings["sky_offset_mjysr"]
@@ -93,7 +182,7 @@ def plan(settings):
         rng,
         settings["ra"],
         settings["dec"],
-        field * (0.75 + settings["dither_spread"]) + track / 2 + mosaic_reach,
+        focal.half_field + focal.chip_arcsec * settings["dither_spread"] + track / 2 + mosaic_reach,
         settings["star_density"],
         settings["galaxy_density"],
         settings["star_mag"],
@@ -103,7 +192,34 @@ def plan(settings):
         {**p.to_dict(), "sky_level": float(s), "start_time": float(t), "target": target}
         for p, s, t, target in zip(pointings, sky, starts, targets, strict=True)
     ]
+    if focal.detectors is not None:
+        exposures = _detector_entries(rng, exposures, focal, settings)
     return scene, exposures
+
+
+def _detector_entries(rng, exposures, focal: FocalPlane, settings):
+    """One truth entry per file: each exposure's pointing seen from each detector (all share the
+    exposure's pointing and its error), the exposure's sky plus the detector's own offset (drawn
+    from ``sky_detector_offset_mjysr``), and where the detector's kept pixels lie."""
+    low, high = settings["sky_detector_offset_mjysr"]
+    entries = []
+    for number, exposure in enumerate(exposures, start=1):
+        pointing = ExposurePointing.from_dict(exposure)
+        for d, g in zip(focal.detectors, focal.geometries, strict=True):
+            entries.append(
+                {
+                    **exposure,
+                    **pointing.on_detector(f"{exposure['name']}_{d.lower()}", g).to_dict(),
+                    "exposure": exposure["name"],
+                    "exposure_number": number,
+                    "instrument": settings["instrument"],
+                    "detector": d,
+                    "start": list(g.start),
+                    "shape": list(g.shape),
+                    "sky_level": exposure["sky_level"] + float(rng.uniform(low, high)),
+                }
+            )
+    return entries
 
 
 def write_plan(scene, exposures, scene_path, exposures_path):
@@ -119,8 +235,31 @@ def read_exposure_truth(path) -> dict:
     return {e["name"]: e for e in json.loads(Path(path).read_text())["exposures"]}
 
 
+def entry_geometry(entry):
+    """The ``instruments.DetectorGeometry`` of a truth entry of a real detector; None for the
+    synthetic one."""
+    if "detector" not in entry:
+        return None
+    from .instruments import detector_geometry
+
+    return detector_geometry(entry["instrument"], entry["detector"], entry["shape"], start=entry["start"])
+
+
+def truth_wcs(entry, which="true", shape=None):
+    """The gwcs of a truth entry's file: its ``true`` pointing (the sky the pixels saw) or its
+    ``nominal`` one (the file's WCS); ``shape`` (ny, nx) only for the synthetic detector."""
+    geometry = entry_geometry(entry)
+    pointing = getattr(ExposurePointing.from_dict(entry), which)
+    if geometry is None:
+        return imaging_wcs(tuple(shape), pointing)
+    return imaging_wcs(geometry.shape, pointing, geometry.distortion)
+
+
 def render(settings, scene_path, exposures_path, name):
     """Render exposure ``name``: its ImageModel and cosmic-ray table."""
     scene = Table.read(scene_path, format="ascii.ecsv")
     truth = read_exposure_truth(exposures_path)
-    return simulate_exposure(scene, truth[name], list(truth).index(name), detector_model(settings))
+    entry = truth[name]
+    return simulate_exposure(
+        scene, entry, list(truth).index(name), detector_model(settings), entry_geometry(entry)
+    )

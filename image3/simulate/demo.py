@@ -10,13 +10,87 @@ ASN_ID = "o001"
 START_MJD = 61368.0  # 2026-11-24T00:00:00 UTC, the first exposure's start
 
 
-def exposure_names(n_exposures: int) -> list[str]:
-    """Official-style exposure names ``jw01234001001_03101_0000k_nrca1``, k = 1..n."""
-    return [f"jw{PROGRAM}001001_03101_{k:05d}_nrca1" for k in range(1, n_exposures + 1)]
+# The detectors a mode simulates when ``simulate.detectors`` is null; None is the synthetic
+# NIRCam-like detector (a mild made-up distortion, not the SIAF's: the demo as it always was).
+DEFAULT_DETECTORS = {"nircam_sw": None, "nircam_lw": ("NRCALONG", "NRCBLONG"), "miri": ("MIRIMAGE",)}
 
 
-def product_name(filter_name: str) -> str:
-    """The image3 product name for the demo's filter."""
+# The detectors of each mode (simulate.detectors).
+DETECTORS = {
+    "nircam_sw": tuple(f"NRC{m}{k}" for m in "AB" for k in range(1, 5)),
+    "nircam_lw": ("NRCALONG", "NRCBLONG"),
+    "miri": ("MIRIMAGE",),
+}
+# The filters each mode takes (its PSF width follows from the pivot wavelength, image3.psf_width).
+FILTERS = {
+    "nircam_sw": (
+        "F070W",
+        "F090W",
+        "F115W",
+        "F140M",
+        "F150W",
+        "F162M",
+        "F182M",
+        "F187N",
+        "F200W",
+        "F210M",
+        "F212N",
+    ),
+    "nircam_lw": ("F250M", "F277W", "F300M", "F335M", "F356W", "F360M", "F410M", "F444W", "F460M", "F480M"),
+    "miri": ("F560W", "F770W", "F1000W", "F1130W", "F1280W", "F1500W", "F1800W", "F2100W", "F2550W"),
+}
+
+
+def check_settings(settings):
+    """Raise InputError naming the key when the ``simulate`` settings' filter or detectors are not
+    the instrument's (the synthetic detector needs a ``shape``)."""
+    from ..errors import InputError
+
+    mode = settings.get("instrument", "nircam_sw")
+    if settings["filter"].upper() not in FILTERS[mode]:
+        raise InputError(
+            f"simulate.filter = {settings['filter']!r} is not a {mode} filter "
+            f"(choose from {', '.join(FILTERS[mode])})"
+        )
+    foreign = [d for d in detectors(settings) or () if d not in DETECTORS[mode]]
+    if foreign:
+        raise InputError(
+            f"simulate.detectors: {', '.join(foreign)} not {mode} detector(s) "
+            f"(choose from {', '.join(DETECTORS[mode])})"
+        )
+    if detectors(settings) is None and not settings.get("shape"):
+        raise InputError("simulate.shape: the synthetic detector (simulate.detectors null) needs a shape")
+
+
+def detectors(settings) -> list[str] | None:
+    """The detectors of each exposure from the ``simulate`` settings (``instrument``,
+    ``detectors``); None: the synthetic detector."""
+    chosen = settings.get("detectors") or DEFAULT_DETECTORS[settings.get("instrument", "nircam_sw")]
+    return None if chosen is None else [d.upper() for d in chosen]
+
+
+def pupil(settings) -> str:
+    """The PUPIL of the demo's files: CLEAR on NIRCam; MIRI has none (the reference files then
+    name N/A)."""
+    return "N/A" if settings.get("instrument") == "miri" else "CLEAR"
+
+
+def exposure_ids(n_exposures: int) -> list[str]:
+    """Official-style exposure ids (the group id) ``jw01234001001_03101_0000k``, k = 1..n."""
+    return [f"jw{PROGRAM}001001_03101_{k:05d}" for k in range(1, n_exposures + 1)]
+
+
+def exposure_names(n_exposures: int, detectors=None) -> list[str]:
+    """Official-style file names of the exposures, exposure by exposure and within one detector by
+    detector: ``jw01234001001_03101_0000k_<detector>``, k = 1..n; ``detectors`` None: the synthetic
+    detector, named ``nrca1``."""
+    return [f"{e}_{d.lower()}" for e in exposure_ids(n_exposures) for d in (detectors or ["NRCA1"])]
+
+
+def product_name(filter_name: str, instrument: str = "nircam_sw") -> str:
+    """The image3 product name for the demo's filter (``instrument``: ``simulate.instrument``)."""
+    if instrument == "miri":
+        return f"jw{PROGRAM}-{ASN_ID}_t001_miri_{filter_name.lower()}"
     return f"jw{PROGRAM}-{ASN_ID}_t001_nircam_clear-{filter_name.lower()}"
 
 
@@ -36,6 +110,9 @@ def reference_files() -> dict:
 # Which `simulate` settings each stage uses, so a workflow passes each rule only its own.
 PLAN_KEYS = (
     "seed",
+    "instrument",
+    "detectors",
+    "sky_detector_offset_mjysr",
     "n_exposures",
     "shape",
     "ra",
@@ -61,6 +138,7 @@ PLAN_KEYS = (
 )
 DETECTOR_KEYS = (
     "seed",
+    "instrument",
     "shape",
     "filter",
     "exptime",

@@ -1,4 +1,5 @@
-"""Render one NIRCam-like level-2b exposure from the scene, its true pointing and detector model."""
+"""Render one level-2b exposure from the scene, its true pointing and detector model: on the
+synthetic NIRCam-like detector, or on a real detector's SIAF geometry (``instruments``)."""
 
 from dataclasses import dataclass
 
@@ -7,6 +8,7 @@ from astropy.table import vstack
 from stdatamodels.jwst import datamodels
 
 from .._interp import coarse_grid_evaluate
+from ..dq import DQ_FLAGS
 from ..jwst_wcs import Distortion, imaging_wcs, s_region
 from ..level2b import set_fits_wcs
 from .detector import DEAD, DO_NOT_USE, HOT, add_noise, bad_pixel_mask, cosmic_rays
@@ -15,6 +17,12 @@ from .psf import PixelIntegratedPSF
 from .scene import galaxy_stamp, point_source
 
 ARCSEC2_TO_SR = (np.pi / 180.0 / 3600.0) ** 2
+SYNTHETIC_PIXEL_SCALE = Distortion().pixel_scale  # arcsec, the synthetic detector's
+NON_SCIENCE = DQ_FLAGS["NON_SCIENCE"]
+REFERENCE_PIXEL = DQ_FLAGS["REFERENCE_PIXEL"]
+# MIRI's coronagraph, Lyot and LRS pixels see more thermal background than the imager: their
+# excess over the sky, as a fraction of it (the coronagraphs' own boxes get it twice).
+NON_SCIENCE_EXCESS = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,16 +40,16 @@ class DetectorModel:
     seed: int
     cosmic_ray_mix: tuple = ()  # (morphology, relative rate) pairs; () is detector.DEFAULT_MIX
     cosmic_ray_energy_e: tuple = (30.0, 50_000.0)  # brightest pixel, log-uniform, electrons
+    instrument: str = "nircam_sw"  # simulate.instrument
 
 
-def relative_pixel_area(wcs, shape, step=16):
-    """Pixel area on the sky relative to the nominal ``pixel_scale**2`` (the AREA array).
+def relative_pixel_area(wcs, shape, step=16, *, pixel_scale=SYNTHETIC_PIXEL_SCALE):
+    """Pixel area on the sky relative to the nominal ``pixel_scale**2`` (arcsec; the AREA array).
 
     The area is the Jacobian determinant of detector -> ideal, evaluated on a coarse grid (it is a
     low-order polynomial) and interpolated.
     """
     to_v2v3 = wcs.get_transform("detector", "v2v3")
-    scale = Distortion().pixel_scale
 
     def area(x, y):
         h = 0.5
@@ -49,7 +57,7 @@ def relative_pixel_area(wcs, shape, step=16):
         x0, y0 = to_v2v3(x - h, y)
         x3, y3 = to_v2v3(x, y + h)
         x2, y2 = to_v2v3(x, y - h)
-        return np.abs((x1 - x0) * (y3 - y2) - (x3 - x2) * (y1 - y0)) / scale**2
+        return np.abs((x1 - x0) * (y3 - y2) - (x3 - x2) * (y1 - y0)) / pixel_scale**2
 
     return coarse_grid_evaluate(lambda x, y: (area(x, y),), shape, step)[0]
 
@@ -96,29 +104,35 @@ def render_sources(scene, wcs, shape, psf: PixelIntegratedPSF, pixel_scale):
     return image
 
 
-def simulate_exposure(scene, truth: dict, index, det: DetectorModel):
+def simulate_exposure(scene, truth: dict, index, det: DetectorModel, geometry=None):
     """One exposure as an ImageModel (nominal WCS, true scene) and its cosmic-ray truth table.
 
     ``truth`` is the exposure's entry of the plan (``dataset.plan``): pointings, sky level, start
     time and the moving target, if any, which is rendered as a point source with the filter's PSF
     (its motion during the exposure, like the telescope's tracking of it, is not rendered: static
-    sources and target are both unsmeared).
+    sources and target are both unsmeared). ``geometry`` (an ``instruments.DetectorGeometry``) puts
+    it on a real detector (SIAF distortion, reference pixels, MIRI's non-imaging region); None: the
+    synthetic detector of ``det.shape``.
     """
     pointing = ExposurePointing.from_dict(truth)
     target = truth["target"]
     if target is not None:
         scene = vstack([scene, point_source(target["ra"], target["dec"], target["flux_jy"])])
     rng = np.random.default_rng([det.seed, index + 1])
-    distortion = Distortion()
-    shape = tuple(det.shape)
+    distortion = Distortion() if geometry is None else geometry.distortion
+    shape = tuple(det.shape) if geometry is None else tuple(geometry.shape)
+    scale = distortion.pixel_scale
     true_wcs = imaging_wcs(shape, pointing.true, distortion)
     nominal_wcs = imaging_wcs(shape, pointing.nominal, distortion)
 
-    psf = PixelIntegratedPSF(det.filter, distortion.pixel_scale)
-    flux = render_sources(scene, true_wcs, shape, psf, distortion.pixel_scale)
-    area = relative_pixel_area(true_wcs, shape)
-    omega_nominal = distortion.pixel_scale**2 * ARCSEC2_TO_SR
+    psf = PixelIntegratedPSF(det.filter, scale)
+    flux = render_sources(scene, true_wcs, shape, psf, scale)
+    area = relative_pixel_area(true_wcs, shape, pixel_scale=scale)
+    omega_nominal = scale**2 * ARCSEC2_TO_SR
     signal = flux * 1e-6 / (omega_nominal * area) + truth["sky_level"]
+    regions = _detector_regions(geometry, shape)
+    signal[regions["non_science"]] += truth["sky_level"] * NON_SCIENCE_EXCESS
+    signal[regions["coronagraph"]] += truth["sky_level"] * NON_SCIENCE_EXCESS
 
     data, var_p, var_r, var_f = add_noise(rng, signal, det.gain, det.read_noise_e, det.flat_error)
     err = np.sqrt(var_p + var_r + var_f)
@@ -133,12 +147,16 @@ def simulate_exposure(scene, truth: dict, index, det: DetectorModel):
     )
     data += cr_image
 
-    hot, dead = bad_pixel_mask(det.seed, shape, det.bad_pixel_fraction)
+    seed = det.seed if geometry is None else [det.seed, *map(ord, geometry.detector)]
+    hot, dead = bad_pixel_mask(seed, shape, det.bad_pixel_fraction)
     dq = cr_dq
     dq[hot] |= DO_NOT_USE | HOT
     dq[dead] |= DO_NOT_USE | DEAD
     data[hot] += rng.uniform(5.0, 50.0, hot.sum())
     data[dead] = 0.0
+    dq[regions["non_science"]] |= NON_SCIENCE
+    dq[regions["reference"]] |= DO_NOT_USE | REFERENCE_PIXEL
+    data[regions["reference"]] = 0.0
 
     model = datamodels.ImageModel(data=data.astype(np.float32))
     model.err = err.astype(np.float32)
@@ -147,7 +165,17 @@ def simulate_exposure(scene, truth: dict, index, det: DetectorModel):
     model.var_rnoise = var_r.astype(np.float32)
     model.var_flat = var_f.astype(np.float32)
     model.area = area.astype(np.float32)
-    _set_metadata(model, pointing, index, det, omega_nominal, distortion.pixel_scale, truth["start_time"])
+    _set_metadata(
+        model,
+        pointing,
+        truth.get("exposure_number", index + 1),
+        det,
+        omega_nominal,
+        scale,
+        truth["start_time"],
+    )
+    if geometry is not None:
+        _set_detector_metadata(model.meta, geometry, det.instrument)
     if target is not None:
         model.meta.target.type = "MOVING"
         model.meta.wcsinfo.mt_ra, model.meta.wcsinfo.mt_dec = target["ra"], target["dec"]
@@ -157,8 +185,42 @@ def simulate_exposure(scene, truth: dict, index, det: DetectorModel):
     return model, cr_table
 
 
-def _set_metadata(model, pointing, index, det, omega_nominal, pixel_scale, start):
-    """The level-2b metadata the pipeline steps and astronomers' tools read (``start``: MJD)."""
+def _detector_regions(geometry, shape):
+    """Boolean maps of a real detector's reference pixels, MIRI's non-imaging region (NON_SCIENCE)
+    and its coronagraphs (both brighter than the sky); all False on the synthetic detector."""
+    if geometry is None:
+        empty = np.zeros(shape, bool)
+        return {"reference": empty, "non_science": empty, "coronagraph": empty}
+    from .instruments import non_science_regions, reference_pixels
+
+    non_science, coronagraph = non_science_regions(geometry)
+    return {"reference": reference_pixels(geometry), "non_science": non_science, "coronagraph": coronagraph}
+
+
+def _set_detector_metadata(meta, geometry, key):
+    """What differs on a real detector: instrument, detector, channel, module, pupil, exposure type,
+    the kept pixels (``meta.subarray``), the aperture and the SIAF reference pixel."""
+    from .instruments import instrument
+
+    mode = instrument(key)
+    meta.instrument.name = mode.name
+    meta.instrument.detector = geometry.detector
+    meta.instrument.channel = mode.channel
+    meta.instrument.pupil = mode.pupil
+    meta.instrument.module = geometry.detector[3] if mode.name == "NIRCAM" else None
+    meta.exposure.type = mode.exp_type
+    meta.aperture.name = geometry.aperture
+    meta.subarray.name = "FULL" if geometry.is_full_frame else "GENERIC"
+    meta.subarray.xstart, meta.subarray.ystart = geometry.start
+    meta.subarray.xsize, meta.subarray.ysize = geometry.shape[1], geometry.shape[0]
+    d = geometry.distortion
+    meta.wcsinfo.siaf_xref_sci = d.x_sci_ref - d.origin[0]
+    meta.wcsinfo.siaf_yref_sci = d.y_sci_ref - d.origin[1]
+
+
+def _set_metadata(model, pointing, number, det, omega_nominal, pixel_scale, start):
+    """The level-2b metadata the pipeline steps and astronomers' tools read (``number``: the
+    exposure number, 1-based; ``start``: MJD)."""
     meta = model.meta
     meta.filename = f"{pointing.name}_cal.fits"
     meta.model_type = "ImageModel"
@@ -183,7 +245,7 @@ def _set_metadata(model, pointing, index, det, omega_nominal, pixel_scale, start
     meta.observation.visit_group = "03"
     meta.observation.sequence_id = "1"
     meta.observation.activity_id = "01"
-    meta.observation.exposure_number = f"{index + 1:05d}"
+    meta.observation.exposure_number = f"{number:05d}"
     meta.observation.date = "2026-11-24"
     meta.observation.time = "00:00:00"
     meta.target.type = "FIXED"
@@ -191,7 +253,7 @@ def _set_metadata(model, pointing, index, det, omega_nominal, pixel_scale, start
     meta.target.dec = pointing.nominal.dec_ref
     meta.subarray.name = "FULL"
     meta.subarray.xstart, meta.subarray.ystart = 1, 1
-    meta.subarray.xsize, meta.subarray.ysize = det.shape[1], det.shape[0]
+    meta.subarray.ysize, meta.subarray.xsize = model.data.shape
     meta.bunit_data = "MJy/sr"
     meta.bunit_err = "MJy/sr"
     meta.photometry.conversion_megajanskys = det.exptime / det.gain
@@ -209,5 +271,5 @@ def _set_metadata(model, pointing, index, det, omega_nominal, pixel_scale, start
         p.v3yangle,
     )
     info.ra_ref, info.dec_ref, info.roll_ref = p.ra_ref, p.dec_ref, p.roll_ref
-    info.siaf_xref_sci = (det.shape[1] + 1) / 2.0
-    info.siaf_yref_sci = (det.shape[0] + 1) / 2.0
+    info.siaf_xref_sci = (model.data.shape[1] + 1) / 2.0
+    info.siaf_yref_sci = (model.data.shape[0] + 1) / 2.0

@@ -42,6 +42,16 @@ class ExposurePointing:
         d = {k: v for k, v in d.items() if k in known}
         return cls(**{**d, "nominal": Pointing(**d["nominal"]), "true": Pointing(**d["true"])})
 
+    def on_detector(self, name, geometry):
+        """The pointing of one detector's file ``name`` (see :func:`detector_pointing`) for this
+        exposure's pointing at its reference point: nominal, true and the error alike."""
+        return replace(
+            self,
+            name=name,
+            nominal=detector_pointing(self.nominal, geometry),
+            true=detector_pointing(self.true, geometry),
+        )
+
     def moved_by(self, position_angle, distance_arcsec):
         """The same pointing with nominal and true reference points moved on the sky by
         ``distance_arcsec`` towards ``position_angle`` (deg east of north): a telescope tracking a
@@ -51,6 +61,30 @@ class ExposurePointing:
             nominal=_moved(self.nominal, position_angle, distance_arcsec),
             true=_moved(self.true, position_angle, distance_arcsec),
         )
+
+
+def detector_pointing(pointing: Pointing, geometry) -> Pointing:
+    """The ``meta.wcsinfo`` pointing of a detector (``geometry``: its V2/V3 reference, V3 angle and
+    parity, e.g. an ``instruments.DetectorGeometry``) when the telescope's attitude is ``pointing``:
+    ``ra_ref``/``dec_ref`` where the attitude puts the detector's V2/V3 reference and ``roll_ref``
+    the position angle of V3 there (deg), as MAST files carry them, so every detector's WCS is the
+    same attitude."""
+    to_sky = v2v3_to_sky(pointing)
+    v2, v3 = geometry.v2_ref, geometry.v3_ref
+    ra, dec = to_sky(np.full(2, v2), v3 + np.array([0.0, 1.0]))
+    # the V3 axis through the reference is a great circle (a meridian of the V2/V3 sphere)
+    points = SkyCoord(ra, dec, unit="deg")
+    roll = points[0].position_angle(points[1]).deg
+    return replace(
+        pointing,
+        ra_ref=float(ra[0]),
+        dec_ref=float(dec[0]),
+        roll_ref=float(roll),
+        v2_ref=v2,
+        v3_ref=v3,
+        v3yangle=geometry.v3yangle,
+        vparity=geometry.vparity,
+    )
 
 
 def _moved(pointing: Pointing, position_angle, distance_arcsec) -> Pointing:
@@ -90,7 +124,7 @@ def mosaic_offsets(mosaic, overlap, shape, pixel_scale) -> np.ndarray:
     return np.column_stack([col.ravel(), row.ravel()]) * step
 
 
-def _tile_pointings(wcs, shape, tiles, roll) -> list[Pointing]:
+def _tile_pointings(wcs, shape, tiles, reference: Pointing) -> list[Pointing]:
     """Nominal pointings whose chip centres lie ``tiles`` (arcsec along the detector's axes) from
     the chip centre of ``wcs``, laid out in the sky tangent plane at that centre (no distortion:
     a mosaic's tiles are far outside the chip, where the distortion polynomial means nothing)."""
@@ -104,7 +138,7 @@ def _tile_pointings(wcs, shape, tiles, roll) -> list[Pointing]:
     per_arcsec = per_pixel / np.hypot(*per_pixel)
     lon, lat = per_arcsec @ tiles.T
     sky = SkyCoord(lon * u.arcsec, lat * u.arcsec, frame=plane).icrs
-    return [Pointing(ra_ref=float(c.ra.deg), dec_ref=float(c.dec.deg), roll_ref=roll) for c in sky]
+    return [replace(reference, ra_ref=float(c.ra.deg), dec_ref=float(c.dec.deg)) for c in sky]
 
 
 def make_pointings(
@@ -119,6 +153,9 @@ def make_pointings(
     max_roll_error,
     mosaic=None,
     mosaic_overlap=0.15,
+    *,
+    aperture: Pointing | None = None,
+    distortion: Distortion | None = None,
 ):
     """Nominal dithered pointings and true pointings off by a random shift and roll each.
 
@@ -127,9 +164,16 @@ def make_pointings(
     ``mosaic_overlap`` of the detector, centred on (``ra0``, ``dec0``); each tile holds
     ``len(names) / (ncols * nrows)`` consecutive exposures on the dither spiral (``dither_spread``)
     around its centre. Without a mosaic, one tile at (``ra0``, ``dec0``).
+
+    The pointings are those of ``aperture`` (its V2/V3 reference, V3 angle and parity; its sky
+    position is ignored), a chip of ``shape`` with ``distortion`` whose centre is that reference:
+    by default (None) the synthetic NIRCam-like detector; for several detectors a distortion-free
+    chip of one detector's size at their middle (see ``dataset.plan``).
     """
-    distortion = Distortion()
-    base = imaging_wcs(shape, Pointing(ra_ref=ra0, dec_ref=dec0, roll_ref=roll), distortion)
+    aperture = aperture or Pointing(0.0, 0.0, 0.0)
+    distortion = distortion or Distortion()
+    reference = replace(aperture, ra_ref=ra0, dec_ref=dec0, roll_ref=roll)
+    base = imaging_wcs(shape, reference, distortion)
     tiles = mosaic_offsets(mosaic, mosaic_overlap, shape, distortion.pixel_scale)
     if len(names) % len(tiles):
         raise InputError(
@@ -141,7 +185,9 @@ def make_pointings(
     if mosaic is None:
         to_sky = [base.get_transform("v2v3", "world")]
     else:
-        to_sky = [velocity_aberration(c) | v2v3_to_sky(c) for c in _tile_pointings(base, shape, tiles, roll)]
+        to_sky = [
+            velocity_aberration(c) | v2v3_to_sky(c) for c in _tile_pointings(base, shape, tiles, reference)
+        ]
     to_v2v3 = base.get_transform("detector", "v2v3")
     result = []
     for k, name in enumerate(names):
@@ -151,12 +197,14 @@ def make_pointings(
             (shape[0] - 1) / 2 + deta / distortion.pixel_scale,
         )
         ra, dec = to_sky[k // per_tile](v2, v3)
-        nominal = Pointing(ra_ref=float(ra), dec_ref=float(dec), roll_ref=roll)
+        nominal = replace(reference, ra_ref=float(ra), dec_ref=float(dec))
         size = rng.uniform(*shift_range)
         direction = rng.uniform(0.0, 360.0)
         droll = rng.uniform(-max_roll_error, max_roll_error)
         true_pos = SkyCoord(ra, dec, unit="deg").directional_offset_by(direction * u.deg, size * u.arcsec)
-        true = Pointing(ra_ref=float(true_pos.ra.deg), dec_ref=float(true_pos.dec.deg), roll_ref=roll + droll)
+        true = replace(
+            nominal, ra_ref=float(true_pos.ra.deg), dec_ref=float(true_pos.dec.deg), roll_ref=roll + droll
+        )
         result.append(
             ExposurePointing(
                 name=name,

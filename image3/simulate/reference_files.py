@@ -15,6 +15,7 @@ from ..atomic import atomic_path
 from ..jwst_wcs import Distortion
 from .psf import PixelIntegratedPSF
 
+SYNTHETIC_PIXEL_SCALE = Distortion().pixel_scale  # arcsec
 EE_FRACTIONS = np.round(np.arange(0.1, 0.95, 0.1), 2)
 SKY_GAP_PIX = 3.0
 SKY_WIDTH_PIX = 5.0
@@ -67,10 +68,10 @@ def mosaic_encircled_energy(psf: PixelIntegratedPSF, radii, n_phases=4):
     return ee / n_phases**4
 
 
-def apcorr_rows(filter_name, pupil="CLEAR"):
-    """APCORR table rows of a filter: radius (native pixels) per encircled-energy fraction,
-    aperture correction 1 / eefraction, and a sky annulus beyond the PSF."""
-    psf = PixelIntegratedPSF(filter_name, Distortion().pixel_scale)
+def apcorr_rows(filter_name, pupil="CLEAR", *, pixel_scale=SYNTHETIC_PIXEL_SCALE):
+    """APCORR table rows of a filter: radius (native pixels of ``pixel_scale`` arcsec) per
+    encircled-energy fraction, aperture correction 1 / eefraction, and a sky annulus beyond the PSF."""
+    psf = PixelIntegratedPSF(filter_name, pixel_scale)
     radii = np.arange(0.1, 4.0 * psf.lambda_d + 2.0, 0.05)
     ee = np.maximum.accumulate(mosaic_encircled_energy(psf, radii))
     skyin = psf.radius + SKY_GAP_PIX
@@ -80,9 +81,10 @@ def apcorr_rows(filter_name, pupil="CLEAR"):
     ]
 
 
-def write_apcorr(path, filters, pupil="CLEAR"):
-    """An NIRCam imaging APCORR reference file (FITS, HDU APCORR) for ``filters``."""
-    rows = [row for f in filters for row in apcorr_rows(f.upper(), pupil)]
+def write_apcorr(path, filters, pupil="CLEAR", *, pixel_scale=SYNTHETIC_PIXEL_SCALE):
+    """An NIRCam imaging APCORR reference file (FITS, HDU APCORR) for ``filters`` on detectors of
+    ``pixel_scale`` arcsec (the NIRCam format, also for the demo's other modes)."""
+    rows = [row for f in filters for row in apcorr_rows(f.upper(), pupil, pixel_scale=pixel_scale)]
     dtype = [
         ("filter", "S12"),
         ("pupil", "S15"),
