@@ -86,6 +86,7 @@ def dry_run(args, asn: Path, tile_size: int) -> float:
 
 def main(argv=None):
     args = parse_args(argv)
+    args.workdir = args.workdir.resolve()  # snakemake runs in it: the association's path must not be relative
     rows = []
     for n in args.counts:
         asn = make_association(args.workdir, args.template, n)

@@ -17,6 +17,7 @@ __all__ = [
     "LeanExposure",
     "image_shape",
     "moving_target_position",
+    "read_gwcs",
     "read_lean",
     "scan_headers",
     "target_type",
@@ -33,6 +34,9 @@ OBSERVATION_KEYWORDS = {
     "exposure_number": "EXPOSURE",
 }
 
+# ``meta.wcsinfo`` reference angles (tweakreg's corrections are about them) and their SCI keywords.
+REFERENCE_ANGLE_KEYWORDS = {"v2_ref": "V2_REF", "v3_ref": "V3_REF", "roll_ref": "ROLL_REF"}
+
 
 @dataclass
 class LeanExposure:
@@ -43,7 +47,9 @@ class LeanExposure:
     the DETECTOR's nominal one, else None);
     ``exptime`` in s; ``sky_level`` the recorded background level (BKGLEVEL, MJy/sr; None when
     absent) and ``sky_subtracted`` whether it was taken off SCI (BKGSUB); ``observation`` the
-    ``meta.observation`` fields of ``OBSERVATION_KEYWORDS`` (None when absent); ``shape`` (ny, nx).
+    ``meta.observation`` fields of ``OBSERVATION_KEYWORDS`` (None when absent); ``shape`` (ny, nx);
+    ``reference_angles`` the ``meta.wcsinfo`` fields of ``REFERENCE_ANGLE_KEYWORDS`` (V2/V3 in
+    arcsec, roll in deg; None when absent); ``mid_time`` the mid-exposure MJD (EXPMID).
     """
 
     arrays: dict
@@ -54,6 +60,8 @@ class LeanExposure:
     sky_subtracted: bool = False
     observation: dict = field(default_factory=dict)
     shape: tuple = ()
+    reference_angles: dict = field(default_factory=dict)
+    mid_time: float | None = None
 
     @property
     def subtracted_sky(self) -> float:
@@ -111,6 +119,8 @@ def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
                 sky_subtracted=bool(primary.get("BKGSUB", False)),
                 observation={k: primary.get(key) for k, key in OBSERVATION_KEYWORDS.items()},
                 shape=shape,
+                reference_angles={k: sci_header.get(key) for k, key in REFERENCE_ANGLE_KEYWORDS.items()},
+                mid_time=primary.get("EXPMID"),
             )
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
@@ -118,6 +128,34 @@ def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
         raise InputError(f"{path}: not a FITS file ({err})") from None
     except ValueError as err:  # astropy on an array cut short ("cannot reshape array ...")
         raise _corrupt(path, f"an array cannot be read ({err})") from None
+
+
+def read_gwcs(path):
+    """The gwcs (``meta.wcs``) of a level-2b file, without the datamodel: the ASDF extension's tree
+    is read lazily and only that node converted (no schema validation of the rest). Raises
+    InputError naming the file when it has none."""
+    import io
+
+    import asdf
+    from astropy.io import fits
+
+    with fits.open(path, memmap=False) as hdul:
+        raw = hdul["ASDF"].data.tobytes() if "ASDF" in hdul else b""
+    wcs = None
+    if raw:
+        try:
+            with asdf.config_context() as config:
+                config.validate_on_read = False
+                with asdf.open(io.BytesIO(raw), lazy_tree=True, lazy_load=False, memmap=False) as af:
+                    wcs = af.tree.get("meta", {}).get("wcs")
+        except Exception as err:  # asdf raises many types for a tree it cannot read
+            raise _corrupt(path, f"its ASDF extension cannot be read ({type(err).__name__}: {err})") from None
+    if wcs is None:
+        raise InputError(
+            f"{path}: not a level-2b calibrated image: it has no WCS (meta.wcs); "
+            "run assign_wcs (calwebb_image2) first"
+        )
+    return wcs
 
 
 def _header(path, ext):

@@ -11,9 +11,9 @@ from astropy.table import Table
 
 from image3 import alignment
 from image3.atomic import atomic_path
-from image3.exposure_groups import exposure_group
+from image3.exposure_groups import group_id
+from image3.fits_read import read_gwcs, read_lean
 from image3.jobs import run
-from image3.level2b import open_level2b
 from image3.tweakreg_qa import match_residuals
 from image3.wcs_store import save_wcs_set
 
@@ -21,20 +21,19 @@ log = logging.getLogger("image3")
 
 
 def load(cal_paths, catalog_paths, names, group_exposures):
-    """ExposureCatalogs (and the mid-exposure MJD of the first) from the inputs; with
-    ``group_exposures`` the files of one exposure share a group (move together)."""
+    """ExposureCatalogs (and the mid-exposure MJD of the first) from the inputs' headers and
+    gwcs (no datamodel); with ``group_exposures`` the files of one exposure share a group (move
+    together)."""
     exposures, mjd = [], None
     for cal, cat, name in zip(cal_paths, catalog_paths, names, strict=True):
-        with open_level2b(cal) as model:
-            info = model.meta.wcsinfo
-            refangles = {"v2_ref": info.v2_ref, "v3_ref": info.v3_ref, "roll_ref": info.roll_ref}
-            group = exposure_group(model.meta, name, group_exposures=group_exposures)
-            exposures.append(
-                alignment.ExposureCatalog(
-                    name, group, model.meta.wcs, refangles, Table.read(cat), model.data.shape
-                )
+        lean = read_lean(cal, extensions=())
+        group = group_id(lean.observation, name, group_exposures=group_exposures)
+        exposures.append(
+            alignment.ExposureCatalog(
+                name, group, read_gwcs(cal), lean.reference_angles, Table.read(cat), lean.shape
             )
-            mjd = mjd or model.meta.exposure.mid_time
+        )
+        mjd = mjd or lean.mid_time
     return exposures, mjd
 
 

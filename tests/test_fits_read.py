@@ -115,3 +115,29 @@ def test_valid_pixels():
     assert has_valid_pixels(sci, dq)
     dq[2, 3] = 1 | 4  # DO_NOT_USE
     assert not has_valid_pixels(sci, dq)
+
+
+def test_gwcs_and_reference_angles_equal_the_datamodel(tmp_path):
+    from stdatamodels.jwst import datamodels
+
+    from image3.fits_read import read_gwcs
+    from image3.jwst_wcs import Pointing, imaging_wcs
+
+    model = datamodels.ImageModel(np.ones((40, 50), np.float32))
+    model.meta.wcs = imaging_wcs((40, 50), Pointing(ra_ref=53.16, dec_ref=-27.8, roll_ref=30.0))
+    model.meta.bunit_data = "MJy/sr"
+    model.meta.wcsinfo.v2_ref, model.meta.wcsinfo.v3_ref, model.meta.wcsinfo.roll_ref = 120.6, -527.4, 30.0
+    model.meta.exposure.mid_time = 61368.25
+    path = tmp_path / "z_cal.fits"
+    model.save(path)
+    lean = read_lean(path, ())
+    assert lean.reference_angles == {"v2_ref": 120.6, "v3_ref": -527.4, "roll_ref": 30.0}
+    assert lean.mid_time == 61368.25
+    x, y = np.meshgrid(np.arange(0.0, 50.0, 7.0), np.arange(0.0, 40.0, 7.0))
+    with datamodels.open(path) as again:
+        np.testing.assert_array_equal(read_gwcs(path)(x, y), again.meta.wcs(x, y))
+    plain = tmp_path / "nowcs_cal.fits"
+    with fits.open(path) as hdul:
+        fits.HDUList([h for h in hdul if h.name != "ASDF"]).writeto(plain)
+    with pytest.raises(InputError, match="nowcs_cal.fits: .* no WCS"):
+        read_gwcs(plain)
