@@ -16,6 +16,7 @@ import pytest
 import simdata
 import yaml
 from astropy.coordinates import SkyCoord
+from astropy.io import fits
 from astropy.table import Table
 from workflow_helpers import PRODUCT, snakemake
 
@@ -23,6 +24,7 @@ from image3 import alignment, outlier_files, outliers
 from image3.dq import DQ_FLAGS, good_pixels
 from image3.errors import InputError
 from image3.exposure_groups import exposure_group
+from image3.fits_read import read_lean
 from image3.grid import make_grid
 from image3.pixmap import pixel_map
 from image3.psf_width import detection_fwhm
@@ -327,3 +329,15 @@ def test_workflow_runs_two_detectors_per_exposure(tmp_path):
     sky = product / "work" / f"{PRODUCT}_sky.json"
     assert max(abs(read_sky_entry(sky, n)["level"] - truth[n]) for n in names) <= SKY_TOLERANCE
     assert all((product / f"{n}_o001_crf.fits").exists() for n in names)
+
+
+def test_pixel_scale_from_the_file_else_the_detector(tmp_path):
+    """Source finding's PSF width needs the pixel scale: PIXAR_A2, else the DETECTOR's nominal one."""
+    _, _, _, models = _dataset("lw")
+    path = tmp_path / "lw_cal.fits"
+    models[1].save(path)
+    assert read_lean(path, ()).pixel_scale == pytest.approx(0.063, rel=0.02)
+    with fits.open(path, mode="update") as hdul:
+        del hdul["SCI"].header["PIXAR_A2"]
+    assert read_lean(path, ()).pixel_scale == 0.063
+    assert detection_fwhm("F444W", None) == 2.5  # no scale at all: the official default kernel
