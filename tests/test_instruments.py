@@ -18,9 +18,11 @@ import yaml
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
+from stdatamodels.jwst import datamodels
 from workflow_helpers import PRODUCT, snakemake
 
 from image3 import alignment, outlier_files, outliers
+from image3.aperture_reference import read_apcorr
 from image3.dq import DQ_FLAGS, good_pixels
 from image3.errors import InputError
 from image3.exposure_groups import exposure_group
@@ -39,6 +41,7 @@ from image3.source_finding import DetectionSettings, find_sources_sparse
 REPO = Path(__file__).resolve().parents[1]
 SKY_TOLERANCE = 0.0005  # MJy/sr, per detector
 GOOD = "~DO_NOT_USE+NON_SCIENCE"  # the steps' default good DQ bits
+DTYPE_MIRI_APCORR = ("filter", "subarray", "eefraction", "radius", "apcorr", "skyin", "skyout")
 MODULE_A = ["NRCA1", "NRCA2", "NRCA3", "NRCA4"]
 _COSMIC_RAYS = {}  # mode -> the cosmic-ray truth tables of _dataset(mode)
 
@@ -341,3 +344,18 @@ def test_pixel_scale_from_the_file_else_the_detector(tmp_path):
         del hdul["SCI"].header["PIXAR_A2"]
     assert read_lean(path, ()).pixel_scale == 0.063
     assert detection_fwhm("F444W", None) == 2.5  # no scale at all: the official default kernel
+
+
+def test_miri_apcorr_file_with_rows_per_subarray(tmp_path):
+    """MIRI's APCORR files have a subarray column instead of the pupil: the FULL rows are used."""
+    rows = [
+        ("F770W", sub, ee, radius * scale, 1 / ee, 8.0, 12.0)
+        for sub, scale in (("FULL", 1.0), ("BRIGHTSKY", 1.1))
+        for ee, radius in ((0.3, 1.0), (0.5, 1.6), (0.7, 2.5))
+    ]
+    dtype = [(n, "S17" if n in ("filter", "subarray") else "f4") for n in DTYPE_MIRI_APCORR]
+    model = datamodels.MirImgApcorrModel()
+    model.apcorr_table = np.array(rows, dtype=dtype)
+    model.save(tmp_path / "miri_apcorr.fits")
+    apertures = read_apcorr(tmp_path / "miri_apcorr.fits", "F770W", "", (30, 50, 70), 1.0)
+    assert apertures.radii == pytest.approx((1.0, 1.6, 2.5))
