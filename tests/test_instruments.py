@@ -359,3 +359,19 @@ def test_miri_apcorr_file_with_rows_per_subarray(tmp_path):
     model.save(tmp_path / "miri_apcorr.fits")
     apertures = read_apcorr(tmp_path / "miri_apcorr.fits", "F770W", "", (30, 50, 70), 1.0)
     assert apertures.radii == pytest.approx((1.0, 1.6, 2.5))
+
+
+@pytest.mark.parametrize(
+    ("filter_name", "pixel_scale", "fwhm_arcsec"),
+    [("F444W", 0.063, 0.145), ("F560W", 0.11, 0.207), ("F770W", 0.11, 0.269), ("F2550W", 0.11, 0.803)],
+)
+def test_psf_width_per_instrument(filter_name, pixel_scale, fwhm_arcsec):
+    """The simulated PSF's FWHM at the instrument's pixel scale against JDox's (within 20 %: an Airy
+    pattern of the 6.5 m aperture, no telescope aberrations)."""
+    psf = PixelIntegratedPSF(filter_name, pixel_scale)
+    stamp = psf.stamp(0.0, 0.0)
+    c = stamp.shape[0] // 2
+    half = min(c, int(3 * fwhm_arcsec / pixel_scale) + 2)
+    measured = simdata.gaussian_fwhm(stamp, c, c, half=half) * pixel_scale
+    assert measured == pytest.approx(fwhm_arcsec, rel=0.2)
+    assert detection_fwhm(filter_name, pixel_scale) * pixel_scale == pytest.approx(measured, rel=0.2)
