@@ -121,9 +121,9 @@ def _fit_summary(corrector):
     }
 
 
-def _usable(exposures, fewest, label, *, by_group=False):
+def _usable(exposures, fewest, label, *, by_group=False, limit="minobj"):
     """The exposures with at least ``fewest`` sources (``by_group``: summed over each exposure
-    group's files); the others are marked FAILED."""
+    group's files); the others are marked FAILED (``limit`` names the setting in the status)."""
     key = (lambda e: e.group) if by_group else (lambda e: e.name)
     totals = {}
     for e in exposures:
@@ -131,7 +131,7 @@ def _usable(exposures, fewest, label, *, by_group=False):
     usable = []
     for e in exposures:
         if totals[key(e)] < fewest:
-            e.info[label] = {"status": f"FAILED: {totals[key(e)]} sources < minobj = {fewest}"}
+            e.info[label] = {"status": f"FAILED: {totals[key(e)]} sources < {limit} = {fewest}"}
             _warn_unaligned(e, label)
         else:
             usable.append(e)
@@ -360,7 +360,9 @@ def _align_global(exposures, settings: FitSettings, enforce_user_order, refine_t
     beyond a single tight match's reach. Each refit takes the groups that aligned in the pass before
     and keeps its references. Groups that overlap no other keep their WCS, with a warning.
     """
-    exposures = _usable(exposures, min(settings.minobj, settings.sparse_minobj), label, by_group=True)
+    fewest = min(settings.minobj, settings.sparse_minobj)
+    limit = "sparse_minobj" if fewest < settings.minobj else "minobj"
+    exposures = _usable(exposures, fewest, label, by_group=True, limit=limit)
     names = list(dict.fromkeys(e.group for e in exposures))
     if len(names) < 2:
         for e in exposures:

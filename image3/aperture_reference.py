@@ -2,9 +2,10 @@
 
 Radii are in pixels of the mosaic. They come from the official reference files when given:
 
-- APCORR (FITS, HDU ``APCORR``): rows of ``filter``, ``pupil``, ``eefraction``, ``radius`` and
-  ``skyin``/``skyout`` (native detector pixels) and ``apcorr`` (total flux / flux in the aperture
-  after subtracting the sky measured in the skyin-skyout annulus);
+- APCORR (FITS, HDU ``APCORR``): rows of ``filter``, ``pupil`` (NIRCam; MIRI's have ``subarray``
+  instead), ``eefraction``, ``radius`` and ``skyin``/``skyout`` (native detector pixels) and
+  ``apcorr`` (total flux / flux in the aperture after subtracting the sky measured in the
+  skyin-skyout annulus);
 - ABVEGAOFFSET (ASDF, table ``abvega_offset``): ``filter``, ``pupil``, ``abvega_offset`` = m_AB - m_Vega.
 
 Without an APCORR file they are derived from the mosaic itself: the median curve of growth of bright,
@@ -76,9 +77,14 @@ def validate_ee(ee):
 
 
 def _matching_rows(table, path, filter_name, pupil):
+    """The rows of ``filter_name`` (and ``pupil``, when the table has the column and it is set).
+    MIRI's files hold one set of rows per subarray instead of a pupil column: the FULL ones are
+    taken (the imager's PSF, hence its apertures, is the same on every subarray)."""
     rows = table[(np.char.strip(table["filter"].astype(str)) == filter_name)]
     if "pupil" in table.colnames and pupil:
         rows = rows[np.char.strip(rows["pupil"].astype(str)) == pupil]
+    if "subarray" in table.colnames and len(np.unique(rows["subarray"])) > 1:
+        rows = rows[np.char.strip(rows["subarray"].astype(str)) == "FULL"]
     if len(rows) == 0:
         raise InputError(f"{path}: no row for filter {filter_name}, pupil {pupil}")
     return rows

@@ -16,13 +16,17 @@ import pytest
 import simdata
 import yaml
 from astropy.coordinates import SkyCoord
+from astropy.io import fits
 from astropy.table import Table
+from stdatamodels.jwst import datamodels
 from workflow_helpers import PRODUCT, snakemake
 
 from image3 import alignment, outlier_files, outliers
+from image3.aperture_reference import read_apcorr
 from image3.dq import DQ_FLAGS, good_pixels
 from image3.errors import InputError
 from image3.exposure_groups import exposure_group
+from image3.fits_read import read_lean
 from image3.grid import make_grid
 from image3.pixmap import pixel_map
 from image3.psf_width import detection_fwhm
@@ -37,6 +41,7 @@ from image3.source_finding import DetectionSettings, find_sources_sparse
 REPO = Path(__file__).resolve().parents[1]
 SKY_TOLERANCE = 0.0005  # MJy/sr, per detector
 GOOD = "~DO_NOT_USE+NON_SCIENCE"  # the steps' default good DQ bits
+DTYPE_MIRI_APCORR = ("filter", "subarray", "eefraction", "radius", "apcorr", "skyin", "skyout")
 MODULE_A = ["NRCA1", "NRCA2", "NRCA3", "NRCA4"]
 _COSMIC_RAYS = {}  # mode -> the cosmic-ray truth tables of _dataset(mode)
 
@@ -327,3 +332,46 @@ def test_workflow_runs_two_detectors_per_exposure(tmp_path):
     sky = product / "work" / f"{PRODUCT}_sky.json"
     assert max(abs(read_sky_entry(sky, n)["level"] - truth[n]) for n in names) <= SKY_TOLERANCE
     assert all((product / f"{n}_o001_crf.fits").exists() for n in names)
+
+
+def test_pixel_scale_from_the_file_else_the_detector(tmp_path):
+    """Source finding's PSF width needs the pixel scale: PIXAR_A2, else the DETECTOR's nominal one."""
+    _, _, _, models = _dataset("lw")
+    path = tmp_path / "lw_cal.fits"
+    models[1].save(path)
+    assert read_lean(path, ()).pixel_scale == pytest.approx(0.063, rel=0.02)
+    with fits.open(path, mode="update") as hdul:
+        del hdul["SCI"].header["PIXAR_A2"]
+    assert read_lean(path, ()).pixel_scale == 0.063
+    assert detection_fwhm("F444W", None) == 2.5  # no scale at all: the official default kernel
+
+
+def test_miri_apcorr_file_with_rows_per_subarray(tmp_path):
+    """MIRI's APCORR files have a subarray column instead of the pupil: the FULL rows are used."""
+    rows = [
+        ("F770W", sub, ee, radius * scale, 1 / ee, 8.0, 12.0)
+        for sub, scale in (("FULL", 1.0), ("BRIGHTSKY", 1.1))
+        for ee, radius in ((0.3, 1.0), (0.5, 1.6), (0.7, 2.5))
+    ]
+    dtype = [(n, "S17" if n in ("filter", "subarray") else "f4") for n in DTYPE_MIRI_APCORR]
+    model = datamodels.MirImgApcorrModel()
+    model.apcorr_table = np.array(rows, dtype=dtype)
+    model.save(tmp_path / "miri_apcorr.fits")
+    apertures = read_apcorr(tmp_path / "miri_apcorr.fits", "F770W", "", (30, 50, 70), 1.0)
+    assert apertures.radii == pytest.approx((1.0, 1.6, 2.5))
+
+
+@pytest.mark.parametrize(
+    ("filter_name", "pixel_scale", "fwhm_arcsec"),
+    [("F444W", 0.063, 0.145), ("F560W", 0.11, 0.207), ("F770W", 0.11, 0.269), ("F2550W", 0.11, 0.803)],
+)
+def test_psf_width_per_instrument(filter_name, pixel_scale, fwhm_arcsec):
+    """The simulated PSF's FWHM at the instrument's pixel scale against JDox's (within 20 %: an Airy
+    pattern of the 6.5 m aperture, no telescope aberrations)."""
+    psf = PixelIntegratedPSF(filter_name, pixel_scale)
+    stamp = psf.stamp(0.0, 0.0)
+    c = stamp.shape[0] // 2
+    half = min(c, int(3 * fwhm_arcsec / pixel_scale) + 2)
+    measured = simdata.gaussian_fwhm(stamp, c, c, half=half) * pixel_scale
+    assert measured == pytest.approx(fwhm_arcsec, rel=0.2)
+    assert detection_fwhm(filter_name, pixel_scale) * pixel_scale == pytest.approx(measured, rel=0.2)
