@@ -87,16 +87,11 @@ def dry_run(args, asn: Path, tile_size: int) -> float:
 def main(argv=None):
     args = parse_args(argv)
     args.workdir = args.workdir.resolve()  # snakemake runs in it: the association's path must not be relative
-    rows = []
+    print("| members | snakemake -n s, no tiles | with tiles (up to the tile index) |")
+    print("|---|---|---|", flush=True)
     for n in args.counts:
         asn = make_association(args.workdir, args.template, n)
-        rows.append((n, dry_run(args, asn, 0), dry_run(args, asn, args.tile_size)))
-    lines = [
-        "| members | snakemake -n s, no tiles | with tiles (up to the tile index) |",
-        "|---|---|---|",
-        *(f"| {n} | {a:.1f} | {b:.1f} |" for n, a, b in rows),
-    ]
-    print("\n".join(lines))
+        print(f"| {n} | {dry_run(args, asn, 0):.1f} | {dry_run(args, asn, args.tile_size):.1f} |", flush=True)
     return 0
 
 
