@@ -203,7 +203,9 @@ STOPS = [
     Stops("unwritable_outdir", unwritable_outdir, ["outdir", "afile", "is not a folder"]),
     # These stop in the first job that reads the culprit, so its message is in that job's log.
     Stops("three_d_sci", three_d_sci, [FILES[1], "not a level-2b calibrated image"]),
-    Stops("corrupt_asdf", corrupt_asdf, [FILES[1], "not a JWST datamodel file"]),
+    Stops(
+        "corrupt_asdf", corrupt_asdf, [FILES[1], "truncated or corrupt", "its ASDF extension cannot be read"]
+    ),
     Stops(
         "refcat_without_rows", refcat_without_rows, ["tweakreg.abs_refcat", "refcat.ecsv", "no usable rows"]
     ),
@@ -338,4 +340,4 @@ def test_keep_going_one_bad_product_leaves_the_other_complete(dataset, tmp_path)
     assert not list(bad.glob("*_i2d.fits")) and not list(bad.glob("*_crf.fits"))
     assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
     logs = "".join(p.read_text() for p in (tmp_path / "results" / "logs" / "bad").rglob("*.log"))
-    assert corrupt in logs and "not a JWST datamodel file" in logs
+    assert corrupt in logs and "its ASDF extension cannot be read" in logs
