@@ -56,24 +56,25 @@ FIRST = (
 while the server does too, and on a small machine both would take twice as long."""
 
 PRELOAD = (
-    "scipy.optimize",
-    "astropy.wcs",
-    "astropy.visualization.wcsaxes",
     "asdf",
     "gwcs",
-    "drizzle.resample",
     "tweakwcs",
+    "scipy.optimize",
+    "astropy.wcs",
+    "drizzle.resample",
     "photutils.segmentation",
     "photutils.aperture",
     "stdatamodels.jwst.datamodels",
     "matplotlib",
     "matplotlib.pyplot",
+    "astropy.visualization.wcsaxes",
     "snakemake.iocontainers",
     "snakemake.logging",
 )
-"""Packages the server imports between jobs, after :data:`FIRST`, besides every module of
-``image3``: those the library imports lazily, inside the functions that need them. A package
-missing here costs only its own import in the jobs that use it.
+"""Packages the server imports between jobs, after :data:`FIRST`, in the order the workflow's
+jobs first need them (alignment, drizzling, catalogs, figures), besides every module of ``image3``:
+those the library imports lazily, inside the functions that need them. A package missing here costs
+only its own import in the jobs that use it.
 """
 
 _MAX_MESSAGE = 1 << 20  # bytes of one job request (JSON), environment included
