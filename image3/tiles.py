@@ -277,7 +277,7 @@ def merge_tile_catalogs(tables: dict, tiles: dict):
         mine = table[owns(tile, x, y)]
         mine["xcentroid"] = (np.asarray(mine["xcentroid"].value) + tile.origin[0]) * u.pix
         mine["ycentroid"] = (np.asarray(mine["ycentroid"].value) + tile.origin[1]) * u.pix
-        mine.add_column([name] * len(mine), name="tile", index=1)
+        mine.add_column(np.full(len(mine), name), name="tile", index=1)  # str even when empty
         mine.add_column(np.asarray(mine["label"]), name="tile_label", index=2)
         kept.append(mine)
     if not kept:

@@ -187,3 +187,19 @@ def test_merged_catalog_keeps_each_source_once_in_product_pixels():
     ra, dec = grid.tan.pixel_to_world(product_x, y)
     assert merged["sky_centroid"].separation(SkyCoord(ra, dec, unit="deg")).arcsec.max() < 1e-6
     assert set(merged.meta) == {"t0-0", "t1-0"}
+
+
+def test_a_tile_whose_sources_are_all_in_its_margins_merges():
+    """A tile holding sources only in its margins (each owned by its neighbour) adds no row, and the
+    merged catalog's tile column stays text (bench/mosaic_scaling.py met this on a 24-tile mosaic)."""
+    grid = _grid()
+    tiles = {t.name: t for t in tile_layout(SHAPE, size=256, margin=32)[:2]}
+    t0, t1 = tiles["t0-0"], tiles["t1-0"]
+    product_x, y = np.array([100.0, 200.0]), np.full(2, 50.0)  # t0's interior, then t1's
+    tables = {
+        "t0-0": _catalog(product_x - t0.origin[0], y, grid, t0.origin),
+        "t1-0": _catalog([200.0 - t1.origin[0]], [50.0], grid, t1.origin),
+    }
+    tables["t0-0"] = tables["t0-0"][1:]  # t0 sees only the source in its margin
+    merged = merge_tile_catalogs(tables, tiles)
+    assert list(merged["tile"]) == ["t1-0"] and merged["tile"].dtype.kind == "U"
