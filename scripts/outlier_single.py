@@ -9,6 +9,8 @@ from image3.job_server import hand_off
 
 hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
 
+import dataclasses
+
 from image3.atomic import atomic_path
 from image3.fits_read import read_lean
 from image3.geometry import read_geometry
@@ -39,7 +41,7 @@ def main():
         single = single_image(exposure, grid, settings, geometry.pixel_scale, pixmap=pixmap)
     else:  # exposures share one pixel grid: the "single image" is the exposure itself
         single = SingleImage(exposure.data, weight_map(exposure, settings))
-    single.subtracted_sky = lean.subtracted_sky
+    single = dataclasses.replace(single, subtracted_sky=lean.subtracted_sky)  # the median takes the rest
     with atomic_path(sm.output[0]) as tmp:
         write_single(tmp, single)
 
