@@ -39,11 +39,11 @@ def plot_mosaic(i2d_path, png_path, max_side=1200):
     """Mosaic preview: SCI with an asinh stretch on sky axes, and the coverage (context count)."""
     sci, wcs, con, product = _read_mosaic(i2d_path)
     step = max(1, int(np.ceil(max(sci.shape) / max_side)))
-    coverage = coverage_count(con)
+    coverage = coverage_count(con[..., ::step, ::step])  # only the pixels shown: not the whole mosaic
     fig = plt.figure(figsize=(13, 6))
     _sci_panel(fig, (1, 2, 1), sci, wcs, step, f"{product} SCI (MJy/sr)")
     ax2 = fig.add_subplot(1, 2, 2, projection=wcs[::step, ::step])
-    im = ax2.imshow(coverage[::step, ::step], origin="lower", cmap="viridis")
+    im = ax2.imshow(coverage, origin="lower", cmap="viridis")
     fig.colorbar(im, ax=ax2, label="exposures")
     ax2.set_title("coverage")
     ax2.set_xlabel("RA")

@@ -182,8 +182,14 @@ def _fill_value(fillval) -> float:
 def coverage_count(con) -> np.ndarray:
     """Number of exposures that contributed to each output pixel, from the context array.
 
-    ``con`` is the (nplanes, ny, nx) int32 context of an ``_i2d`` (bit k of plane p: input 32 p + k).
+    ``con`` is the (nplanes, ny, nx) or (ny, nx) int32 context of an ``_i2d`` (bit k of plane p:
+    input 32 p + k). Counted bit by bit, so the memory is that of one plane and the uint16 count.
     """
-    con = np.atleast_3d(np.asarray(con).T).T.astype("<u4")
-    bits = np.unpackbits(con.view(np.uint8).reshape(*con.shape, 4), axis=-1)
-    return bits.sum(axis=(0, -1))
+    planes = np.atleast_3d(np.asarray(con).T).T
+    count = np.zeros(planes.shape[1:], np.uint16)
+    for plane in planes:
+        bits = plane.astype("<u4")
+        while bits.any():
+            count += (bits & 1).astype(np.uint16)
+            bits >>= 1
+    return count

@@ -86,6 +86,18 @@ def test_coverage_runs_from_one_to_all_exposures(default_small):
     assert np.all(np.isnan(arrays["data"][coverage == 0]))
 
 
+def test_coverage_counts_every_context_bit_of_every_plane():
+    """Three planes (inputs 0-95), random bits, against a bit-by-bit count; a 2-D context alike."""
+    rng = np.random.default_rng(7)
+    con = rng.integers(-(2**31), 2**31 - 1, size=(3, 20, 30), endpoint=True).astype(np.int32)
+    expected = sum(((con.astype("<u4") >> k) & 1).astype(int) for k in range(32)).sum(axis=0)
+    assert np.array_equal(coverage_count(con), expected)
+    assert np.array_equal(
+        coverage_count(con[1]),
+        expected - sum(((con[[0, 2]].astype("<u4") >> k) & 1).astype(int) for k in range(32)).sum(axis=0),
+    )
+
+
 def test_known_sky_level_is_subtracted(aligned_f150w):
     """With meta.background.level set (not yet subtracted), the mosaic's sky is the residual only."""
     sim, scene, truth, models, _ = aligned_f150w
