@@ -40,6 +40,14 @@ onstart:
     start_job_server()
 
 
+onsuccess:
+    end_of_run()
+
+
+onerror:
+    end_of_run()
+
+
 rule all:
     default_target: True
     input:

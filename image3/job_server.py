@@ -199,7 +199,7 @@ def serve(listener_fd, parent_pid, first=FIRST, preload=PRELOAD) -> None:
     does the rest of it itself, on demand, as a fresh process would."""
     listener = socket.socket(fileno=listener_fd)
     address = listener.getsockname()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, partial(_exit_now, address))
     for name in first:
         _run_task(partial(importlib.import_module, name))
     tasks = _warm_up_tasks(preload)
@@ -227,6 +227,15 @@ def serve(listener_fd, parent_pid, first=FIRST, preload=PRELOAD) -> None:
         _reap_children()
         with contextlib.suppress(OSError):
             os.unlink(address)
+
+
+def _exit_now(address, *_):
+    """On SIGTERM (the workflow is done): remove the socket and exit at once. A normal exit would
+    finalise the thousands of modules the server imported, about a second Snakemake waits for."""
+    with contextlib.suppress(OSError):
+        os.unlink(address)
+    _reap_children()
+    os._exit(0)
 
 
 def _reap_children():

@@ -3,6 +3,7 @@
 
 import os
 import re
+import threading
 from pathlib import Path
 
 from image3.association import Product, load_association
@@ -356,3 +357,15 @@ def start_job_server():
     """
     if config["job_server"] and workflow.local_exec and not workflow.touch:
         job_server.start(f"{OUT}/logs/job_server.log")
+
+
+def end_of_run():
+    """onsuccess/onerror: let Snakemake exit as soon as the run is over.
+
+    While jobs run, Snakemake's scheduler re-arms a one-second ``threading.Timer`` (its job-rate
+    limiter's re-evaluation), and the interpreter waits for such timers before it exits: up to a
+    second after the last job, on every run. No job is left to schedule: cancel them.
+    """
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
