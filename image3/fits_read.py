@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._asdf import unvalidated
 from .errors import InputError
 from .psf_width import nominal_pixel_scale
 
@@ -144,10 +145,11 @@ def read_gwcs(path):
     wcs = None
     if raw:
         try:
-            with asdf.config_context() as config:
-                config.validate_on_read = False
-                with asdf.open(io.BytesIO(raw), lazy_tree=True, lazy_load=False, memmap=False) as af:
-                    wcs = af.tree.get("meta", {}).get("wcs")
+            with (
+                unvalidated(),
+                asdf.open(io.BytesIO(raw), lazy_tree=True, lazy_load=False, memmap=False) as af,
+            ):
+                wcs = af.tree.get("meta", {}).get("wcs")
         except Exception as err:  # asdf raises many types for a tree it cannot read
             raise _corrupt(path, f"its ASDF extension cannot be read ({type(err).__name__}: {err})") from None
     if wcs is None:

@@ -14,6 +14,7 @@ import zipfile
 
 import asdf
 
+from ._asdf import unvalidated
 from .atomic import atomic_path
 from .errors import InputError
 
@@ -54,8 +55,7 @@ def load_wcs_extras(path) -> dict:
 
 def _asdf_bytes(tree) -> bytes:
     buffer = io.BytesIO()
-    with asdf.config_context() as config:
-        config.validate_on_write = False
+    with unvalidated():
         asdf.AsdfFile(tree).write_to(buffer)
     return buffer.getvalue()
 
@@ -70,7 +70,6 @@ def _open_archive(path):
 def _read_member(archive, member) -> dict:
     """The tree of one ASDF member, converted (KeyError when there is no such member)."""
     data = archive.read(member)
-    with asdf.config_context() as config:
-        config.validate_on_read = False
+    with unvalidated():
         with asdf.open(io.BytesIO(data), lazy_load=False, memmap=False) as af:
             return {k: v for k, v in af.tree.items() if k not in ("history", "asdf_library")}
