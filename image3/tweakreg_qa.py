@@ -9,6 +9,8 @@ from astropy import units as u  # noqa: E402
 from astropy.coordinates import SkyCoord  # noqa: E402
 from astropy.table import Table, vstack  # noqa: E402
 
+from .qa import fixed_margins  # noqa: E402
+
 
 def match_residuals(exposures, radius_arcsec=0.05) -> Table:
     """For each exposure's sources: offset (mas) from the same source in the other exposures.
@@ -108,6 +110,6 @@ def plot_alignment(report: Table, residuals: Table, png_path):
     ax.set_xlabel("applied shift east (arcsec)")
     ax.set_ylabel("north (arcsec)")
     ax.set_title(f"residual arrows x{scale:.0f} pixels per mas; red: left unaligned", fontsize=9)
-    fig.tight_layout()
+    fixed_margins(fig, left=0.6, top=0.55, hspace=0.45)
     fig.savefig(png_path, dpi=80, format="png")
     plt.close(fig)
