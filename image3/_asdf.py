@@ -9,17 +9,34 @@ __all__ = ["unvalidated"]
 def unvalidated():
     """A temporary asdf configuration that validates neither on read nor on write.
 
+    Reading: ``validate_on_read`` off. Writing: asdf (6) validates every tree it writes and has no
+    setting to skip it (80 % of writing a gwcs); the trees written here are gwcs objects as gwcs's
+    own converters serialise them, so the check is skipped while the context lasts (asdf's
+    ``schema.validate``, if asdf still has it; else writes stay validated). Jobs are
+    single-threaded: nothing else writes ASDF meanwhile.
+
     The process's own configuration loads the installed extensions and resource mappings first:
     ``asdf.config_context`` copies them when they are loaded, and otherwise lists every installed
     package's entry points again, for each context (0.05-0.1 s a time, against about 0.015 s for
     reading one gwcs).
     """
     import asdf
+    from asdf import schema
 
     process_config = asdf.get_config()
     process_config.extensions  # noqa: B018 (loaded on first access, then kept)
     process_config.resource_manager  # noqa: B018
+    validate = getattr(schema, "validate", None)
     with asdf.config_context() as config:
         config.validate_on_read = False
-        config.validate_on_write = False
-        yield config
+        if validate is not None:
+            schema.validate = _no_validation
+        try:
+            yield config
+        finally:
+            if validate is not None:
+                schema.validate = validate
+
+
+def _no_validation(*args, **kwargs):
+    return None

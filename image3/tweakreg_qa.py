@@ -5,9 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from astropy import units as u  # noqa: E402
-from astropy.coordinates import SkyCoord  # noqa: E402
-from astropy.table import Table, vstack  # noqa: E402
+from astropy.table import Table  # noqa: E402
 
 from .qa import fixed_margins  # noqa: E402
 
@@ -17,47 +15,67 @@ def match_residuals(exposures, radius_arcsec=0.05) -> Table:
 
     Sources are projected to the sky with each exposure's final WCS and matched to the nearest
     source of every other exposure within ``radius_arcsec``; the residual is the position minus the
-    mean of its matches. Columns: exposure, x, y (0-based pixels), d_east, d_north (mas).
+    mean of its matches. Columns: exposure, x, y (0-based pixels), d_east, d_north (mas). One
+    k-d tree over all sources finds every pair closer than the radius, so the cost grows with the
+    number of sources, not with the number of pairs of exposures.
     """
-    skies = []
-    for e in exposures:
-        ra, dec = e.wcs(np.asarray(e.catalog["x"]), np.asarray(e.catalog["y"]), with_bounding_box=False)
-        skies.append(SkyCoord(ra, dec, unit="deg"))
-    tables = []
-    for i, e in enumerate(exposures):
-        if len(skies[i]) == 0:
-            continue
-        sum_e = np.zeros(len(skies[i]))
-        sum_n = np.zeros(len(skies[i]))
-        count = np.zeros(len(skies[i]))
-        for j, other in enumerate(skies):
-            if j == i or len(other) == 0:
-                continue
-            idx, sep, _ = skies[i].match_to_catalog_sky(other)
-            ok = sep < radius_arcsec * u.arcsec
-            de, dn = other[idx].spherical_offsets_to(skies[i])
-            sum_e += np.where(ok, de.to_value(u.mas), 0.0)
-            sum_n += np.where(ok, dn.to_value(u.mas), 0.0)
-            count += ok
-        has = count > 0
-        tables.append(
-            Table(
-                {
-                    "exposure": np.full(int(has.sum()), e.name),
-                    "x": np.asarray(e.catalog["x"])[has],
-                    "y": np.asarray(e.catalog["y"])[has],
-                    "d_east": (sum_e / np.maximum(count, 1))[has],
-                    "d_north": (sum_n / np.maximum(count, 1))[has],
-                }
-            )
-        )
-    if not tables:
-        return Table(
-            names=("exposure", "x", "y", "d_east", "d_north"), dtype=(str, float, float, float, float)
-        )
-    table = vstack(tables)
+    xs, ys, ras, decs, owner = [], [], [], [], []
+    for k, e in enumerate(exposures):
+        x, y = np.asarray(e.catalog["x"], float), np.asarray(e.catalog["y"], float)
+        ra, dec = e.wcs(x, y, with_bounding_box=False)
+        xs.append(x)
+        ys.append(y)
+        ras.append(np.asarray(ra))
+        decs.append(np.asarray(dec))
+        owner.append(np.full(len(x), k))
+    ra, dec, owner = (np.concatenate(v) if v else np.zeros(0) for v in (ras, decs, owner))
+    owner = owner.astype(int)
+    p, q = _pairs_within(ra, dec, radius_arcsec)
+    keep = owner[p] != owner[q]
+    p, q = p[keep], q[keep]
+    # each source's nearest match in each other exposure
+    separation = _small_offsets(ra[p], dec[p], ra[q], dec[q])
+    order = np.lexsort((np.hypot(*separation), owner[q], p))
+    p, q = p[order], q[order]
+    first = np.unique(np.column_stack([p, owner[q]]), axis=0, return_index=True)[1]
+    p, q = p[first], q[first]
+    d_east, d_north = _small_offsets(ra[p], dec[p], ra[q], dec[q])
+    n = len(ra)
+    count = np.bincount(p, minlength=n)
+    mean_east = np.bincount(p, d_east, minlength=n) / np.maximum(count, 1)
+    mean_north = np.bincount(p, d_north, minlength=n) / np.maximum(count, 1)
+    has = count > 0
+    table = Table(
+        {
+            "exposure": np.array([exposures[k].name for k in owner[has]], dtype=str),
+            "x": np.concatenate(xs)[has] if xs else np.zeros(0),
+            "y": np.concatenate(ys)[has] if ys else np.zeros(0),
+            "d_east": mean_east[has],
+            "d_north": mean_north[has],
+        }
+    )
     table["d_east"].unit = table["d_north"].unit = "mas"
     return table
+
+
+def _pairs_within(ra, dec, radius_arcsec):
+    """Index pairs (both orders) of sky positions (deg) closer than ``radius_arcsec``."""
+    from scipy.spatial import cKDTree
+
+    if len(ra) == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    a, d = np.radians(ra), np.radians(dec)
+    unit = np.column_stack([np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)])
+    chord = 2 * np.sin(np.radians(radius_arcsec / 3600) / 2)
+    pairs = cKDTree(unit).query_pairs(chord, output_type="ndarray")
+    return np.concatenate([pairs[:, 0], pairs[:, 1]]), np.concatenate([pairs[:, 1], pairs[:, 0]])
+
+
+def _small_offsets(ra, dec, ra0, dec0):
+    """(east, north) offsets in mas of positions from nearby reference positions (deg), as
+    ``SkyCoord.spherical_offsets_to`` gives them for separations of a fraction of an arcsecond."""
+    d_ra = (np.asarray(ra) - ra0 + 180.0) % 360.0 - 180.0
+    return d_ra * np.cos(np.radians(dec0)) * 3.6e6, (np.asarray(dec) - dec0) * 3.6e6
 
 
 def plot_alignment(report: Table, residuals: Table, png_path):

@@ -38,6 +38,25 @@ def test_wcs_entry_reads_its_own_member_only(wcs_set, tmp_path, monkeypatch):
         wcs_store.load_wcs_entry(path, "e99")
 
 
+def test_wcs_set_members_are_valid_asdf(wcs_set, tmp_path):
+    """Written without asdf's write-time validation, each member still validates when asdf opens
+    it with validation on; asdf's validation is back in place afterwards."""
+    import io
+
+    import asdf
+    from asdf import schema
+
+    validate = schema.validate
+    path = tmp_path / "p_wcs.zip"
+    wcs_store.save_wcs_set(path, dict(list(wcs_set.items())[:3]), mt_avra=53.2)
+    assert schema.validate is validate
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            with asdf.open(io.BytesIO(archive.read(name))) as af:
+                af.validate()
+                assert name == "extras.asdf" or af["wcs"].output_frame.name == "world"
+
+
 def test_geometry_entry_reads_its_own_arrays_only(tmp_path, monkeypatch):
     entries = {
         f"e{k:02d}": geometry.Geometry(

@@ -140,3 +140,54 @@ def test_single_exposure_skips_relative_alignment(small):
     exposures = _exposure_catalogs(models[:1], "F150W")
     alignment.align_relative(exposures, alignment.FitSettings())
     assert "SKIPPED" in alignment.report(exposures)["status"][0]
+
+
+def test_match_residuals_equal_pairwise_sky_matching():
+    """The k-d tree matching gives what matching every exposure to every other with SkyCoord
+    gives: each source's mean offset (mas) from its nearest source in each other exposure within
+    the radius, for sources near RA 0 (wrap-around) at a high declination."""
+    from types import SimpleNamespace
+
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    from image3.tweakreg_qa import match_residuals
+
+    rng = np.random.default_rng(3)
+    stars = np.column_stack([rng.uniform(-0.004, 0.004, 300), 71.0 + rng.uniform(-0.003, 0.003, 300)])
+
+    def exposure(k, keep, jitter_mas):
+        ra = (stars[keep, 0] + rng.normal(0, jitter_mas, keep.sum()) / 3.6e6) % 360
+        dec = stars[keep, 1] + rng.normal(0, jitter_mas, keep.sum()) / 3.6e6
+        x, y = rng.uniform(0, 100, keep.sum()), rng.uniform(0, 100, keep.sum())
+        lookup = {(a, b): (r, d) for a, b, r, d in zip(x, y, ra, dec, strict=True)}
+
+        def wcs(xs, ys, with_bounding_box=False):
+            return np.array([[lookup[a, b][i] for a, b in zip(xs, ys, strict=True)] for i in (0, 1)])
+
+        return SimpleNamespace(name=f"e{k}", wcs=wcs, catalog=Table({"x": x, "y": y}))
+
+    exposures = [exposure(k, rng.random(300) < 0.7, 20.0) for k in range(4)]
+    table = match_residuals(exposures, radius_arcsec=0.05)
+
+    expected = []
+    skies = [SkyCoord(*e.wcs(e.catalog["x"], e.catalog["y"]), unit="deg") for e in exposures]
+    for i, e in enumerate(exposures):
+        sums, count = np.zeros((2, len(skies[i]))), np.zeros(len(skies[i]))
+        for j, other in enumerate(skies):
+            if j != i:
+                idx, sep, _ = skies[i].match_to_catalog_sky(other)
+                ok = sep < 0.05 * u.arcsec
+                de, dn = other[idx].spherical_offsets_to(skies[i])
+                sums += np.where(ok, [de.to_value(u.mas), dn.to_value(u.mas)], 0.0)
+                count += ok
+        has = count > 0
+        expected += [
+            (e.name, x, *(s / c))
+            for x, s, c in zip(e.catalog["x"][has], sums.T[has], count[has], strict=True)
+        ]
+    assert len(table) == len(expected) > 500
+    got = sorted(zip(table["exposure"], table["x"], table["d_east"], table["d_north"], strict=True))
+    for (name, x, de, dn), (name0, x0, de0, dn0) in zip(got, sorted(expected), strict=True):
+        assert (name, x) == (name0, x0)
+        assert abs(de - de0) < 1e-3 and abs(dn - dn0) < 1e-3  # mas
