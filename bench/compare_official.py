@@ -32,6 +32,7 @@ import os
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -96,6 +97,14 @@ def parse_args(argv=None):
         choices=["official-first", "ours-first"],
         default="official-first",
         help="which side runs first (default official-first); they never run concurrently",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of both sides (default 1): the machine's speed drifts by 10 %% or more between "
+        "runs, so the report adds each round's wall times and the median ratio; rounds alternate which "
+        "side runs first, the last (the detailed report's) runs in --order",
     )
     p.add_argument("--skip-official", action="store_true", help="do not run the official pipeline")
     p.add_argument("--skip-ours", action="store_true", help="do not run our workflow")
@@ -420,6 +429,37 @@ def run_timed(side: Side, poll: float, max_wait: float, nproc: int) -> Side:
     return side
 
 
+def _reset(side: Side, keep=()):
+    """Empty the side's work folder (but for the files named in ``keep``) before a further round."""
+    for path in side.cwd.iterdir():
+        if path.name in keep:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def rounds_table(rounds) -> list[str]:
+    """Each round's wall times and peak RSS, and the median ratio of the rounds."""
+    out = ["| round | first | official wall s | ours wall s | ratio | official RSS MiB | ours RSS MiB |"]
+    out.append("|---|---|---|---|---|---|---|")
+    ratios = []
+    for k, (first, sides) in enumerate(rounds, 1):
+        (ow, orss, orc), (uw, urss, urc) = sides["official"], sides["ours"]
+        if orc == 0 and urc == 0:
+            ratios.append(uw / ow)
+        walls = f"{_fmt(ow)} | {_fmt(uw)} | {_ratio(uw, ow)}"
+        out.append(f"| {k} | {first} | {walls} | {_fmt(orss, 0)} | {_fmt(urss, 0)} |")
+    if ratios:
+        out += [
+            "",
+            f"Median wall-time ratio over {len(ratios)} rounds: **{statistics.median(ratios):.2f}** "
+            f"(range {min(ratios):.2f}-{max(ratios):.2f}).",
+        ]
+    return out
+
+
 # --- per-step figures ----------------------------------------------------------------------------
 
 
@@ -588,6 +628,9 @@ def report(args, info, dataset, sides, jobs, checks, warnings) -> str:
     )
     out.append(f"| result | {_result(official)} | {_result(ours)} | |")
     out.append("")
+    if len(info.get("rounds", ())) > 1:
+        out += rounds_table(info["rounds"])
+        out.append("")
     steps = official_steps(official) if official.returncode is not None else None
     if steps:
         out += textwrap.wrap(
@@ -755,9 +798,16 @@ def main(argv=None):
     )
     sides = {"official": official, "ours": ours}
     order = ["official", "ours"] if args.order == "official-first" else ["ours", "official"]
-    for name in order:
-        if not getattr(args, f"skip_{name}"):
-            run_timed(sides[name], args.poll, args.wait_idle, info["nproc"])
+    rounds = []
+    for k in range(args.repeat):
+        round_order = order if (args.repeat - 1 - k) % 2 == 0 else order[::-1]
+        for name in round_order:
+            if not getattr(args, f"skip_{name}"):
+                if k:
+                    _reset(sides[name], keep={ours_config.name})
+                run_timed(sides[name], args.poll, args.wait_idle, info["nproc"])
+        rounds.append((round_order[0], {n: (s.wall, s.max_rss_mib, s.returncode) for n, s in sides.items()}))
+    info["rounds"] = rounds
 
     rules = run_bench.list_rules(ours.cmd, ours_dir, ours_env) if ours.returncode is not None else set()
     bench_root = ours_dir / "results" / "benchmarks"

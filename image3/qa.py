@@ -152,23 +152,27 @@ def plot_skymatch(result, png_path):
     plt.close(fig)
 
 
-def plot_outliers(names, masks, images, png_path, n_cutouts=4, half=8):
-    """Fraction of pixels flagged per exposure, and cut-outs around the strongest flagged pixels.
+CUTOUT_EXPOSURES = 6
+"""Exposures whose flagged pixels the outlier figure shows in cut-outs: the first ones."""
 
-    ``masks`` and ``images`` are per exposure (boolean masks and SCI arrays); the cut-outs are
-    ``2 * half + 1`` pixels wide, flagged pixels outlined in red.
+
+def plot_outliers(names, fractions, masks, images, png_path, n_cutouts=4, half=8):
+    """Percentage of pixels flagged per exposure, and cut-outs around the strongest flagged pixels.
+
+    ``fractions``: per exposure, the fraction of its pixels flagged; ``masks`` and ``images``:
+    boolean masks and SCI arrays of the first :data:`CUTOUT_EXPOSURES` exposures (or all, if
+    fewer), whose cut-outs are ``2 * half + 1`` pixels wide, flagged pixels outlined in red.
     """
-    n = len(names)
-    fig = plt.figure(figsize=(12, 3 + 2.4 * min(n, 6)))
-    ax = fig.add_subplot(min(n, 6) + 1, 1, 1)
-    fractions = [100 * m.mean() for m in masks]
-    ax.bar(range(n), fractions, color="C1")
+    n, shown = len(names), len(images)
+    fig = plt.figure(figsize=(12, 3 + 2.4 * shown))
+    ax = fig.add_subplot(shown + 1, 1, 1)
+    ax.bar(range(n), [100 * f for f in fractions], color="C1")
     ax.set_xticks(range(n), [s[-24:] for s in names], fontsize=7)
     ax.set_ylabel("% pixels flagged")
-    for k, (name, mask, image) in enumerate(list(zip(names, masks, images, strict=True))[:6]):
+    for k, (name, mask, image) in enumerate(zip(names, masks, images, strict=False)):
         for j, (y, x) in enumerate(_brightest_groups(image, mask, n_cutouts)):
             cut = (slice(max(y - half, 0), y + half + 1), slice(max(x - half, 0), x + half + 1))
-            sub = fig.add_subplot(min(n, 6) + 1, n_cutouts, (k + 1) * n_cutouts + j + 1)
+            sub = fig.add_subplot(shown + 1, n_cutouts, (k + 1) * n_cutouts + j + 1)
             sub.imshow(
                 image[cut],
                 origin="lower",

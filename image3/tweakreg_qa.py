@@ -78,9 +78,15 @@ def _small_offsets(ra, dec, ra0, dec0):
     return d_ra * np.cos(np.radians(dec0)) * 3.6e6, (np.asarray(dec) - dec0) * 3.6e6
 
 
-def plot_alignment(report: Table, residuals: Table, png_path):
-    """Residual vectors per exposure (detector frame) and the applied corrections."""
-    names = list(report["exposure"])
+def plot_alignment(report: Table, residuals: Table, png_path, *, max_panels=12):
+    """Residual vectors per exposure (detector frame) and the applied corrections.
+
+    With more than ``max_panels`` exposures, residual panels are drawn for the ``max_panels``
+    with the largest residual RMS (those without matches first), so the figure's size and memory
+    stay bounded; the corrections are drawn for all.
+    """
+    by_name = _residuals_by_exposure(residuals)
+    names = _worst_exposures(list(report["exposure"]), by_name, max_panels)
     n = len(names)
     cols = min(n, 4)
     rows = int(np.ceil(n / cols)) + 1
@@ -88,7 +94,7 @@ def plot_alignment(report: Table, residuals: Table, png_path):
     scale = 20.0  # pixels per mas in the arrows
     for k, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, k + 1)
-        sel = residuals[residuals["exposure"] == name] if len(residuals) else residuals
+        sel = by_name.get(name, residuals[:0])
         if len(sel):
             ax.quiver(
                 sel["x"],
@@ -100,8 +106,7 @@ def plot_alignment(report: Table, residuals: Table, png_path):
                 scale=1 / scale,
                 width=0.004,
             )
-            rms = np.sqrt(np.mean(sel["d_east"] ** 2 + sel["d_north"] ** 2) / 2)
-            ax.set_title(f"{name[-24:]}\n{len(sel)} matches, rms {rms:.2f} mas", fontsize=8)
+            ax.set_title(f"{name[-24:]}\n{len(sel)} matches, rms {_rms(sel):.2f} mas", fontsize=8)
         else:
             ax.set_title(f"{name[-24:]}\nno matches", fontsize=8)
         ax.set_aspect("equal")
@@ -127,7 +132,32 @@ def plot_alignment(report: Table, residuals: Table, png_path):
     ax.set_aspect("equal")
     ax.set_xlabel("applied shift east (arcsec)")
     ax.set_ylabel("north (arcsec)")
-    ax.set_title(f"residual arrows x{scale:.0f} pixels per mas; red: left unaligned", fontsize=9)
+    shown = "" if n == len(report) else f"; panels: the {n} of {len(report)} exposures with the largest rms"
+    ax.set_title(f"residual arrows x{scale:.0f} pixels per mas{shown}; red: left unaligned", fontsize=9)
     fixed_margins(fig, left=0.6, top=0.55, hspace=0.45)
     fig.savefig(png_path, dpi=80, format="png")
     plt.close(fig)
+
+
+def _residuals_by_exposure(residuals: Table) -> dict:
+    """{exposure: its rows of the residual table}."""
+    if not len(residuals):
+        return {}
+    groups = residuals.group_by("exposure").groups
+    return {str(key["exposure"]): group for key, group in zip(groups.keys, groups, strict=True)}
+
+
+def _rms(sel) -> float:
+    """Residual RMS per axis (mas) of an exposure's rows; infinite without rows (drawn first)."""
+    if not len(sel):
+        return np.inf
+    return float(np.sqrt(np.mean(sel["d_east"] ** 2 + sel["d_north"] ** 2) / 2))
+
+
+def _worst_exposures(names, by_name, max_panels):
+    """``names``, or the ``max_panels`` of them with the largest residual RMS, in their order."""
+    if len(names) <= max_panels:
+        return names
+    empty = Table(names=("d_east", "d_north"))
+    worst = set(sorted(names, key=lambda name: -_rms(by_name.get(name, empty)))[:max_panels])
+    return [name for name in names if name in worst]

@@ -8,15 +8,20 @@ from image3.atomic import atomic_path
 from image3.fits_read import read_lean
 from image3.jobs import run
 from image3.outlier_files import read_mask
-from image3.qa import plot_outliers
+from image3.qa import CUTOUT_EXPOSURES, plot_outliers
 
 
 def main():
     sm = snakemake  # noqa: F821
-    masks = [read_mask(p)[0] for p in sm.input.masks]
-    images = [read_lean(p).arrays["sci"] for p in sm.input.cal]
+    fractions, masks = [], []
+    for k, path in enumerate(sm.input.masks):
+        mask = read_mask(path)[0]
+        fractions.append(mask.mean())
+        if k < CUTOUT_EXPOSURES:  # only the masks the cut-outs show are kept
+            masks.append(mask)
+    images = [read_lean(p).arrays["sci"] for p in sm.input.cal[:CUTOUT_EXPOSURES]]
     with atomic_path(sm.output[0]) as tmp:
-        plot_outliers(sm.params.exposures, masks, images, tmp)
+        plot_outliers(sm.params.exposures, fractions, masks, images, tmp)
 
 
 run(main, snakemake.log[0])  # noqa: F821

@@ -191,3 +191,43 @@ def test_match_residuals_equal_pairwise_sky_matching():
     for (name, x, de, dn), (name0, x0, de0, dn0) in zip(got, sorted(expected), strict=True):
         assert (name, x) == (name0, x0)
         assert abs(de - de0) < 1e-3 and abs(dn - dn0) < 1e-3  # mas
+
+
+def test_alignment_figure_panels_the_worst_exposures_of_many(tmp_path):
+    """Of 30 exposures, the figure draws residual panels for the 12 with the largest RMS: one
+    without matches first, one with 4x the others' residuals, in the report's order."""
+    from astropy.table import vstack
+
+    from image3.tweakreg_qa import _residuals_by_exposure, _worst_exposures, plot_alignment
+
+    rng = np.random.default_rng(5)
+    names = [f"e{k:02d}" for k in range(30)]
+    residuals = vstack(
+        [
+            Table(
+                {
+                    "exposure": [name] * 50,
+                    "x": rng.uniform(0, 100, 50),
+                    "y": rng.uniform(0, 100, 50),
+                    "d_east": rng.normal(0, 4.0 if name == "e17" else 1.0, 50),
+                    "d_north": rng.normal(0, 1.0, 50),
+                }
+            )
+            for name in names
+            if name != "e03"
+        ]
+    )
+    shown = _worst_exposures(names, _residuals_by_exposure(residuals), 12)
+    assert len(shown) == 12 and {"e03", "e17"} <= set(shown) and shown == sorted(shown)
+    assert _worst_exposures(names[:5], _residuals_by_exposure(residuals), 12) == names[:5]
+    report = Table(
+        {
+            "exposure": names,
+            "aligned": [True] * 30,
+            "shift_east": rng.normal(0, 0.2, 30),
+            "shift_north": rng.normal(0, 0.2, 30),
+            "rotation": rng.normal(0, 1e-4, 30),
+        }
+    )
+    plot_alignment(report, residuals, tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 10_000
