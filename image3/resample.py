@@ -6,6 +6,9 @@ which is the exact propagation of each input pixel's variance to the output pixe
 covariance between neighbouring output pixels that drizzling creates is not in ERR.
 """
 
+import logging
+import mmap
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,18 +115,22 @@ def weight_map(exposure: Exposure, settings: DrizzleSettings) -> np.ndarray:
 class Mosaic:
     """Accumulates exposures drizzled onto ``grid``: science, weight, context and variances."""
 
-    def __init__(self, grid, settings: DrizzleSettings, n_inputs: int):
+    def __init__(self, grid, settings: DrizzleSettings, n_inputs: int, *, first_input=0):
+        """``n_inputs``: how many exposures the mosaic is made of (its context has a bit for each);
+        ``first_input``: the context bit of the first exposure added to this object."""
         from drizzle.resample import Drizzle
 
         self.grid = grid
         self.settings = settings
+        self.n_inputs = n_inputs
         fill = settings.fillval
         self._driz = Drizzle(
             kernel=settings.kernel,
             fillval=fill,
             fillval2=fill,
             out_shape=grid.shape,
-            max_ctx_id=max(n_inputs - 1, 0),
+            begin_ctx_id=first_input,
+            max_ctx_id=max(n_inputs - 1, first_input),
         )
         self.exptime = 0.0
         self.n_added = 0
@@ -156,6 +163,44 @@ class Mosaic:
         self.n_added += used
         return used
 
+    def add_all(self, load, n, *, processes=1):
+        """Drizzle inputs ``0 .. n-1``, ``load(k)`` giving the keyword arguments of :meth:`add`
+        for input ``k`` (``exposure``, ``native_scale``, ``pixmap``, ``name``), read when needed.
+
+        With ``processes > 1`` the inputs are cut into that many consecutive runs, each drizzled in
+        a forked process onto arrays of its own, which are then merged into this mosaic: drizzle's
+        output is the weighted mean of its inputs (the variances with squared weights), so the
+        merge is exact to float32 rounding. Each process holds one run's arrays of the output grid
+        besides its input.
+        """
+        runs = np.array_split(np.arange(n), max(1, min(processes, n)))
+        children = [_fork_run(self, load, run) for run in runs[1:]]
+        for k in runs[0]:
+            self.add(**load(k))
+        for pid, shared in children:
+            _, status = os.waitpid(pid, 0)
+            if status != 0:
+                raise RuntimeError(f"a drizzle process for inputs {shared['run']} failed (status {status})")
+            self._merge(shared)
+
+    def _merge(self, other: dict):
+        """Combine another run's output arrays (see _fork_run) into this mosaic, row block by row
+        block: weighted means of the science and, with squared weights, of the variances."""
+        d = self._driz
+        for rows in _row_blocks(self.grid.shape[0]):
+            w1, w2 = d.out_wht[rows], other["wht"][rows]
+            total = w1 + w2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f1 = np.where(total != 0, w1 / total, 0.0).astype(np.float32)
+                f2 = np.where(total != 0, w2 / total, 0.0).astype(np.float32)
+            d.out_img[rows] = _finite(d.out_img[rows]) * f1 + _finite(other["img"][rows]) * f2
+            for mine, theirs in zip(d.out_img2, other["img2"], strict=True):
+                mine[rows] = _finite(mine[rows]) * f1**2 + _finite(theirs[rows]) * f2**2
+            d.out_wht[rows] = total
+            d.out_ctx[:, rows] |= other["ctx"][:, rows]
+        self.exptime += float(other["totals"][0])
+        self.n_added += int(other["totals"][1])
+
     def arrays(self) -> dict:
         """Output arrays: data, err, wht, con and the three variances.
 
@@ -170,6 +215,54 @@ class Mosaic:
             out[name] = np.where(empty, np.nan, var).astype(np.float32)
         out["err"] = np.sqrt(sum(out[v] for v in VARIANCES)).astype(np.float32)
         return out
+
+
+def _fork_run(mosaic: Mosaic, load, run):
+    """Drizzle inputs ``run`` (consecutive) in a forked process onto a fresh mosaic like
+    ``mosaic``; its output arrays come back in anonymous shared memory. Returns (pid, arrays)."""
+    ny, nx = mosaic.grid.shape
+    planes = (mosaic.n_inputs - 1) // 32 + 1
+    shared = {
+        "img": _shared((ny, nx), np.float32),
+        "wht": _shared((ny, nx), np.float32),
+        "ctx": _shared((planes, ny, nx), np.int32),
+        "img2": [_shared((ny, nx), np.float32) for _ in VARIANCES],
+        "totals": _shared((2,), np.float64),
+        "run": f"{run[0]}-{run[-1]}",
+    }
+    pid = os.fork()
+    if pid:
+        return pid, shared
+    status = 1
+    try:
+        part = Mosaic(mosaic.grid, mosaic.settings, mosaic.n_inputs, first_input=int(run[0]))
+        for k in run:
+            part.add(**load(k))
+        d = part._driz
+        shared["img"][:], shared["wht"][:], shared["ctx"][:] = d.out_img, d.out_wht, d.out_ctx
+        for target, var in zip(shared["img2"], d.out_img2, strict=True):
+            target[:] = var
+        shared["totals"][:] = part.exptime, part.n_added
+        status = 0
+    except BaseException:
+        logging.getLogger("image3").exception("drizzling inputs %s failed", shared["run"])
+    finally:
+        os._exit(status)
+
+
+def _shared(shape, dtype) -> np.ndarray:
+    """A zeroed array in anonymous shared memory (seen by processes forked afterwards)."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return np.frombuffer(mmap.mmap(-1, max(size, 1)), dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+
+
+def _row_blocks(ny, rows=256):
+    return [slice(y, min(y + rows, ny)) for y in range(0, ny, rows)]
+
+
+def _finite(a):
+    """``a`` with NaN (drizzle's fill where nothing landed) as 0."""
+    return np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def _fill_value(fillval) -> float:

@@ -68,11 +68,15 @@ rule resample:
         f"{OUT}/benchmarks/{{product}}/resample.tsv"
     conda:
         "../envs/image3.yaml"
+    threads: config["resample"]["processes"]
     resources:
         # Output arrays take at most the inputs' size (the grid is no larger than the exposures'
-        # summed area, and both carry 7 float32 planes); one exposure at a time plus its pixel map.
-        mem_mb=lambda w, input, attempt: int(
-            attempt * (600 + input.size_mb + 3 * input.size_mb / len(input.cal))
+        # summed area, and both carry 7 float32 planes), once per process; one exposure at a time
+        # per process plus its pixel map.
+        mem_mb=lambda w, input, threads, attempt: int(
+            attempt
+            * threads
+            * (600 + input.size_mb + 3 * input.size_mb / len(input.cal))
         ),
     params:
         drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},

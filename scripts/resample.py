@@ -37,14 +37,24 @@ def main():
         grid = tile_grid(grid, tile_named(grid.shape, t["name"], size=t["size"], margin=t["margin"]))
     settings = DrizzleSettings(**sm.params.drizzle)
     sky = read_sky_file(sm.input.sky)
-    mosaic = Mosaic(grid, settings, len(sm.input.cal))
-    for name, path, mask in zip(sm.params.exposures, sm.input.cal, sm.input.outliers, strict=True):
-        geometry = read_geometry(sm.input.geometry, name)
-        lean = read_lean(path, EXTENSIONS)
-        exposure = Exposure.from_lean(lean, sky_level=sky[name]["level"], outliers=read_mask(mask)[0])
-        pixmap = geometry.pixel_map(grid.world_to_pixel)
-        if mosaic.add(exposure, geometry.pixel_scale, pixmap=pixmap, name=name):
-            log.info("drizzled %s", path)
+    names = sm.params.exposures
+
+    def load(k):
+        """What Mosaic.add takes for exposure k, read from its files."""
+        geometry = read_geometry(sm.input.geometry, names[k])
+        lean = read_lean(sm.input.cal[k], EXTENSIONS)
+        mask = read_mask(sm.input.outliers[k])[0]
+        log.info("drizzling %s", sm.input.cal[k])
+        return {
+            "exposure": Exposure.from_lean(lean, sky_level=sky[names[k]]["level"], outliers=mask),
+            "native_scale": geometry.pixel_scale,
+            "pixmap": geometry.pixel_map(grid.world_to_pixel),
+            "name": names[k],
+        }
+
+    mosaic = Mosaic(grid, settings, len(names))
+    mosaic.add_all(load, len(names), processes=sm.threads)
+    geometry = read_geometry(sm.input.geometry, names[-1])
     with open_level2b(sm.input.cal[0], validate_on_assignment=False) as reference:
         record_image3_meta(
             reference,

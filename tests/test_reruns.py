@@ -185,6 +185,12 @@ def test_running_without_the_job_server_reruns_nothing(demo):
     assert planned_jobs(demo, merged(SMALL, {"job_server": False})) == {}
 
 
+def test_drizzling_in_one_process_reruns_nothing(demo):
+    """How many processes drizzle the mosaic (resample.processes, the job's threads) changes its
+    arrays by float32 rounding at most: no parameter of the step."""
+    assert planned_jobs(demo, merged(SMALL, {"resample": {"processes": 1}})) == {}
+
+
 @pytest.mark.parametrize("step", STEPS)
 def test_parameter_change_reruns_its_step_and_downstream_only(demo, step):
     override, expected = STEPS[step]
