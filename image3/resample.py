@@ -17,6 +17,7 @@ from .dq import excluded_exposure, good_pixels, with_outliers
 from .errors import InputError
 from .pixmap import pixel_map
 
+_BAD_INPUT = 2  # exit status of a drizzle process stopped by an InputError
 KERNELS = ("square", "point", "turbo", "gaussian", "lanczos2", "lanczos3")
 VARIANCES = ("var_poisson", "var_rnoise", "var_flat")
 
@@ -179,6 +180,8 @@ class Mosaic:
             self.add(**load(k))
         for pid, shared in children:
             _, status = os.waitpid(pid, 0)
+            if os.waitstatus_to_exitcode(status) == _BAD_INPUT:
+                raise InputError(f"drizzling inputs {shared['run']}: bad input (see the message above)")
             if status != 0:
                 raise RuntimeError(f"a drizzle process for inputs {shared['run']} failed (status {status})")
             self._merge(shared)
@@ -244,6 +247,9 @@ def _fork_run(mosaic: Mosaic, load, run):
             target[:] = var
         shared["totals"][:] = part.exptime, part.n_added
         status = 0
+    except InputError as err:
+        logging.getLogger("image3").error("%s", err)
+        status = _BAD_INPUT
     except BaseException:
         logging.getLogger("image3").exception("drizzling inputs %s failed", shared["run"])
     finally:

@@ -21,6 +21,12 @@ DRIZZLE_KEYS = (
 )
 
 
+def drizzle_processes(wildcards, input):
+    """The resample job's threads: resample.processes for inputs of processes_min_mb or more."""
+    rs = config["resample"]
+    return rs["processes"] if input.size_mb >= rs["processes_min_mb"] else 1
+
+
 rule resample_grid:
     input:
         geometry=lambda w: [geometry_path(w.product)],
@@ -68,7 +74,7 @@ rule resample:
         f"{OUT}/benchmarks/{{product}}/resample.tsv"
     conda:
         "../envs/image3.yaml"
-    threads: config["resample"]["processes"]
+    threads: drizzle_processes
     resources:
         # Output arrays take at most the inputs' size (the grid is no larger than the exposures'
         # summed area, and both carry 7 float32 planes), once per process; one exposure at a time

@@ -123,6 +123,25 @@ def test_drizzle_in_forked_processes_equals_one_process(aligned_f150w, processes
         np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-6 * scale, equal_nan=True)
 
 
+def test_bad_input_in_a_drizzle_process_is_an_input_error(aligned_f150w):
+    """An input error met by a forked drizzle process stops the job as bad input, not a crash."""
+    _, _, _, models, _ = aligned_f150w
+    _, grid = simdata.drizzle(models[:1])
+    mosaic = Mosaic(grid, DrizzleSettings(), len(models))
+
+    def load(k):
+        if k == len(models) - 1:  # in the forked process's run
+            raise InputError("exposure_6_cal.fits: truncated")
+        m = models[k]
+        return {
+            "exposure": Exposure.from_model(m),
+            "native_scale": native_pixel_scale(m.meta.wcs, m.data.shape),
+        }
+
+    with pytest.raises(InputError, match="bad input"):
+        mosaic.add_all(load, len(models), processes=2)
+
+
 def test_known_sky_level_is_subtracted(aligned_f150w):
     """With meta.background.level set (not yet subtracted), the mosaic's sky is the residual only."""
     sim, scene, truth, models, _ = aligned_f150w
