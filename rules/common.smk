@@ -185,6 +185,15 @@ def drizzle_inputs(product, exposures):
     }
 
 
+def drizzle_processes(wildcards, input):
+    """resample's threads: resample.processes when the exposures' _cal files add up to
+    processes_min_mb or more, else 1. Counted from the files that exist when the run is planned
+    (a demo's are simulated in the same run: then 1)."""
+    rs = config["resample"]
+    size_mb = sum(os.path.getsize(f) for f in input.cal if os.path.exists(f)) / 1e6
+    return rs["processes"] if size_mb >= rs["processes_min_mb"] else 1
+
+
 def image3_steps(product):
     """The stage-3 steps the _crf files (and the _i2d, from the first) record, with their status."""
     return {

@@ -21,12 +21,6 @@ DRIZZLE_KEYS = (
 )
 
 
-def drizzle_processes(wildcards, input):
-    """The resample job's threads: resample.processes for inputs of processes_min_mb or more."""
-    rs = config["resample"]
-    return rs["processes"] if input.size_mb >= rs["processes_min_mb"] else 1
-
-
 rule resample_grid:
     input:
         geometry=lambda w: [geometry_path(w.product)],
