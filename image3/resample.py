@@ -147,7 +147,7 @@ class Mosaic:
         used = not excluded_exposure(exposure.data, exposure.dq, name)
         if pixmap is None:
             pixmap = pixel_map(exposure.wcs, self.grid.wcs, exposure.data.shape, s.pixmap_step)
-        data = np.nan_to_num(exposure.data - exposure.sky, nan=0.0, posinf=0.0, neginf=0.0)
+        data = _finite(exposure.data - exposure.sky)
         variances = [np.nan_to_num(getattr(exposure, v), nan=0.0, posinf=0.0) for v in VARIANCES]
         self._driz.add_image(
             data=data.astype(np.float32),
@@ -267,7 +267,7 @@ def _row_blocks(ny, rows=256):
 
 
 def _finite(a):
-    """``a`` with NaN (drizzle's fill where nothing landed) as 0."""
+    """``a`` with NaN and infinities (bad input pixels, drizzle's fill where nothing landed) as 0."""
     return np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
 
 

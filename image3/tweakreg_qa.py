@@ -33,13 +33,11 @@ def match_residuals(exposures, radius_arcsec=0.05) -> Table:
     p, q = _pairs_within(ra, dec, radius_arcsec)
     keep = owner[p] != owner[q]
     p, q = p[keep], q[keep]
-    # each source's nearest match in each other exposure
-    separation = _small_offsets(ra[p], dec[p], ra[q], dec[q])
-    order = np.lexsort((np.hypot(*separation), owner[q], p))
-    p, q = p[order], q[order]
-    first = np.unique(np.column_stack([p, owner[q]]), axis=0, return_index=True)[1]
-    p, q = p[first], q[first]
     d_east, d_north = _small_offsets(ra[p], dec[p], ra[q], dec[q])
+    # each source's nearest match in each other exposure
+    order = np.lexsort((np.hypot(d_east, d_north), owner[q], p))
+    first = order[np.unique(np.column_stack([p[order], owner[q[order]]]), axis=0, return_index=True)[1]]
+    p, d_east, d_north = p[first], d_east[first], d_north[first]
     n = len(ra)
     count = np.bincount(p, minlength=n)
     mean_east = np.bincount(p, d_east, minlength=n) / np.maximum(count, 1)
@@ -94,8 +92,8 @@ def plot_alignment(report: Table, residuals: Table, png_path, *, max_panels=12):
     scale = 20.0  # pixels per mas in the arrows
     for k, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, k + 1)
-        sel = by_name.get(name, residuals[:0])
-        if len(sel):
+        sel = by_name.get(name)
+        if sel is not None:
             ax.quiver(
                 sel["x"],
                 sel["y"],
@@ -148,16 +146,15 @@ def _residuals_by_exposure(residuals: Table) -> dict:
 
 
 def _rms(sel) -> float:
-    """Residual RMS per axis (mas) of an exposure's rows; infinite without rows (drawn first)."""
-    if not len(sel):
-        return np.inf
+    """Residual RMS per axis (mas) of an exposure's rows."""
     return float(np.sqrt(np.mean(sel["d_east"] ** 2 + sel["d_north"] ** 2) / 2))
 
 
 def _worst_exposures(names, by_name, max_panels):
-    """``names``, or the ``max_panels`` of them with the largest residual RMS, in their order."""
+    """``names``, or the ``max_panels`` of them with the largest residual RMS (those without
+    matches first), in their order."""
     if len(names) <= max_panels:
         return names
-    empty = Table(names=("d_east", "d_north"))
-    worst = set(sorted(names, key=lambda name: -_rms(by_name.get(name, empty)))[:max_panels])
+    rms = {name: _rms(by_name[name]) if name in by_name else np.inf for name in names}
+    worst = set(sorted(names, key=lambda name: -rms[name])[:max_panels])
     return [name for name in names if name in worst]
