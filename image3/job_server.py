@@ -3,20 +3,23 @@
 Every Snakemake ``script:`` job is a fresh Python process, and most of a small job's time is spent
 importing numpy, astropy, photutils, gwcs, stdatamodels... (seconds each on a small machine). For a
 local run the workflow starts one *job server* (:func:`start`, from the Snakefile's ``onstart``): a
-process that imports those packages once and then forks a child per job. A job script's first
-statement, :func:`hand_off`, connects to the server; the forked child takes over the job's working
-directory, environment, arguments, stdin/stdout/stderr (passed over the socket), runs the same script
-file, and reports its exit status, which the job's own process then exits with. Snakemake still
-decides what runs, where and how many at once; only the start-up of each job's Python is skipped.
+process that imports those packages once and then forks a child per job. The child takes over the
+job's working directory, environment, arguments and stdin/stdout/stderr (passed over a socket),
+runs the job's script file, and reports its exit status. Snakemake still decides what runs, where
+and how many at once; only the start-up of each job's Python is skipped.
 
-Nothing changes for the job when no server runs (a cluster job, ``job_server: false``,
-``--no-hooks``, another Python environment, the server gone): :func:`hand_off` returns and the
-script runs in its own process as before.
+Two ways in: :func:`take_over_script_jobs` makes Snakemake's own process send each script job to
+the server (no Python is started for the job at all), and :func:`hand_off`, a job script's first
+statement, does it from the job's process when Snakemake started one anyway (another Snakemake
+version, say). Nothing changes for the job when no server runs (a cluster job, ``job_server:
+false``, ``--no-hooks``, another Python environment, the server gone): the script runs in its own
+process as before.
 
 The server lives as long as the Snakemake process that started it: it exits when that process
-exits (``atexit``) or dies (it polls its parent), and a child exits when its job's process does
-(its connection closes). This module imports only the standard library, so a job pays nothing for
-the hand-off and Snakemake nothing for starting the server.
+exits (``atexit``) or dies (it polls its parent), and a child exits when its job's connection
+closes (Snakemake cancelled the job, or died). This module imports only the standard library (and
+Snakemake's, inside :func:`take_over_script_jobs`), so a job pays nothing for the hand-off and
+Snakemake nothing for starting the server.
 """
 
 import atexit
@@ -27,6 +30,7 @@ import json
 import os
 import pkgutil
 import runpy
+import select
 import shutil
 import signal
 import socket
@@ -38,7 +42,16 @@ import threading
 import traceback
 from functools import partial
 
-__all__ = ["ENV_VAR", "FIRST", "PRELOAD", "hand_off", "in_worker", "serve", "start"]
+__all__ = [
+    "ENV_VAR",
+    "FIRST",
+    "PRELOAD",
+    "hand_off",
+    "in_worker",
+    "serve",
+    "start",
+    "take_over_script_jobs",
+]
 
 ENV_VAR = "IMAGE3_JOB_SERVER"
 """Environment variable holding the server's socket path; jobs inherit it from Snakemake."""
@@ -77,6 +90,9 @@ those the library imports lazily, inside the functions that need them. A package
 only its own import in the jobs that use it.
 """
 
+READY_TIMEOUT = 120
+"""Seconds :func:`start` waits at most for the server's first imports."""
+
 _MAX_MESSAGE = 1 << 20  # bytes of one job request (JSON), environment included
 _in_worker = False
 
@@ -96,49 +112,114 @@ def hand_off() -> None:
     goes on in this process) when no server is reachable or the server declines the job; inside
     the server's child it returns at once, so the script's body runs there.
     """
-    address = os.environ.get(ENV_VAR)
-    if _in_worker or not address:
+    if _in_worker or not os.environ.get(ENV_VAR):
         return
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    status = _run_in_server(sys.argv, dict(os.environ))
+    if status is not None:
+        sys.exit(status)
+
+
+def take_over_script_jobs() -> bool:
+    """Make this Snakemake process send its Python ``script:`` jobs to the server itself.
+
+    Snakemake runs a ``script:`` job as a fresh ``python`` on a temporary copy of the script that
+    starts with its preamble (unpickling the job's ``snakemake`` object imports Snakemake: 0.1 s
+    and more of every job before :func:`hand_off` is reached). Once this is called, a job that
+    would run in this very Python (no conda environment, container or environment modules) is
+    sent to the server from Snakemake's job thread instead: the server's child runs the same
+    temporary script, with the job's working directory, environment (the thread variables
+    Snakemake sets for a job included) and streams, and its exit status fails the job as a
+    process's would. The benchmark record measures that child. Returns False, changing nothing,
+    when this Snakemake has no such hook (jobs then go through :func:`hand_off`).
+    """
+    try:
+        from snakemake.script import PythonScript
+    except ImportError:
+        return False
+    through_a_process = getattr(PythonScript, "execute_script", None)
+    if through_a_process is None or getattr(through_a_process, "_image3", False):
+        return through_a_process is not None
+
+    def execute_script(self, fname, edit=False):
+        local = not (
+            edit
+            or getattr(self, "conda_env", True)
+            or getattr(self, "container_img", True)
+            or getattr(self, "env_modules", True)
+        )
+        status = None
+        if local and os.environ.get(ENV_VAR):
+            env = {**os.environ, **_thread_variables(getattr(self, "threads", 1))}
+            status = _run_in_server([fname], env, getattr(self, "bench_record", None))
+        if status is None:
+            return through_a_process(self, fname, edit)
+        if status:
+            raise subprocess.CalledProcessError(status, f"{sys.executable} {fname}")
+        return None
+
+    execute_script._image3 = True
+    PythonScript.execute_script = execute_script
+    return True
+
+
+def _thread_variables(threads):
+    """The environment variables Snakemake's ``shell`` sets for a job of ``threads`` threads."""
+    names = ("OMP", "GOTO", "OPENBLAS", "MKL", "NUMEXPR")
+    variables = {f"{name}_NUM_THREADS": str(threads) for name in names}
+    variables["VECLIB_MAXIMUM_THREADS"] = str(threads)
+    return variables
+
+
+def _run_in_server(argv, env, bench_record=None):
+    """Run the script ``argv[0]`` (with ``argv`` and ``env``, this process's working directory and
+    streams) in the server; its exit status, or None when no server is reachable or it declines.
+
+    ``bench_record``: a Snakemake benchmark record, filled by measuring the server's child.
+    """
     try:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(address)
+        conn.connect(env[ENV_VAR])
     except OSError:
-        return  # no server (any more): run here
-    with conn:
-        request = {
-            "script": os.path.abspath(sys.argv[0]),
-            "argv": sys.argv,
-            "cwd": os.getcwd(),
-            "env": dict(os.environ),
-            "executable": sys.executable,
-            "prefix": sys.prefix,
-        }
-        payload = json.dumps(request).encode()
-        header = struct.pack("!I", len(payload))
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+        return None  # no server (any more): run here
+    request = {
+        "script": os.path.abspath(argv[0]),
+        "argv": list(argv),
+        "cwd": os.getcwd(),
+        "env": env,
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+    }
+    payload = json.dumps(request).encode()
+    with conn, conn.makefile("rb") as replies:
         try:
-            socket.send_fds(conn, [header + payload], [0, 1, 2])
-            reply = _read_reply(conn)
+            socket.send_fds(conn, [struct.pack("!I", len(payload)) + payload], [0, 1, 2])
+            reply = _read_reply(replies)
+            if reply and "pid" in reply:
+                with _measured(reply["pid"], bench_record):
+                    reply = _read_reply(replies)
         except OSError:
             reply = None
     if reply is None:
         sys.stderr.write("image3 job server: the worker running this job died without a status\n")
-        sys.exit(1)
-    if "declined" in reply:
-        return
-    sys.exit(reply["status"])
+        return 1
+    return None if "declined" in reply else reply["status"]
 
 
-def _read_reply(conn):
-    """The server's JSON reply (one line), or None if the connection closed first."""
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(4096)
-        if not chunk:
-            return None
-        data += chunk
-    return json.loads(data)
+def _measured(pid, bench_record):
+    """Snakemake's benchmark of process ``pid`` into ``bench_record`` (nothing if None)."""
+    if bench_record is None:
+        return contextlib.nullcontext()
+    from snakemake.benchmark import benchmarked
+
+    return benchmarked(pid, bench_record)
+
+
+def _read_reply(replies):
+    """The server's next JSON reply (one line of the file ``replies``), or None if it closed first."""
+    line = replies.readline()
+    return json.loads(line) if line.endswith(b"\n") else None
 
 
 # --- the server's side -----------------------------------------------------------------------------
@@ -148,9 +229,10 @@ def start(log_path, *, first=FIRST, preload=PRELOAD) -> str:
     """Start a job server for this process's jobs; return its socket path (also set in ENV_VAR).
 
     The server is a child of this process: its output goes to ``log_path``, it stops when this
-    process exits, and every job this process starts afterwards inherits the socket path. The
-    socket listens from this call on, so a job started at once waits for the server's imports
-    rather than running without it. ``first`` and ``preload``: see :func:`serve`.
+    process exits, and every job this process starts afterwards inherits the socket path. It
+    returns once the server has imported ``first`` (at most ``READY_TIMEOUT`` s), so that the
+    run's first jobs do not wait for those imports inside their own time: it is a cost of the run,
+    paid once. ``first`` and ``preload``: see :func:`serve`.
     """
     socket_dir = tempfile.mkdtemp(prefix="image3-jobs-")  # mode 0700: only this user connects
     address = os.path.join(socket_dir, "server.sock")
@@ -161,6 +243,7 @@ def start(log_path, *, first=FIRST, preload=PRELOAD) -> str:
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     python_path = os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+    ready, ready_to_write = os.pipe()
     with open(log_path, "w") as log, listener:
         server = subprocess.Popen(
             [
@@ -169,6 +252,7 @@ def start(log_path, *, first=FIRST, preload=PRELOAD) -> str:
                 "image3.job_server",
                 str(listener.fileno()),
                 str(os.getpid()),
+                str(ready_to_write),
                 ",".join(first),
                 *preload,
             ],
@@ -176,9 +260,12 @@ def start(log_path, *, first=FIRST, preload=PRELOAD) -> str:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": python_path},
-            pass_fds=[listener.fileno()],
+            pass_fds=[listener.fileno(), ready_to_write],
         )
+    os.close(ready_to_write)
     atexit.register(_stop, server, socket_dir)
+    with os.fdopen(ready, "rb") as signal_pipe:  # a byte when ready; EOF if the server failed
+        select.select([signal_pipe], [], [], READY_TIMEOUT)
     os.environ[ENV_VAR] = address
     return address
 
@@ -191,9 +278,10 @@ def _stop(server, socket_dir):
     shutil.rmtree(socket_dir, ignore_errors=True)
 
 
-def serve(listener_fd, parent_pid, first=FIRST, preload=PRELOAD) -> None:
+def serve(listener_fd, parent_pid, first=FIRST, preload=PRELOAD, *, ready_fd=None) -> None:
     """Fork a child per job connecting to the listening socket ``listener_fd`` until the process
-    ``parent_pid`` exits. Import ``first`` before taking any job (a job waits meanwhile); then,
+    ``parent_pid`` exits. Import ``first`` before taking any job (a job waits meanwhile), then
+    write a byte to ``ready_fd`` (if given) and close it; then,
     while no job waits, warm up: import ``preload`` and every module of ``image3``, then fill the
     caches jobs fill on first use (:func:`_warm_up_tasks`). A job forked before the warm-up ends
     does the rest of it itself, on demand, as a fresh process would."""
@@ -202,6 +290,10 @@ def serve(listener_fd, parent_pid, first=FIRST, preload=PRELOAD) -> None:
     signal.signal(signal.SIGTERM, partial(_exit_now, address))
     for name in first:
         _run_task(partial(importlib.import_module, name))
+    if ready_fd is not None:
+        with contextlib.suppress(OSError):
+            os.write(ready_fd, b"1")
+        os.close(ready_fd)
     tasks = _warm_up_tasks(preload)
     print(f"image3 job server {os.getpid()}: listening on {address}", flush=True)
     try:
@@ -311,6 +403,7 @@ def _run_job(conn):
         if reason:
             _send(conn, {"declined": reason})
             os._exit(0)
+        _send(conn, {"pid": os.getpid()})
         _become(request, fds)
         threading.Thread(target=_exit_with_client, args=(conn,), daemon=True).start()
         status = _run_script(request["script"])
@@ -408,5 +501,6 @@ if __name__ == "__main__":
     # Serve from the package's module, the one job scripts import (not this __main__ copy).
     from image3 import job_server
 
-    first = tuple(filter(None, sys.argv[3].split(",")))
-    job_server.serve(int(sys.argv[1]), int(sys.argv[2]), first, tuple(sys.argv[4:]))
+    listener_fd, parent_pid, ready_fd = (int(arg) for arg in sys.argv[1:4])
+    first = tuple(filter(None, sys.argv[4].split(",")))
+    job_server.serve(listener_fd, parent_pid, first, tuple(sys.argv[5:]), ready_fd=ready_fd)

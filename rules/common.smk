@@ -362,10 +362,12 @@ def all_products():
 def start_job_server():
     """Local runs: start the warm job server the job scripts hand themselves to (config job_server).
 
-    Jobs on a cluster run elsewhere, in their own Python; they never see it.
+    Snakemake then sends its script jobs to the server itself (no Python started per job). Jobs on
+    a cluster run elsewhere, in their own Python; they never see it.
     """
     if config["job_server"] and workflow.local_exec and not workflow.touch:
         job_server.start(f"{OUT}/logs/job_server.log")
+        job_server.take_over_script_jobs()
 
 
 def end_of_run():

@@ -173,3 +173,59 @@ def _alive(pid):
             return "State:\tZ" not in status.read()
     except FileNotFoundError:
         return False
+
+
+# A workflow whose onstart starts a server and lets Snakemake send it the script jobs itself.
+SNAKEFILE = """
+from image3 import job_server
+
+onstart:
+    job_server.start("server.log", first=(), preload=())
+    assert job_server.take_over_script_jobs()
+
+rule job:
+    output: "{name}.txt"
+    threads: 2
+    benchmark: "{name}.tsv"
+    script: "job_script.py"
+"""
+
+# Its job script: records where it ran and what it saw; a job named "fail" fails.
+SNAKEMAKE_SCRIPT = """
+import os, sys, time
+from image3.job_server import in_worker
+with open(snakemake.output[0], "w") as out:
+    print(in_worker(), os.getpid(), os.getppid(), os.environ["OMP_NUM_THREADS"], file=out)
+held = bytes(60 << 20)  # 60 MiB held for a second: the benchmark measures this process
+time.sleep(1.2)
+sys.exit(3 if snakemake.wildcards.name == "fail" else 0)
+"""
+
+
+def run_workflow(workdir, *targets):
+    (workdir / "Snakefile").write_text(SNAKEFILE)
+    (workdir / "job_script.py").write_text(SNAKEMAKE_SCRIPT)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--keep-going", *targets],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_snakemake_sends_script_jobs_to_the_server_itself(tmp_path):
+    """No Python is started per job: the job's process is a child of the server, which is a child
+    of Snakemake; the job's thread variables are set; a failing script fails its job (and only it);
+    the benchmark measures the job's own process (60 MiB and more), not Snakemake's side."""
+    result = run_workflow(tmp_path, "ok.txt", "fail.txt")
+    assert result.returncode != 0
+    assert "Error in rule job" in result.stderr and "fail.txt" in result.stderr
+    assert "returned non-zero exit status 3" in result.stderr
+    in_worker, pid, parent, threads = (tmp_path / "ok.txt").read_text().split()[:4]
+    assert (in_worker, threads) == ("True", "2")
+    assert int(pid) != int(parent)  # forked by the server...
+    assert "job server" in (tmp_path / "server.log").read_text()  # ...which served it
+    assert not (tmp_path / "fail.txt").exists()
+    benchmark = (tmp_path / "ok.tsv").read_text().splitlines()
+    max_rss = float(dict(zip(benchmark[0].split("\t"), benchmark[1].split("\t"), strict=True))["max_rss"])
+    assert max_rss > 60, benchmark
