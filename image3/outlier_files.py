@@ -8,12 +8,16 @@ import numpy as np
 from astropy.io import fits
 
 __all__ = [
+    "SECTION_MB",
     "SingleImage",
+    "grid_shape",
     "median_image",
+    "median_sections",
     "read_mask",
     "read_median",
     "write_mask",
     "write_median",
+    "write_median_sections",
     "write_single",
 ]
 
@@ -63,17 +67,44 @@ def _typical_weight(wht_section, shape, maskpt):
     return maskpt * (np.median(positive) if positive.size else np.inf)
 
 
-def median_image(single_paths, maskpt=0.7, max_memory_mb=1000.0, *, sky_levels=None):
-    """Median of the single images, ignoring pixels with weight < maskpt x the image's typical one.
+SECTION_MB = 64.0
+"""Largest stack of one row section (MB, float32, with its sorting's temporaries): larger sections
+gain nothing (the median is sorted per pixel), and the job's memory stays flat as exposures add up."""
+
+
+def median_image(single_paths, maskpt=0.7, max_memory_mb=1000.0, *, sky_levels=None, section_mb=SECTION_MB):
+    """The whole median and count (see :func:`median_sections`) as two arrays on the grid."""
+    ny, nx = grid_shape(single_paths[0])
+    median = np.full((ny, nx), np.nan, np.float32)
+    count = np.zeros((ny, nx), np.uint8)
+    for r0, median_rows, count_rows in median_sections(
+        single_paths, maskpt, max_memory_mb, sky_levels=sky_levels, section_mb=section_mb
+    ):
+        median[r0 : r0 + len(median_rows)] = median_rows
+        count[r0 : r0 + len(count_rows)] = count_rows
+    return median, count
+
+
+def grid_shape(single_path):
+    """The product grid's (ny, nx) a single image (:func:`write_single`) is a cut-out of."""
+    header = fits.getheader(single_path, "SCI")
+    return header["GRIDNY"], header["GRIDNX"]
+
+
+def median_sections(
+    single_paths, maskpt=0.7, max_memory_mb=1000.0, *, sky_levels=None, section_mb=SECTION_MB
+):
+    """Median of the single images, ignoring pixels with weight < maskpt x the image's typical one,
+    by row sections: yields (first row, median rows, count rows) in row order over the whole grid.
 
     ``sky_levels``: each single's sky level (MJy/sr, skymatch's for its exposure), of which what
     the single still holds (the level less its SKYDONE) is subtracted first; None: nothing is.
     Where exactly two images are valid, the lower value is taken instead (see below).
-    The typical weight is the median of an image's positive weights. Rows are processed in sections
-    sized so that the stacked sections take at most ``max_memory_mb`` whatever the number of
-    images; a section reads only the rows of the singles (cut-outs, see :class:`SingleImage`) that
-    it overlaps. Returns (median float32 with NaN where nothing is valid, count uint8 of valid
-    images) on the grid.
+    The typical weight is the median of an image's positive weights. A section holds as many rows
+    as keep its stack (the rows of the singles, cut-outs, see :class:`SingleImage`, that overlap
+    it) within ``section_mb`` and ``max_memory_mb`` less the interpreter's 250 MB
+    (bench/median_memory.py), so memory depends on how many singles overlap, not on how many
+    there are. Median float32 with NaN where nothing is valid, count uint8 of valid images.
     """
     # Rows are read through ``section`` (no memory map), so only the current section is resident.
     hduls = [fits.open(p, memmap=False, lazy_load_hdus=True) for p in single_paths]
@@ -88,16 +119,8 @@ def median_image(single_paths, maskpt=0.7, max_memory_mb=1000.0, *, sky_levels=N
         limits = [
             _typical_weight(h["WHT"].section, (b[3], b[2]), maskpt) for h, b in zip(hduls, boxes, strict=True)
         ]
-        n = len(hduls)
-        # A section's float32 stack is sorted in place; with the rows read and the section's results
-        # it takes about twice the stack; the interpreter and libraries about 250 MB
-        # (bench/median_memory.py).
-        budget_mb = max(max_memory_mb - 250.0, 25.0)
-        rows = max(1, int(budget_mb * 1e6 / (n * nx * 4 * 2)))
-        median = np.full((ny, nx), np.nan, np.float32)
-        count = np.zeros((ny, nx), np.uint8)
-        for r0 in range(0, ny, rows):
-            r1 = min(ny, r0 + rows)
+        budget_mb = min(section_mb, max(max_memory_mb - 250.0, 25.0))
+        for r0, r1 in _row_sections(boxes, ny, nx, budget_mb):
             overlapping = [k for k, (_, y0, _, h) in enumerate(boxes) if y0 < r1 and y0 + h > r0]
             stack = np.full((max(len(overlapping), 1), r1 - r0, nx), np.nan, np.float32)
             for slot, k in enumerate(overlapping):
@@ -106,12 +129,26 @@ def median_image(single_paths, maskpt=0.7, max_memory_mb=1000.0, *, sky_levels=N
                 sci = np.asarray(hduls[k]["SCI"].section[a - y0 : b - y0])
                 wht = np.asarray(hduls[k]["WHT"].section[a - y0 : b - y0])
                 stack[slot, a - r0 : b - r0, x0 : x0 + w] = np.where(wht >= limits[k], sci - skies[k], np.nan)
-            count[r0:r1] = np.isfinite(stack).sum(axis=0)
-            median[r0:r1] = _median_of_valid(stack, count[r0:r1])
-        return median, count
+            count = np.isfinite(stack).sum(axis=0).astype(np.uint8)
+            yield r0, _median_of_valid(stack, count), count
     finally:
         for h in hduls:
             h.close()
+
+
+def _row_sections(boxes, ny, nx, budget_mb):
+    """(first, end) rows of consecutive sections whose stacks stay within ``budget_mb``: a section's
+    stack is float32, as deep as the cut-outs ``boxes`` (x0, y0, width, height) overlapping any of
+    its rows (at least one), and takes about twice its size with the sort's temporaries."""
+    starts = np.sort([y0 for _, y0, _, _ in boxes])
+    ends = np.sort([y0 + h for _, y0, _, h in boxes])
+    sections, r0 = [], 0
+    for r in range(ny):
+        depth = np.searchsorted(starts, r, "right") - np.searchsorted(ends, r0, "right")
+        if r > r0 and max(depth, 1) * (r - r0 + 1) * nx * 8 / 1e6 > budget_mb:
+            sections.append((r0, r))
+            r0 = r
+    return [*sections, (r0, ny)]
 
 
 def _median_of_valid(stack, count):
@@ -132,8 +169,44 @@ def _median_of_valid(stack, count):
 
 def write_median(path, median, count):
     """The median work file: MEDIAN (float32, MJy/sr, NaN where nothing is valid) and COUNT (uint8)."""
-    hdus = [fits.PrimaryHDU(), fits.ImageHDU(median, name="MEDIAN"), fits.ImageHDU(count, name="COUNT")]
-    fits.HDUList(hdus).writeto(path)
+    write_median_sections(path, median.shape, [(0, median, count)])
+
+
+def write_median_sections(path, shape, sections):
+    """The median work file of :func:`write_median`, written as its row sections come (e.g. from
+    :func:`median_sections`: (first row, median rows, count rows), together covering ``shape``),
+    so that the whole median is never in memory."""
+    ny, nx = shape
+    headers = [
+        fits.PrimaryHDU().header,
+        _image_header("MEDIAN", np.float32, shape),
+        _image_header("COUNT", np.uint8, shape),
+    ]
+    blocks = [header.tostring().encode("ascii") for header in headers]
+    median_at = len(blocks[0]) + len(blocks[1])
+    count_at = median_at + _padded(ny * nx * 4) + len(blocks[2])
+    with open(path, "wb") as out:
+        out.write(blocks[0] + blocks[1])
+        out.seek(median_at + _padded(ny * nx * 4))
+        out.write(blocks[2])
+        for r0, median_rows, count_rows in sections:
+            out.seek(median_at + r0 * nx * 4)
+            out.write(np.asarray(median_rows, ">f4").tobytes())
+            out.seek(count_at + r0 * nx)
+            out.write(np.asarray(count_rows, np.uint8).tobytes())
+        out.truncate(count_at + _padded(ny * nx))  # FITS data end with zeros to a whole block
+
+
+def _image_header(name, dtype, shape):
+    """The header of an image extension ``name`` of ``dtype`` and ``shape`` (ny, nx)."""
+    header = fits.ImageHDU(np.zeros((1, 1), dtype), name=name).header
+    header["NAXIS2"], header["NAXIS1"] = shape
+    return header
+
+
+def _padded(size):
+    """``size`` bytes rounded up to whole FITS blocks (2880 bytes)."""
+    return -(-size // 2880) * 2880
 
 
 def read_median(path, window=None):

@@ -1,4 +1,4 @@
-"""Median of a product's single images, in row sections of bounded memory."""
+"""Median of a product's single images, in row sections of bounded memory, written as they come."""
 
 from image3.job_server import hand_off
 
@@ -8,7 +8,7 @@ import logging
 
 from image3.atomic import atomic_path
 from image3.jobs import run
-from image3.outlier_files import median_image, write_median
+from image3.outlier_files import grid_shape, median_sections, write_median_sections
 from image3.sky_store import read_sky_file
 
 log = logging.getLogger("image3")
@@ -19,14 +19,14 @@ def main():
     if len(sm.input.singles) == 2:
         log.warning("only two exposures: the median is their lower value, a weaker estimate")
     sky = read_sky_file(sm.input.sky)
-    median, count = median_image(
+    sections = median_sections(
         sm.input.singles,
         sm.params.maskpt,
         sm.params.max_memory_mb,
         sky_levels=[sky[name]["level"] for name in sm.params.exposures],
     )
     with atomic_path(sm.output[0]) as tmp:
-        write_median(tmp, median, count)
+        write_median_sections(tmp, grid_shape(sm.input.singles[0]), sections)
 
 
 run(main, snakemake.log[0])  # noqa: F821

@@ -6,6 +6,7 @@ import functools
 import numpy as np
 import pytest
 import simdata
+from astropy.io import fits
 from scipy import ndimage
 
 from image3 import outlier_files, outliers
@@ -214,11 +215,23 @@ def test_median_in_sections_equals_the_whole(tmp_path):
         outlier_files.write_single(
             paths[-1], outliers.single_image(Exposure.from_model(m), grid, SETTINGS, 0.0311)
         )
-    whole, count = outlier_files.median_image(paths, max_memory_mb=10_000)
-    sections, count2 = outlier_files.median_image(paths, max_memory_mb=0.5)
-    np.testing.assert_array_equal(whole, sections)
-    np.testing.assert_array_equal(count, count2)
+    whole, count = outlier_files.median_image(paths, max_memory_mb=10_000, section_mb=10_000)
+    parts = list(outlier_files.median_sections(paths, section_mb=0.5))
+    assert len(parts) > 10
+    np.testing.assert_array_equal(whole, np.concatenate([median for _, median, _ in parts]))
+    np.testing.assert_array_equal(count, np.concatenate([c for _, _, c in parts]))
+    assert [r0 for r0, _, _ in parts] == list(np.cumsum([0] + [len(m) for _, m, _ in parts[:-1]]))
     assert count.max() == len(models)
+    # Each section's stack (as deep as the singles overlapping its rows, float32, twice for the
+    # sort) within the 0.5 MB asked for, unless it is a single row.
+    for r0, median, _ in parts:
+        depth = sum(1 for p in paths if _rows_overlap(p, r0, r0 + len(median)))
+        assert len(median) == 1 or depth * median.size * 4 * 2 / 1e6 <= 0.5
+
+
+def _rows_overlap(single_path, r0, r1):
+    header = fits.getheader(single_path, "SCI")
+    return header["CUTY0"] < r1 and header["CUTY0"] + header["NAXIS2"] > r0
 
 
 def test_sky_taken_off_by_the_median_equals_singles_drizzled_without_it(tmp_path):

@@ -5,6 +5,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from astropy.io import fits
 
 from image3 import geometry, outlier_files, wcs_store
 from image3.errors import InputError
@@ -80,6 +81,29 @@ def test_geometry_entry_reads_its_own_arrays_only(tmp_path, monkeypatch):
     )
     assert geometry.read_geometry(path, "e05").ra[0, 0] == 58.0
     assert {key.split(":")[0] for key in read} == {"e05"}
+
+
+def test_median_written_in_sections_is_a_valid_fits_file_of_the_whole(tmp_path):
+    """Row sections written as they come (in any sizes) give the file the whole arrays give: a FITS
+    file astropy verifies, of the same size, with the same MEDIAN (NaN kept) and COUNT."""
+    rng = np.random.default_rng(1)
+    median = rng.normal(size=(211, 97)).astype(np.float32)
+    median[5:9, 10:20] = np.nan
+    count = rng.integers(0, 7, median.shape).astype(np.uint8)
+    outlier_files.write_median(tmp_path / "whole.fits", median, count)
+    cuts = [0, 1, 60, 61, 200, 211]
+    sections = [(a, median[a:b], count[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    outlier_files.write_median_sections(tmp_path / "sections.fits", median.shape, sections)
+    reference = fits.HDUList(
+        [fits.PrimaryHDU(), fits.ImageHDU(median, name="MEDIAN"), fits.ImageHDU(count, name="COUNT")]
+    )
+    reference.writeto(tmp_path / "astropy.fits")
+    assert (tmp_path / "sections.fits").stat().st_size == (tmp_path / "astropy.fits").stat().st_size
+    with fits.open(tmp_path / "sections.fits") as hdul:
+        hdul.verify("exception")
+        np.testing.assert_array_equal(hdul["MEDIAN"].data, median)
+        np.testing.assert_array_equal(hdul["COUNT"].data, count)
+        assert hdul["COUNT"].data.dtype == np.uint8
 
 
 def test_median_window_is_the_median_there(tmp_path):
