@@ -15,9 +15,12 @@ from image3.simulate import demo
 from image3.tiles import check_tile_count, check_tile_settings, read_tile_index
 
 OUT = config["outdir"]
-# The priority of jobs whose outputs no later job reads (the _crf files, the QA figures): of the
+# The priority of jobs whose outputs no later job reads (the QA figures): of the
 # jobs ready to run, Snakemake starts them last, after those on the way to the mosaic and catalog.
 LEAF_PRIORITY = -1
+# The _crf files' priority: each as soon as its exposure's outlier mask exists, between the masks,
+# so that resample (two cores for a large product) does not wait behind them once the masks are made.
+CRF_PRIORITY = 1
 DEMO_DIR = config["demo_dir"]
 IS_DEMO = not config["asn"]
 

@@ -13,7 +13,7 @@ rule crf:
         f"{OUT}/logs/{{product}}/crf/{{exposure}}_{{asn_id}}.log",
     benchmark:
         f"{OUT}/benchmarks/{{product}}/crf/{{exposure}}_{{asn_id}}.tsv"
-    priority: LEAF_PRIORITY
+    priority: CRF_PRIORITY
     conda:
         "../envs/image3.yaml"
     params:
