@@ -301,3 +301,36 @@ def test_added_member_runs_its_own_jobs_and_the_products(demo, tmp_path):
     snakemake(tmp_path, config=config)
     assert {p: p.stat().st_mtime_ns for p in catalogs} == before
     assert_same_products(product_files(demo), product_files(tmp_path, "p", "o009"))
+
+
+def test_second_run_on_the_same_outdir_is_refused_and_the_first_finishes(demo, tmp_path):
+    """Two runs on one work directory at once: the second stops with Snakemake's lock message (no
+    traceback) and touches nothing; the first finishes with the demo's products. The first run is
+    paused (SIGSTOP to its process group, jobs included) while the second tries, so that it is
+    surely still running then, however long the second takes to start."""
+    work = copy_workdir(demo, tmp_path / "work")
+    shutil.rmtree(work / "results")
+    first = subprocess.Popen(
+        snakemake_command(work),
+        cwd=work,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _wait_for(lambda: (work / "results" / "logs" / PRODUCT).exists(), first, 180, "the first run's jobs")
+        os.killpg(first.pid, signal.SIGSTOP)
+        try:
+            second = snakemake(work, check=False)
+        finally:
+            os.killpg(first.pid, signal.SIGCONT)
+    finally:
+        _, first_errors = first.communicate(timeout=600)
+    output = second.stdout + second.stderr
+    assert second.returncode != 0
+    assert "Directory cannot be locked" in output
+    assert "Traceback" not in output
+    assert first.returncode == 0, first_errors[-3000:]
+    assert_same_products(product_files(demo), product_files(work))
