@@ -2,7 +2,7 @@
 
 import contextlib
 
-__all__ = ["unvalidated"]
+__all__ = ["stable_extension_order", "unvalidated"]
 
 
 @contextlib.contextmanager
@@ -40,3 +40,31 @@ def unvalidated():
 
 def _no_validation(*args, **kwargs):
     return None
+
+
+@contextlib.contextmanager
+def stable_extension_order():
+    """While the context lasts, asdf lists the extensions a file uses (the tree's
+    ``history.extensions`` and the YAML ``%TAG`` lines) sorted by extension URI.
+
+    asdf keeps them in a set of proxies hashed by ``id()``, so their order depends on where objects
+    happen to lie in memory: the same product written by two processes differs in its bytes. Sorted,
+    a rerun writes the same file but for its date stamps. (Guarded: if asdf moves the set, files are
+    written as asdf orders them.)
+    """
+    from asdf.extension import _serialization_context
+
+    cls = getattr(_serialization_context, "SerializationContext", None)
+    used = vars(cls).get("_extensions_used") if cls is not None else None
+    if not isinstance(used, property):
+        yield
+        return
+    cls._extensions_used = property(lambda self: sorted(used.fget(self), key=_extension_key))
+    try:
+        yield
+    finally:
+        cls._extensions_used = used
+
+
+def _extension_key(extension):
+    return (extension.extension_uri or "", extension.class_name or "")

@@ -8,6 +8,7 @@ import warnings
 
 from stdatamodels.jwst import datamodels
 
+from ._asdf import stable_extension_order
 from .atomic import atomic_path
 from .errors import InputError
 from .jwst_wcs import sip_keywords
@@ -44,8 +45,9 @@ def open_level2b(path, *, validate_on_assignment=True) -> datamodels.ImageModel:
 
 
 def save_model(model, path):
-    """Save a datamodel to ``path`` atomically (temporary name, then rename)."""
-    with atomic_path(path) as tmp:
+    """Save a datamodel to ``path`` atomically (temporary name, then rename); the same model gives
+    the same bytes in any process, but for the date stamps (:func:`_asdf.stable_extension_order`)."""
+    with atomic_path(path) as tmp, stable_extension_order():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.save(tmp)
