@@ -202,11 +202,12 @@ def snapshot(rev: str, workdir: Path, repo: Path = REPO) -> tuple[Path, str]:
     return src, commit
 
 
-def simulation_targets(n_exposures: int) -> list[str]:
-    """The demo's association, _cal and reference files, named as rules/common.smk names them."""
+def simulation_targets(n_exposures: int, detectors=None) -> list[str]:
+    """The demo's association, _cal and reference files, named as rules/common.smk names them
+    (``detectors``: simulate.detectors, one _cal file per exposure and detector)."""
     from image3.simulate import demo
 
-    names = demo.exposure_names(n_exposures)
+    names = demo.exposure_names(n_exposures, detectors)
     files = [demo.association_name(), *(f"{n}_cal.fits" for n in names), *demo.reference_files().values()]
     return [f"{DEMO_DIR}/{f}" for f in files]
 
@@ -671,6 +672,7 @@ def main(argv=None):
     else:
         info["git"] += " (working tree)"
 
+    detectors = yaml.safe_load(override.read_text())["simulate"].get("detectors")
     base = [
         args.snakemake,
         "--snakefile",
@@ -684,7 +686,11 @@ def main(argv=None):
         *shlex.split(args.snakemake_args),
     ]
     phases = (
-        Phase("simulation", [*base, *simulation_targets(args.n_exposures)], workdir / "snakemake_sim.log"),
+        Phase(
+            "simulation",
+            [*base, *simulation_targets(args.n_exposures, detectors)],
+            workdir / "snakemake_sim.log",
+        ),
         Phase("pipeline", base, workdir / "snakemake_pipeline.log"),
         Phase("no-op", base, workdir / "snakemake_noop.log"),
     )
