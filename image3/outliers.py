@@ -407,7 +407,8 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
     for a single pixel, the lowest of them or of its sides for tracks and cores with hit
     neighbours), which the
     cores and rings of stars do not. Cores are then grown, repeatedly (up to
-    ``GROW_ITERATIONS``), to 3x3 neighbours with significance above ``sigfrac x sigclip`` that
+    ``GROW_ITERATIONS``), to 3x3 neighbours with significance above ``sigfrac x sigclip`` (or
+    themselves ``sigclip`` x their noise above the sky: a pixel amid brighter hit ones) that
     are ``GROW_SHARPNESS x lacosmic_sharpness`` sharper than the PSF once the flagged pixels are left out of
     their neighbours: so a track is followed to its ends. Statistics are computed only near
     candidates. Unusable pixels are neither cores nor grown into nor counted as neighbours, so a
@@ -485,7 +486,8 @@ def _single_coverage_in_box(image, err, usable, candidates, templates, settings:
         gsig = significance[gy, gx] - np.median(
             _patches(significance, gy, gx, 2).reshape(gy.size, 25), axis=1
         )
-        keep = gsig > sigfrac * sigclip
+        # or bright on its own: a pixel amid brighter hit ones has a negative Laplacian
+        keep = (gsig > sigfrac * sigclip) | (image[gy, gx] > sigclip * noise[gy, gx])
         gy, gx = gy[keep], gx[keep]
         keep = sharper_than_psf(clean, noise, gy, gx, templates, mask) > GROW_SHARPNESS * threshold
         if not keep.any():
