@@ -151,6 +151,10 @@ def test_detectors_of_one_exposure_share_the_pointing():
     for m, t in zip(models, truth, strict=True):
         assert m.meta.instrument.detector == t["detector"] and m.meta.instrument.channel == "SHORT"
         assert m.meta.subarray.name == "FULL" and m.meta.subarray.xsize == 2048
+        readout = m.meta.exposure  # as a level-2b file carries it: the groups span the exposure
+        assert readout.readpatt == "RAPID" and readout.nints == 1
+        gap = (readout.ngroups - 1) * readout.group_time - readout.exposure_time
+        assert abs(gap) <= readout.frame_time / 2
     # the files' WCS are one attitude: the detectors' true and nominal WCS differ by one rigid motion
     before = _centre_separations(_catalogs(models))
     true = [simdata.true_wcs(t, None) for t in truth]

@@ -32,7 +32,9 @@ class Instrument:
     """One imaging mode: the SIAF to read, its detectors and the file metadata they share.
 
     ``channel`` as ``meta.instrument`` holds it (None: not set); ``detectors`` those of
-    ``demo.DETECTORS``; the mode's filters are ``demo.FILTERS``.
+    ``demo.DETECTORS``; the mode's filters are ``demo.FILTERS``. ``readpatt`` is the readout
+    pattern the demo's files say they were read with (one frame per group, no skipped frames) and
+    ``frame_time`` its full-frame frame time (s; a cut-down detector keeps it).
     """
 
     name: str
@@ -41,6 +43,8 @@ class Instrument:
     detectors: tuple
     pupil: str | None
     channel: str | None
+    readpatt: str = "RAPID"
+    frame_time: float = 10.73676
 
 
 INSTRUMENTS = {
@@ -67,6 +71,8 @@ INSTRUMENTS = {
         detectors=DETECTORS["miri"],
         pupil=None,
         channel=None,
+        readpatt="FASTR1",
+        frame_time=2.77504,
     ),
 }
 # Full-frame SIAF apertures of the detectors whose name is not <detector>_FULL.
