@@ -12,6 +12,10 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
 - **Curvature.** Drizzling and blotting smooth the median, lowering its peaks and the rings of
   bright stars, where the gradient vanishes; the derivative term adds ``curvature`` x the largest
   |Laplacian| of the blot in the pixel's 3x3 neighbourhood (:func:`abs_curvature`).
+- **The median's own noise.** On the sky the blot's derivative is its noise's; the
+  ``derivative_noise`` quantile of it (in units of ERR) is taken off there
+  (:func:`sky_derivative_less_noise`), so that lone pixels (single-pixel cosmic rays) need not
+  pass a threshold raised by noise.
 - **Undersampled stars.** A star centred on a pixel peaks far above the blotted median, more than
   both terms cover. The threshold adds ``psf_term * (max3x3(blot - background) - ERR)`` (not
   below 0), with ``psf_term`` measured on each exposure's bright peaks (the 98th percentile of their
@@ -48,6 +52,7 @@ ON_SOURCE = 3.0  # a 7x7 median this many sigma above the sky: the pixel is on a
 CORE_CONTRAST = 3.0  # a core stands this many times above the median of its 7x7
 INNER_3X3 = np.array([16, 17, 18, 23, 24, 25, 30, 31, 32])  # of a 7x7 cut-out, flattened
 GROW_SHARPNESS = 0.5  # x lacosmic_sharpness: what a neighbour of a cosmic ray must pass
+SKY_SNR = 2.0  # the blot's 3x3 maximum below this x ERR: sky, for the derivative's noise
 
 
 def _pair(text, key):
@@ -69,6 +74,7 @@ class FlagSettings:
     backg: float = 0.0
     psf_term: float | None = None
     curvature: float = 0.07
+    derivative_noise: float = 0.25
     single_coverage_crs: bool = True
     lacosmic_sigclip: float = 6.0
     lacosmic_sigfrac: float = 0.3
@@ -177,6 +183,26 @@ def abs_curvature(image):
     for neighbour in (p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]):
         lap -= neighbour
     return maximum_3x3(np.abs(lap, out=lap))
+
+
+def sky_derivative_less_noise(deriv, source, err, usable, quantile, sky_snr=SKY_SNR):
+    """The derivative term less what the median's own noise makes of it, on the sky.
+
+    On empty sky the blot's derivative is that of its noise, which raises the strict threshold of a
+    lone pixel (with no brighter neighbour to pull it in through the 3x3 growth) by ``scale[0]`` x
+    that, for no misregistration. There the ``quantile`` (0-1) of ``deriv`` / ERR over ``usable``
+    sky pixels (every second in each direction) x ERR is taken off (not below 0). Sky: the blot's
+    3x3 maximum (``source``, background subtracted) below ``sky_snr`` x ERR; near sources, where a
+    misregistration or the median's smoothing moves flux, ``deriv`` is kept whole. ``deriv`` and
+    the result in the image's units (MJy/sr).
+    """
+    sky = maximum_3x3(source) < sky_snr * err
+    sub = np.s_[::2, ::2]
+    ratio = (deriv[sub] / err[sub])[(sky & usable & (err > 0))[sub]]
+    if ratio.size == 0:
+        return deriv
+    typical = float(np.quantile(ratio, quantile))
+    return np.where(sky, np.clip(deriv - typical * err, 0.0, None), deriv)
 
 
 def difference_noise(z, coverage, quiet, min_pixels=1000):
@@ -513,6 +539,9 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
         z = diff / err
     noise = err * difference_noise(z, coverage, usable & (deriv < err) & np.isfinite(z))
     source = blotted - np.nanmedian(blotted)
+    if settings.derivative_noise > 0:
+        sky_usable = usable & (coverage >= 2)
+        deriv = sky_derivative_less_noise(deriv, source, err, sky_usable, settings.derivative_noise)
     # 5x5 local maxima of the blot are needed only among bright pixels (psf_term, confirmed peaks).
     peaks = local_maxima_5x5(source, source > min(8.0, PSF_PEAKS_SNR) * err)
     strength = np.abs(diff)

@@ -8,6 +8,7 @@ FLAG_KEYS = (
     "backg",
     "psf_term",
     "curvature",
+    "derivative_noise",
     "single_coverage_crs",
     "lacosmic_sigclip",
     "lacosmic_sigfrac",
