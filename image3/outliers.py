@@ -20,7 +20,8 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
   both terms cover. The threshold adds ``psf_term * (max3x3(blot - background) - ERR)`` (not
   below 0), with ``psf_term`` measured on each exposure's bright peaks (the 98th percentile of their
   excess over the loose threshold, relative to the peak; separately where two exposures overlap;
-  only peaks whose flux the exposure and the median agree on), unless set in the config.
+  only peaks whose flux the exposure and the median agree on, and not where one exposure alone
+  covers the sky), unless set in the config.
 - **Single coverage.** Where one exposure alone covers the sky the median is the exposure itself;
   there a cosmic ray of any shape (single pixel, straight track at any angle, core with dimmer
   neighbours) is a pixel that no star fits: candidates come from L.A.Cosmic's Laplacian
@@ -435,7 +436,8 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
     cores and rings of stars do not. Cores are then grown, repeatedly (up to
     ``GROW_ITERATIONS``), to 3x3 neighbours with significance above ``sigfrac x sigclip`` that
     are ``GROW_SHARPNESS x lacosmic_sharpness`` sharper than the PSF once the flagged pixels are left out of
-    their neighbours: so a track is followed to its ends. Statistics are computed only near
+    their neighbours, and themselves ``sigfrac x sigclip`` x their noise above the sky (not a noise
+    pixel beside a cosmic ray): so a track is followed to its ends. Statistics are computed only near
     candidates. Unusable pixels are neither cores nor grown into nor counted as neighbours, so a
     hot pixel's neighbours are not taken for a cosmic ray.
     """
@@ -511,7 +513,7 @@ def _single_coverage_in_box(image, err, usable, candidates, templates, settings:
         gsig = significance[gy, gx] - np.median(
             _patches(significance, gy, gx, 2).reshape(gy.size, 25), axis=1
         )
-        keep = gsig > sigfrac * sigclip
+        keep = (gsig > sigfrac * sigclip) & (image[gy, gx] > sigfrac * sigclip * noise[gy, gx])
         gy, gx = gy[keep], gx[keep]
         keep = sharper_than_psf(clean, noise, gy, gx, templates, mask) > GROW_SHARPNESS * threshold
         if not keep.any():
@@ -553,7 +555,9 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
         py, px = np.nonzero(peaks)
         agreed = np.zeros(peaks.shape, bool)
         agreed[py, px] = flux_agrees(diff, source, pixels=(py, px))
-        psf_term = [measure_psf_term(excess, source, err, agreed & g) for g in (~pairs, pairs)]
+        # Measured where three or more overlap (elsewhere) and where two do; never where one exposure
+        # alone makes the median, whose cosmic rays the blot holds, smoothed, as sources.
+        psf_term = [measure_psf_term(excess, source, err, agreed & g) for g in (coverage >= 3, pairs)]
         psf_term[1] = max(psf_term)
     else:
         psf_term = [settings.psf_term] * 2

@@ -147,8 +147,8 @@ def test_cosmic_rays_of_every_shape_found_stars_kept(filter_name, tmp_path):
 
 def _official_and_ours(filter_name, tmp_path):
     """The aligned demo in ``filter_name`` flagged twice: with the official thresholds alone (no PSF
-    and curvature terms, the derivative's noise left in, no single-coverage test) and with ours. Returns (scene, models, cosmic
-    rays, official masks, coverages, our masks)."""
+    and curvature terms, the derivative's noise left in, no single-coverage test) and with ours.
+    Returns (scene, models, cosmic rays, official masks, coverages, our masks)."""
     scene, truth, models, crs = _aligned(filter_name)
     official = outliers.FlagSettings(
         psf_term=0.0, curvature=0.0, derivative_noise=0.0, single_coverage_crs=False
