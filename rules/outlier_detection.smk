@@ -14,6 +14,7 @@ FLAG_KEYS = (
     "lacosmic_sigfrac",
     "lacosmic_objlim",
     "lacosmic_sharpness",
+    "source_sharpness",
 )
 OD = config["outlier_detection"]
 
