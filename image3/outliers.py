@@ -479,12 +479,12 @@ def source_cosmic_rays(image, err, usable, cores, grows, templates, threshold):
 
     ``image`` is the exposure less its background, ``templates`` the PSF's (:func:`psf_templates_at`).
     A core is ``threshold`` sigma sharper than every template at every trial peak
-    (:func:`sharper_than_psf`), which a star's core or ring, at any sub-pixel phase, is not; cores
+    (:func:`sharper_than_psf`), which a star's core or ring, at any sub-pixel phase, is not. Cores
     are then grown, repeatedly (up to ``GROW_ITERATIONS``), into 3x3 neighbours that ``grows``
-    accepts (a function of pixel indices (iy, ix) giving booleans: what the official loose threshold
-    would flag) and that are ``GROW_SHARPNESS x threshold`` sharper
-    once the flagged pixels are left out of their neighbours. Unusable pixels do not count as
-    neighbours. Returns the boolean mask.
+    accepts (a function of pixel indices (iy, ix) giving booleans: what the official loose
+    threshold would flag) and that are ``GROW_SHARPNESS x threshold`` sharper once the flagged
+    pixels are left out of their neighbours. Unusable pixels do not count as neighbours. Returns the
+    boolean mask.
     """
     mask = np.zeros(image.shape, bool)
     iy, ix = np.nonzero(cores)
@@ -636,7 +636,7 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
     mask = maximum_3x3(strict) & loose
     mask &= coverage >= 2
     # What the official rule flags (its derivative term alone) and the curvature and PSF terms let
-    # through: on a source, a cosmic ray unless a star fits it.
+    # through, above the blot (a cosmic ray adds flux): on a source, a cosmic ray unless a star fits.
     several = usable & (coverage >= 2) & ~mask
     cores = several & (diff > snr1 * noise + scale1 * slope)
     single = coverage <= 1
