@@ -12,11 +12,20 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
 - **Curvature.** Drizzling and blotting smooth the median, lowering its peaks and the rings of
   bright stars, where the gradient vanishes; the derivative term adds ``curvature`` x the largest
   |Laplacian| of the blot in the pixel's 3x3 neighbourhood (:func:`abs_curvature`).
+- **The median's own noise.** On the sky the blot's derivative is its noise's; the
+  ``derivative_noise`` quantile of it (in units of ERR) is taken off there
+  (:func:`sky_derivative_less_noise`), so that lone pixels (single-pixel cosmic rays) need not
+  pass a threshold raised by noise.
 - **Undersampled stars.** A star centred on a pixel peaks far above the blotted median, more than
   both terms cover. The threshold adds ``psf_term * (max3x3(blot - background) - ERR)`` (not
   below 0), with ``psf_term`` measured on each exposure's bright peaks (the 98th percentile of their
   excess over the loose threshold, relative to the peak; separately where two exposures overlap;
-  only peaks whose flux the exposure and the median agree on), unless set in the config.
+  only peaks whose flux the exposure and the median agree on, and not where one exposure alone
+  covers the sky), unless set in the config.
+- **Cosmic rays on sources.** A pixel that the official rule would flag (its derivative term alone)
+  but the curvature and PSF terms let through is a cosmic ray when it is ``source_sharpness`` sigma
+  sharper than every one of the exposure's stars at any sub-pixel phase (the templates below;
+  :func:`source_cosmic_rays`), grown along tracks as below.
 - **Single coverage.** Where one exposure alone covers the sky the median is the exposure itself;
   there a cosmic ray of any shape (single pixel, straight track at any angle, core with dimmer
   neighbours) is a pixel that no star fits: candidates come from L.A.Cosmic's Laplacian
@@ -48,6 +57,7 @@ ON_SOURCE = 3.0  # a 7x7 median this many sigma above the sky: the pixel is on a
 CORE_CONTRAST = 3.0  # a core stands this many times above the median of its 7x7
 INNER_3X3 = np.array([16, 17, 18, 23, 24, 25, 30, 31, 32])  # of a 7x7 cut-out, flattened
 GROW_SHARPNESS = 0.5  # x lacosmic_sharpness: what a neighbour of a cosmic ray must pass
+SKY_SNR = 2.0  # the blot's 3x3 maximum below this x ERR: sky, for the derivative's noise
 
 
 def _pair(text, key):
@@ -69,11 +79,13 @@ class FlagSettings:
     backg: float = 0.0
     psf_term: float | None = None
     curvature: float = 0.07
+    derivative_noise: float = 0.25
     single_coverage_crs: bool = True
     lacosmic_sigclip: float = 6.0
     lacosmic_sigfrac: float = 0.3
     lacosmic_objlim: float = 5.0
     lacosmic_sharpness: float = 3.0
+    source_sharpness: float = 5.0
 
     def __post_init__(self):
         _pair(self.snr, "snr")
@@ -179,27 +191,48 @@ def abs_curvature(image):
     return maximum_3x3(np.abs(lap, out=lap))
 
 
-def difference_noise(z, coverage, quiet, min_pixels=1000):
-    """Noise of data - background - blot in units of ERR, per pixel, set by its coverage.
+def sky_derivative_less_noise(deriv, local_max, err, usable, quantile, sky_snr=SKY_SNR):
+    """The derivative term less what the median's own noise makes of it, on the sky.
+
+    On empty sky the blot's derivative is that of its noise, which raises the strict threshold of a
+    lone pixel (with no brighter neighbour to pull it in through the 3x3 growth) by ``scale[0]`` x
+    that, for no misregistration. There the ``quantile`` (0-1) of ``deriv`` / ERR over ``usable``
+    sky pixels (every second in each direction) x ERR is taken off (not below 0). Sky: the blot's
+    3x3 maximum (``local_max``, background subtracted) below ``sky_snr`` x ERR; near sources, where
+    a misregistration or the median's smoothing moves flux, ``deriv`` is kept whole. ``deriv`` and
+    the result in the image's units (MJy/sr).
+    """
+    sky = local_max < sky_snr * err
+    sub = np.s_[::2, ::2]
+    ratio = (deriv[sub] / err[sub])[(sky & usable & (err > 0))[sub]]
+    if ratio.size == 0:
+        return deriv
+    out = deriv - float(np.quantile(ratio, quantile)) * err
+    np.maximum(out, 0.0, out=out)
+    np.copyto(out, deriv, where=~sky)
+    return out
+
+
+def difference_noise(z, coverage, quiet, size, min_pixels=1000):
+    """Noise of data - background - blot in units of ERR for each coverage value below ``size``: a
+    table indexed by coverage (``table[coverage]`` per pixel).
 
     Measured on the exposure itself: for each coverage value, half the distance from the median to
-    the 97.7th percentile (2 sigma) of ``z`` = difference / ERR over ``quiet`` pixels (every second
-    pixel in each direction); where two exposures overlap the difference to the lower one is
-    one-sided. Never above 1 (ERR alone): sources in this exposure alone (a moving target's static
-    stars) would otherwise widen the upper side and hide themselves. The exposure's own pixels are in the
-    median, and drizzling and blotting smooth its noise, so this is below 1 where many overlap.
-    Coverage values with fewer than ``min_pixels`` quiet pixels get 1 (ERR alone, as the official
-    step).
+    the 97.7th percentile (2 sigma) of ``z`` = difference / ERR over ``quiet`` pixels (``z``,
+    ``coverage`` and ``quiet`` at every second pixel in each direction, as the caller samples them);
+    where two exposures overlap the difference to the lower one is one-sided. Never above 1 (ERR
+    alone): sources in this exposure alone (a moving target's static stars) would otherwise widen
+    the upper side and hide themselves. The exposure's own pixels are in the median, and drizzling
+    and blotting smooth its noise, so this is below 1 where many overlap. Coverage values with fewer
+    than ``min_pixels`` quiet pixels get 1 (ERR alone, as the official step).
     """
-    sub = np.s_[::2, ::2]
-    zs, cs, qs = z[sub], coverage[sub], quiet[sub]
-    table = np.ones(int(max(coverage.max(), 1)) + 1)
-    for c in np.unique(cs[qs & (cs >= 2)]):
-        values = zs[qs & (cs == c)]
+    table = np.ones(size, np.float32)
+    for c in np.unique(coverage[quiet & (coverage >= 2)]):
+        values = z[quiet & (coverage == c)]
         if values.size >= min_pixels:
             p50, p977 = np.percentile(values, [50.0, 97.725])
             table[c] = min((p977 - p50) / 2, 1.0)
-    return table[coverage]
+    return table
 
 
 def flux_agrees(diff, source, tolerance=0.3, pixels=None):
@@ -214,8 +247,8 @@ def flux_agrees(diff, source, tolerance=0.3, pixels=None):
         diff_sum = ndimage.uniform_filter(np.nan_to_num(diff), size=5)
         return np.abs(diff_sum) <= tolerance * ndimage.uniform_filter(np.nan_to_num(source), size=5)
     iy, ix = pixels
-    diff_sum = _patches(np.nan_to_num(diff), iy, ix, 2, "symmetric").sum(axis=(1, 2))
-    source_sum = _patches(np.nan_to_num(source), iy, ix, 2, "symmetric").sum(axis=(1, 2))
+    diff_sum = np.nan_to_num(_patches(diff, iy, ix, 2, "symmetric")).sum(axis=(1, 2))
+    source_sum = np.nan_to_num(_patches(source, iy, ix, 2, "symmetric")).sum(axis=(1, 2))
     return np.abs(diff_sum) <= tolerance * source_sum
 
 
@@ -228,19 +261,24 @@ def local_maxima_5x5(image, candidates):
     return peaks
 
 
-def measure_psf_term(excess, source, err, peaks, peaks_snr=PSF_PEAKS_SNR):
+def measure_psf_term(excess, source, err, pixels, peaks_snr=PSF_PEAKS_SNR):
     """Excess of bright peaks over the official threshold, relative to the peak.
 
-    ``excess`` is |data - background - blot| less the official (loose) threshold, ``source`` the
-    blot minus background, ``peaks`` its 5x5 local maxima (where :func:`flux_agrees`); those above
-    ``peaks_snr`` x err count.
+    ``excess`` gives |data - background - blot| less the official (loose) threshold at pixel indices
+    (a function of (iy, ix)), ``source`` is the blot minus background, ``pixels`` (iy, ix) its 5x5
+    local maxima (where :func:`flux_agrees`); those above ``peaks_snr`` x err count.
     Returns the 98th percentile of the largest excess in each peak's 3x3 over the peak, or 0 when
     fewer than 5 peaks exist.
     """
-    iy, ix = np.nonzero(peaks & (source > peaks_snr * err))
+    iy, ix = pixels
+    bright = source[iy, ix] > peaks_snr * err[iy, ix]
+    iy, ix = iy[bright], ix[bright]
     if iy.size < 5:
         return 0.0
-    ratios = _patches(excess, iy, ix, 1).reshape(iy.size, 9).max(axis=1) / source[iy, ix]
+    rows = _fold(iy[:, None] + np.arange(-1, 2), source.shape[0], "edge")
+    cols = _fold(ix[:, None] + np.arange(-1, 2), source.shape[1], "edge")
+    around = excess(np.repeat(rows, 3, axis=1), np.tile(cols, 3))  # each peak's 3x3, (n, 9)
+    ratios = around.max(axis=1) / source[iy, ix]
     return float(max(0.0, np.percentile(ratios, PSF_TERM_PERCENTILE)))
 
 
@@ -261,25 +299,30 @@ def _fold(index, n, mode):
     return np.where(index >= n, 2 * n - 1 - index, index)
 
 
-def laplacian_significance(image, noise):
+def laplacian_significance(image, noise, rows=64):
     """L.A.Cosmic's Laplacian (van Dokkum 2001) in units of the noise, before its 5x5 median is removed.
 
     The Laplacian of the 2x-subsampled image, negative values clipped and block-averaged back, is
     for each pixel the mean over its four quadrants of max(0, 2 d - vertical - horizontal neighbour)
-    (edges repeated); divided by 2 x the noise as in L.A.Cosmic.
+    (edges repeated); divided by 2 x the noise as in L.A.Cosmic. Computed ``rows`` rows at a time,
+    so that the temporaries stay in the processor's cache.
     """
     p = np.pad(image, 1, mode="edge")
-    centre = 2.0 * p[1:-1, 1:-1]
-    up, down, left, right = p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]
-    lap = np.zeros_like(centre)
-    quadrant = np.empty_like(centre)
-    for v in (up, down):
-        for h in (left, right):
-            np.subtract(centre, v, out=quadrant)
-            quadrant -= h
-            lap += np.maximum(quadrant, 0.0, out=quadrant)
-    lap /= 4.0
-    return lap / (2.0 * noise)
+    out = np.empty(np.shape(image), np.result_type(image, noise))
+    for r0 in range(0, out.shape[0], rows):
+        block = p[r0 : r0 + rows + 2]
+        centre = block[1:-1, 1:-1]
+        # d - each neighbour; a quadrant is (d - vertical) + (d - horizontal)
+        left, right = centre - block[1:-1, :-2], centre - block[1:-1, 2:]
+        lap = np.zeros_like(centre)
+        quadrant = np.empty_like(centre)
+        for v in (block[:-2, 1:-1], block[2:, 1:-1]):
+            vertical = centre - v
+            for h in (left, right):
+                np.add(vertical, h, out=quadrant)
+                lap += np.maximum(quadrant, 0.0, out=quadrant)
+        out[r0 : r0 + rows] = lap / (8.0 * noise[r0 : r0 + rows])
+    return out
 
 
 def laplacian_statistics(image, noise, significance, iy, ix):
@@ -372,7 +415,9 @@ def sharper_than_psf(image, noise, iy, ix, templates, excluded=None, chunk=2048)
     neighbours), does not. Neighbours that are +inf in ``image`` (unusable or already flagged) do
     not count.
     """
-    stamps, var_t = templates
+    # in the image's precision (float32 images: float32 arithmetic, half the memory traffic)
+    dtype = np.result_type(image.dtype, np.float32)
+    stamps, var_t = (t.astype(dtype) for t in templates)
     out = np.empty(iy.size)
     for start in range(0, iy.size, chunk):
         sl = slice(start, start + chunk)
@@ -385,22 +430,22 @@ def sharper_than_psf(image, noise, iy, ix, templates, excluded=None, chunk=2048)
         d = np.where(counted, d, 0.0)
         sigma2 = np.where(counted, sigma2, 1.0)
         best = np.full(d.shape[0], np.inf)
-        centre = np.arange(9) == 4
-        for scale in SCALE_STEPS:
+        for scale in SCALE_STEPS.tolist():
             a = scale * d[:, 4, None, None]  # trial peaks, (n, 1, 1)
-            resid = d[:, None, :] - a * stamps[None]  # (n, m, 9)
-            resid = np.where(centre, np.maximum(resid, 0.0), np.minimum(resid, 0.0))
+            resid = np.minimum(d[:, None, :] - a * stamps[None], 0.0)  # (n, m, 9)
+            # the centre, where every template is 1, counts above the star: d (1 - scale) if > 0
+            resid[:, :, 4] = np.maximum((1.0 - scale) * d[:, 4, None], 0.0)
             weight = counted[:, None, :] / (sigma2[:, None, :] + a**2 * var_t[None])
             best = np.minimum(best, (resid**2 * weight).sum(axis=2).min(axis=1))
         out[sl] = np.sqrt(best)
     return out
 
 
-def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings: FlagSettings):
+def single_coverage_cosmic_rays(image, err, usable, candidates, templates, settings: FlagSettings):
     """Cosmic rays among ``candidates`` (pixels only this exposure covers), of any shape.
 
-    ``image`` is the exposure less its background, ``peaks`` bright sources (local maxima) that the
-    PSF is measured on (:func:`psf_sharpness`; sources confirmed by other exposures if enough).
+    ``image`` is the exposure less its background, ``templates`` the PSF's (:func:`psf_templates_at`
+    on bright sources, confirmed by other exposures if enough).
     A core has L.A.Cosmic's Laplacian significance (van Dokkum 2001) above ``lacosmic_sigclip``
     and above ``lacosmic_objlim`` x its fine structure, and stands ``lacosmic_sharpness`` x its
     noise above what the PSF allows given its lowest neighbours (:func:`sharper_than_psf`: all 8
@@ -410,7 +455,8 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
     ``GROW_ITERATIONS``), to 3x3 neighbours with significance above ``sigfrac x sigclip`` (or
     themselves ``sigclip`` x their noise above the sky: a pixel amid brighter hit ones) that
     are ``GROW_SHARPNESS x lacosmic_sharpness`` sharper than the PSF once the flagged pixels are left out of
-    their neighbours: so a track is followed to its ends. Statistics are computed only near
+    their neighbours, and themselves ``sigfrac x sigclip`` x their noise above the sky (not a noise
+    pixel beside a cosmic ray): so a track is followed to its ends. Statistics are computed only near
     candidates. Unusable pixels are neither cores nor grown into nor counted as neighbours, so a
     hot pixel's neighbours are not taken for a cosmic ray.
     """
@@ -418,15 +464,52 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, peaks, settings:
     rows, cols = np.nonzero(candidates.any(axis=1))[0], np.nonzero(candidates.any(axis=0))[0]
     if rows.size == 0:
         return mask
-    # The PSF templates from the whole exposure, the rest within the candidates' bounding box and a
-    # margin that every statistic's reach fits in (edges stay the exposure's).
-    py, px = np.nonzero(peaks & usable)
-    templates = psf_templates_at(image, err, usable, py, px)
+    # Within the candidates' bounding box and a margin that every statistic's reach fits in (edges
+    # stay the exposure's).
     m = CROP_MARGIN
     box = np.s_[max(rows[0] - m, 0) : rows[-1] + m + 1, max(cols[0] - m, 0) : cols[-1] + m + 1]
     mask[box] = _single_coverage_in_box(
         image[box], err[box], usable[box], candidates[box], templates, settings
     )
+    return mask
+
+
+def source_cosmic_rays(image, err, usable, cores, grows, templates, threshold):
+    """Cosmic rays among ``cores`` (pixels on sources that the official rule would flag and the
+    curvature and PSF terms let through) where several exposures overlap.
+
+    ``image`` is the exposure less its background, ``templates`` the PSF's (:func:`psf_templates_at`).
+    A core is ``threshold`` sigma sharper than every template at every trial peak
+    (:func:`sharper_than_psf`), which a star's core or ring, at any sub-pixel phase, is not. Cores
+    are then grown, repeatedly (up to ``GROW_ITERATIONS``), into 3x3 neighbours that ``grows``
+    accepts (a function of pixel indices (iy, ix) giving booleans: what the official loose
+    threshold would flag) and that are ``GROW_SHARPNESS x threshold`` sharper once the flagged
+    pixels are left out of their neighbours. Unusable pixels do not count as neighbours. Returns the
+    boolean mask.
+    """
+    mask = np.zeros(image.shape, bool)
+    iy, ix = np.nonzero(cores)
+    if iy.size == 0:
+        return mask
+    clean = np.where(usable, image, np.inf)
+    noise = np.where(usable & (err > 0), err, np.inf)
+    keep = sharper_than_psf(clean, noise, iy, ix, templates) > threshold
+    fy, fx = iy[keep], ix[keep]
+    mask[fy, fx] = True
+    ny, nx = image.shape
+    steps = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
+    for _ in range(GROW_ITERATIONS):
+        gy = np.clip((fy[:, None] + steps[:, 0]).ravel(), 0, ny - 1)
+        gx = np.clip((fx[:, None] + steps[:, 1]).ravel(), 0, nx - 1)
+        gy, gx = np.unique(np.stack([gy, gx]), axis=1)
+        ok = ~mask[gy, gx]
+        ok[ok] = grows(gy[ok], gx[ok])
+        gy, gx = gy[ok], gx[ok]
+        if gy.size == 0:
+            break
+        ok = sharper_than_psf(clean, noise, gy, gx, templates, mask) > GROW_SHARPNESS * threshold
+        fy, fx = gy[ok], gx[ok]
+        mask[fy, fx] = True
     return mask
 
 
@@ -486,8 +569,10 @@ def _single_coverage_in_box(image, err, usable, candidates, templates, settings:
         gsig = significance[gy, gx] - np.median(
             _patches(significance, gy, gx, 2).reshape(gy.size, 25), axis=1
         )
-        # or bright on its own: a pixel amid brighter hit ones has a negative Laplacian
-        keep = (gsig > sigfrac * sigclip) | (image[gy, gx] > sigclip * noise[gy, gx])
+        # and above the noise; or bright on its own (a pixel amid brighter hit ones has a
+        # negative Laplacian)
+        bright = image[gy, gx] / noise[gy, gx]
+        keep = (bright > sigfrac * sigclip) & ((gsig > sigfrac * sigclip) | (bright > sigclip))
         gy, gx = gy[keep], gx[keep]
         keep = sharper_than_psf(clean, noise, gy, gx, templates, mask) > GROW_SHARPNESS * threshold
         if not keep.any():
@@ -510,36 +595,67 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
     (snr1, snr2), (scale1, scale2) = _pair(settings.snr, "snr"), _pair(settings.scale, "scale")
     usable = np.isfinite(data) & np.isfinite(err) if usable is None else usable & np.isfinite(data)
     diff = data - background - settings.backg - blotted
-    deriv = abs_derivative(blotted) + settings.curvature * abs_curvature(blotted)
+    slope = abs_derivative(blotted)
+    deriv = slope + settings.curvature * abs_curvature(blotted)
+    sub = np.s_[::2, ::2]  # the difference's noise from every second pixel in each direction
     with np.errstate(all="ignore"):
-        z = diff / err
-    noise = err * difference_noise(z, coverage, usable & (deriv < err) & np.isfinite(z))
-    source = blotted - np.nanmedian(blotted)
-    # 5x5 local maxima of the blot are needed only among bright pixels (psf_term, confirmed peaks).
-    peaks = local_maxima_5x5(source, source > min(8.0, PSF_PEAKS_SNR) * err)
+        z = diff[sub] / err[sub]
+    quiet = usable[sub] & (deriv[sub] < err[sub]) & np.isfinite(z)
+    noise = err * difference_noise(z, coverage[sub], quiet, int(coverage.max()) + 1)[coverage]
+    # the blot's sky level, from every second pixel in each direction
+    source = blotted - np.nanmedian(blotted[::2, ::2])
+    source_max = maximum_3x3(source)
+    if settings.derivative_noise > 0:
+        sky_usable = usable & (coverage >= 2)
+        deriv = sky_derivative_less_noise(deriv, source_max, err, sky_usable, settings.derivative_noise)
+    # 5x5 local maxima of the blot are needed only among bright pixels (psf_term, confirmed peaks)
+    # that are maxima of their 3x3.
+    peaks = local_maxima_5x5(source, (source > min(8.0, PSF_PEAKS_SNR) * err) & (source >= source_max))
     strength = np.abs(diff)
     loose_base = snr2 * noise + scale2 * deriv
     # Where two overlap the reference is the lower one, which undersampled peaks fall further below.
     pairs = coverage == 2
     if settings.psf_term is None:
-        excess = strength - loose_base
+
+        def excess(iy, ix):
+            return strength[iy, ix] - loose_base[iy, ix]
+
         py, px = np.nonzero(peaks)
-        agreed = np.zeros(peaks.shape, bool)
-        agreed[py, px] = flux_agrees(diff, source, pixels=(py, px))
-        psf_term = [measure_psf_term(excess, source, err, agreed & g) for g in (~pairs, pairs)]
+        agreed = flux_agrees(diff, source, pixels=(py, px))
+        # Measured where three or more overlap (elsewhere) and where two do; never where one exposure
+        # alone makes the median, whose cosmic rays the blot holds, smoothed, as sources.
+        psf_term = [
+            measure_psf_term(excess, source, err, (py[g], px[g]))
+            for g in (agreed & (coverage[py, px] >= 3), agreed & (coverage[py, px] == 2))
+        ]
         psf_term[1] = max(psf_term)
     else:
         psf_term = [settings.psf_term] * 2
     # The allowance is for sources: less one ERR, the 3x3 maximum of the blot's noise on the sky.
-    local_peak = np.clip(maximum_3x3(source) - err, 0.0, None)
-    extra = np.where(pairs, psf_term[1], psf_term[0]) * local_peak
+    local_peak = np.clip(source_max - err, 0.0, None)
+    extra = local_peak * psf_term[0]  # (in the images' precision)
+    extra[pairs] = local_peak[pairs] * psf_term[1]
     strict = strength > snr1 * noise + scale1 * deriv + extra
     loose = strength > loose_base + extra
     mask = maximum_3x3(strict) & loose
     mask &= coverage >= 2
+    # What the official rule flags (its derivative term alone) and the curvature and PSF terms let
+    # through, above the blot (a cosmic ray adds flux): on a source, a cosmic ray unless a star fits.
+    several = usable & (coverage >= 2) & ~mask
+    cores = several & (diff > snr1 * noise + scale1 * slope)
     single = coverage <= 1
-    if settings.single_coverage_crs and single.any():
+    single_crs = settings.single_coverage_crs and single.any()
+    if cores.any() or single_crs:
+        image = data - background
         # stars confirmed by other exposures, not where a cosmic ray was flagged
         confirmed = peaks & (source > 8 * err) & (coverage >= 2) & usable & ~maximum_3x3(maximum_3x3(mask))
-        mask |= single_coverage_cosmic_rays(data - background, err, usable, single, confirmed, settings)
+        py, px = np.nonzero(confirmed)
+        templates = psf_templates_at(image, err, usable, py, px)
+
+        def grows(iy, ix):  # what the official loose threshold would flag
+            return several[iy, ix] & (diff[iy, ix] > snr2 * noise[iy, ix] + scale2 * slope[iy, ix])
+
+        mask |= source_cosmic_rays(image, err, usable, cores, grows, templates, settings.source_sharpness)
+        if single_crs:
+            mask |= single_coverage_cosmic_rays(image, err, usable, single, templates, settings)
     return mask & usable, psf_term

@@ -8,11 +8,13 @@ FLAG_KEYS = (
     "backg",
     "psf_term",
     "curvature",
+    "derivative_noise",
     "single_coverage_crs",
     "lacosmic_sigclip",
     "lacosmic_sigfrac",
     "lacosmic_objlim",
     "lacosmic_sharpness",
+    "source_sharpness",
 )
 OD = config["outlier_detection"]
 

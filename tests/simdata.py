@@ -15,7 +15,7 @@ from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photo
 from image3.grid import make_grid, native_pixel_scale
 from image3.resample import DrizzleSettings, Exposure, Mosaic
 from image3.simulate.dataset import detector_model, entry_geometry, plan
-from image3.simulate.exposure import simulate_exposure
+from image3.simulate.exposure import relative_pixel_area, render_sources, simulate_exposure
 from image3.simulate.psf import PixelIntegratedPSF
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +38,24 @@ def simulate(sim):
         models.append(model)
         crs.append(cr)
     return scene, truth, models, crs
+
+
+def noiseless_exposure(sim, scene, entry):
+    """An exposure's expected signal less its sky (MJy/sr, as its SCI): the scene through its true
+    WCS, with no noise, cosmic rays or bad pixels; what a perfect median blotted onto it would be.
+    The synthetic detector only (``sim`` without ``detectors``), no moving target."""
+    from image3.jwst_wcs import Distortion, imaging_wcs
+    from image3.simulate.observation import ExposurePointing
+
+    assert entry_geometry(entry) is None and entry["target"] is None
+    det = detector_model(sim)
+    distortion = Distortion()
+    shape = tuple(det.shape)
+    wcs = imaging_wcs(shape, ExposurePointing.from_dict(entry).true, distortion)
+    scale = distortion.pixel_scale
+    flux = render_sources(scene, wcs, shape, PixelIntegratedPSF(det.filter, scale), scale)
+    area = relative_pixel_area(wcs, shape, pixel_scale=scale)
+    return flux * 1e-6 / (scale**2 * ARCSEC2_TO_SR * area)
 
 
 def drizzle(models, grid=None, **drizzle_settings):

@@ -23,16 +23,20 @@ CR_RATE = 6e-4
 MORPHOLOGIES = ("single", "track", "core", "snowball")
 
 
-@functools.cache
-def _aligned(filter_name, size=768, n_exposures=6, dither_spread=0.25):
-    """Simulated exposures with their true WCS and sky levels (what tweakreg and skymatch give)."""
-    sim = simdata.settings(
+def _sim(filter_name, size=768, n_exposures=6, dither_spread=0.25):
+    return simdata.settings(
         filter=filter_name,
         shape=[size, size],
         n_exposures=n_exposures,
         dither_spread=dither_spread,
         cosmic_ray_rate=CR_RATE,
     )
+
+
+@functools.cache
+def _aligned(filter_name, size=768, n_exposures=6, dither_spread=0.25):
+    """Simulated exposures with their true WCS and sky levels (what tweakreg and skymatch give)."""
+    sim = _sim(filter_name, size, n_exposures, dither_spread)
     scene, truth, models, crs = simdata.simulate(sim)
     _with_true_wcs_and_sky(models, truth)
     return scene, truth, models, crs
@@ -72,6 +76,31 @@ def _detect(models, truth, tmp_path, flag_settings=None):
         masks.append(mask)
         coverages.append(coverage)
     return masks, coverages, grid
+
+
+OFFICIAL = outliers.FlagSettings(psf_term=0.0, curvature=0.0, derivative_noise=0.0, single_coverage_crs=False)
+
+
+@functools.cache
+def _noiseless_bound(filter_name):
+    """What a perfect median allows: the official thresholds (``OFFICIAL``) with each exposure's
+    noiseless signal (``simdata.noiseless_exposure``) as its blot, the coverage the real blot's.
+    Returns the recall as :func:`_cosmic_ray_recall` does."""
+    import tempfile
+    from pathlib import Path
+
+    scene, truth, models, crs = _aligned(filter_name)
+    with tempfile.TemporaryDirectory() as tmp:
+        _, coverages, _ = _detect(models, truth, Path(tmp))
+    masks = []
+    for m, entry, coverage in zip(models, truth, coverages, strict=True):
+        perfect = simdata.noiseless_exposure(_sim(filter_name), scene, entry)
+        usable = (m.dq & 1) == 0
+        mask, _ = outliers.flag_outliers(
+            m.data, m.err, perfect, coverage, entry["sky_level"], OFFICIAL, usable
+        )
+        masks.append(mask)
+    return _cosmic_ray_recall(models, crs, masks, coverages)
 
 
 def _cosmic_ray_recall(models, crs, masks, coverages):
@@ -129,11 +158,13 @@ def _flagged_star_fraction(scene, models, crs, masks, mag_limit=22.0):
 def test_cosmic_rays_of_every_shape_found_stars_kept(filter_name, tmp_path):
     """Per morphology (simulator truth, 3x the demo's rate): where one exposure covers the sky
     >= 90 % of S/N > 10 pixels flagged (measured: F090W single 95 %, track 91 %, core 93 %; F200W
-    100, 98, 97 %), where two or more do >= 98.5 % (the issue asks 99 %: measured 98.9-99.7 %; the
-    misses are cosmic rays on bright stars, whose allowance covers them); the snowball halos
-    (low-level charge, mostly below S/N 10) are reported, not held to it. No more than 1 % of
-    stars brighter than AB 22 with a flag within 2 pixels (0.4 % and 0 %), flags more than a
-    pixel from any cosmic ray <= 0.5 % of all (0.08 % and 0.35 %)."""
+    100, 98, 97 %), where two or more do >= 99 % of single pixels, tracks and cores (F090W 99.0,
+    99.2, 99.7 %; F200W 99.6, 99.2, 99.8 %; the misses are mostly on the wings of bright stars,
+    under the official derivative term, which the official rule misses too) and the snowball halos
+    (low-level charge, mostly below S/N 10: 19 and 16 pixels) at least what a noiseless median
+    gives under the official thresholds (100 % and 94 %, 15 of 16: both miss the same faint halo
+    pixel). No more than 1 % of stars brighter than AB 22 with a flag within 2 pixels (0.4 % and
+    0 %), flags more than a pixel from any cosmic ray <= 0.5 % of all (0.03 % and 0.43 %)."""
     scene, truth, models, crs = _aligned(filter_name)
     masks, coverages, _ = _detect(models, truth, tmp_path)
     recall = _cosmic_ray_recall(models, crs, masks, coverages)
@@ -141,9 +172,10 @@ def test_cosmic_rays_of_every_shape_found_stars_kept(filter_name, tmp_path):
         fraction, n = recall[("cov1 snr>10", kind)]
         assert n >= 25 and fraction >= 0.90, (kind, recall[("cov1 snr>10", kind)])
         fraction, n = recall[("cov2 snr>10", kind)]
-        assert n >= 300 and fraction >= 0.985, (kind, recall[("cov2 snr>10", kind)])
+        assert n >= 300 and fraction >= 0.99, (kind, recall[("cov2 snr>10", kind)])
     assert recall[("cov2 snr>10", "all")][0] >= 0.99, recall
-    assert recall[("cov2 snr>10", "snowball")][1] > 0  # halos exist; reported in the README
+    halos, n_halos = recall[("cov2 snr>10", "snowball")]
+    assert n_halos > 0 and halos >= _noiseless_bound(filter_name)[("cov2 snr>10", "snowball")][0]
     stars, n_stars = _flagged_star_fraction(scene, models, crs, masks)
     assert n_stars > 100 and stars <= 0.01, stars
     assert _false_fraction(models, crs, masks) <= 0.005
@@ -151,26 +183,29 @@ def test_cosmic_rays_of_every_shape_found_stars_kept(filter_name, tmp_path):
 
 def _official_and_ours(filter_name, tmp_path):
     """The aligned demo in ``filter_name`` flagged twice: with the official thresholds alone (no PSF
-    and curvature terms, no single-coverage test) and with ours. Returns (scene, models, cosmic
-    rays, official masks, coverages, our masks)."""
+    and curvature terms, the derivative's noise left in, no single-coverage test) and with ours.
+    Returns (scene, models, cosmic rays, official masks, coverages, our masks)."""
     scene, truth, models, crs = _aligned(filter_name)
-    official = outliers.FlagSettings(psf_term=0.0, curvature=0.0, single_coverage_crs=False)
     (tmp_path / "official").mkdir()
     (tmp_path / "ours").mkdir()
-    masks, coverages, _ = _detect(models, truth, tmp_path / "official", official)
+    masks, coverages, _ = _detect(models, truth, tmp_path / "official", OFFICIAL)
     ours, _, _ = _detect(models, truth, tmp_path / "ours")
     return scene, models, crs, masks, coverages, ours
 
 
-def test_cosmic_rays_at_snr_5_to_10_at_least_as_the_official_thresholds(tmp_path):
-    """Where two or more exposures overlap, cosmic-ray pixels of S/N 5-10 against the official
-    thresholds alone (no PSF and curvature terms, which eat star cores: below). The issue asks at
-    least the official rule's recall: NOT met, measured F200W 82.5 % against 84.7 % (the PSF and
-    curvature allowances cost 2 points near sources); held here to within 3 points of it."""
-    _, models, crs, masks, coverages, ours = _official_and_ours("F200W", tmp_path)
+@pytest.mark.parametrize("filter_name", ["F090W", "F200W"])
+def test_cosmic_rays_at_snr_5_to_10_at_least_as_the_official_thresholds(filter_name, tmp_path):
+    """Where two or more exposures overlap, cosmic-ray pixels of S/N 5-10: at least the official
+    thresholds alone (no PSF and curvature terms, which eat star cores: below) and at least 85 % of
+    what a noiseless median allows under them (:func:`_noiseless_bound`). Measured: F090W 87.2 %
+    against 85.6 % (official) and 95.1 % (bound, 92 % of it); F200W 87.5 % against 84.7 % and
+    90.5 % (97 %). Taking the median's noise derivative off on the sky (``derivative_noise``)
+    gains 4-5 points, most of all on single pixels (65-72 % -> 74-76 %)."""
+    _, models, crs, masks, coverages, ours = _official_and_ours(filter_name, tmp_path)
     theirs = _cosmic_ray_recall(models, crs, masks, coverages)[("cov2 snr5-10", "all")]
     mine = _cosmic_ray_recall(models, crs, ours, coverages)[("cov2 snr5-10", "all")]
-    assert mine[1] > 500 and mine[0] >= theirs[0] - 0.03 and mine[0] >= 0.8, (mine, theirs)
+    bound = _noiseless_bound(filter_name)[("cov2 snr5-10", "all")]
+    assert mine[1] > 500 and mine[0] >= theirs[0] and mine[0] >= 0.85 * bound[0], (mine, theirs, bound)
 
 
 def test_official_thresholds_alone_eat_undersampled_star_cores(tmp_path):
