@@ -2,6 +2,9 @@
 
 Images in MJy/sr, pixels 0-based. Beyond the official step:
 
+- **Above the median only.** A cosmic ray adds charge, so only pixels above the blotted median are
+  flagged (the official step flags ``|data - blot|``, which also takes the valleys of bright
+  stars' undersampled rings and spikes, where the smoothed median lies above the exposure).
 - **Noise of the difference.** ``snr`` is in units of the noise of ``data - blot``, measured on
   each exposure per coverage value (:func:`difference_noise`); it is about 0.95 x ERR where six
   exposures overlap (the exposure's own pixels are in the median, and drizzling and blotting smooth
@@ -79,7 +82,7 @@ class FlagSettings:
     backg: float = 0.0
     psf_term: float | None = None
     curvature: float = 0.07
-    derivative_noise: float = 0.25
+    derivative_noise: float = 0.15
     single_coverage_crs: bool = True
     lacosmic_sigclip: float = 6.0
     lacosmic_sigfrac: float = 0.3
@@ -611,14 +614,13 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
     # 5x5 local maxima of the blot are needed only among bright pixels (psf_term, confirmed peaks)
     # that are maxima of their 3x3.
     peaks = local_maxima_5x5(source, (source > min(8.0, PSF_PEAKS_SNR) * err) & (source >= source_max))
-    strength = np.abs(diff)
     loose_base = snr2 * noise + scale2 * deriv
     # Where two overlap the reference is the lower one, which undersampled peaks fall further below.
     pairs = coverage == 2
     if settings.psf_term is None:
 
         def excess(iy, ix):
-            return strength[iy, ix] - loose_base[iy, ix]
+            return diff[iy, ix] - loose_base[iy, ix]
 
         py, px = np.nonzero(peaks)
         agreed = flux_agrees(diff, source, pixels=(py, px))
@@ -635,8 +637,8 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
     local_peak = np.clip(source_max - err, 0.0, None)
     extra = local_peak * psf_term[0]  # (in the images' precision)
     extra[pairs] = local_peak[pairs] * psf_term[1]
-    strict = strength > snr1 * noise + scale1 * deriv + extra
-    loose = strength > loose_base + extra
+    strict = diff > snr1 * noise + scale1 * deriv + extra
+    loose = diff > loose_base + extra
     mask = maximum_3x3(strict) & loose
     mask &= coverage >= 2
     # What the official rule flags (its derivative term alone) and the curvature and PSF terms let
