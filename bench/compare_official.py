@@ -238,18 +238,25 @@ class Dataset:
     abvegaoffset: Path
 
 
-def simulate(args, src: Path, env: dict[str, str]) -> Dataset:
-    """Simulate the demo dataset in <workdir>/sim (Snakemake does nothing if it is up to date)."""
+def simulate(args, src: Path, env: dict[str, str], configfiles=(), settings=None) -> Dataset:
+    """Simulate the demo dataset in <workdir>/sim (Snakemake does nothing if it is up to date).
+
+    ``configfiles``: config files read before the override (e.g. config/demo_nircam_lw.yaml);
+    ``settings``: the override's ``simulate`` section (default: ``args.n_exposures`` of ``args.size``²).
+    """
     sim = args.workdir / "sim"
     sim.mkdir(exist_ok=True)
     config = sim / "bench_config.yaml"
-    override = {
-        "outdir": "results",
-        "demo_dir": DEMO_DIR,
-        "simulate": {"n_exposures": args.n_exposures, "shape": [args.size, args.size]},
-    }
+    if settings is None:
+        settings = {"n_exposures": args.n_exposures, "shape": [args.size, args.size]}
+    override = {"outdir": "results", "demo_dir": DEMO_DIR, "simulate": settings}
     config.write_text(yaml.safe_dump(override, sort_keys=False))
-    targets = run_bench.simulation_targets(args.n_exposures)  # imports image3 from src (sys.path)
+    merged = {}
+    for path in configfiles:
+        merged.update(yaml.safe_load(Path(path).read_text()).get("simulate", {}))
+    merged.update(settings)
+    # imports image3 from src (sys.path)
+    targets = run_bench.simulation_targets(merged["n_exposures"], merged.get("detectors"))
     cmd = [
         args.snakemake,
         "--snakefile",
@@ -257,12 +264,13 @@ def simulate(args, src: Path, env: dict[str, str]) -> Dataset:
         "--directory",
         str(sim),
         "--configfile",
+        *(str(path) for path in configfiles),
         str(config),
         "--cores",
         str(args.cores),
         *targets,
     ]
-    log(f"simulating {args.n_exposures} x {args.size}²: {shlex.join(cmd)}")
+    log(f"simulating {sum(t.endswith('_cal.fits') for t in targets)} _cal files: {shlex.join(cmd)}")
     t0 = time.perf_counter()
     with open(sim / "snakemake_sim.log", "w") as out:
         rc = subprocess.run(cmd, cwd=sim, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
