@@ -267,7 +267,7 @@ def local_maxima_5x5(image, candidates):
 def measure_psf_term(excess, source, err, pixels, peaks_snr=PSF_PEAKS_SNR):
     """Excess of bright peaks over the official threshold, relative to the peak.
 
-    ``excess`` gives |data - background - blot| less the official (loose) threshold at pixel indices
+    ``excess`` gives data - background - blot less the official (loose) threshold at pixel indices
     (a function of (iy, ix)), ``source`` is the blot minus background, ``pixels`` (iy, ix) its 5x5
     local maxima (where :func:`flux_agrees`); those above ``peaks_snr`` x err count.
     Returns the 98th percentile of the largest excess in each peak's 3x3 over the peak, or 0 when
@@ -497,23 +497,31 @@ def source_cosmic_rays(image, err, usable, cores, grows, templates, threshold):
     clean = np.where(usable, image, np.inf)
     noise = np.where(usable & (err > 0), err, np.inf)
     keep = sharper_than_psf(clean, noise, iy, ix, templates) > threshold
-    fy, fx = iy[keep], ix[keep]
-    mask[fy, fx] = True
-    ny, nx = image.shape
+    mask[iy[keep], ix[keep]] = True
+    _grow(mask, iy[keep], ix[keep], grows, clean, noise, templates, GROW_SHARPNESS * threshold)
+    return mask
+
+
+def _grow(mask, fy, fx, accepts, clean, noise, templates, threshold):
+    """Grow ``mask`` (in place) from the pixels (fy, fx) flagged last, repeatedly (up to
+    ``GROW_ITERATIONS``), into their unflagged 3x3 neighbours that ``accepts`` (a function of pixel
+    indices (gy, gx) giving booleans) and that are ``threshold`` sigma sharper than the PSF once the
+    flagged pixels are left out of their neighbours (:func:`sharper_than_psf`; ``clean`` and
+    ``noise`` +inf where unusable). Neighbours rejected once are tried again as more are flagged."""
+    ny, nx = mask.shape
     steps = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
     for _ in range(GROW_ITERATIONS):
         gy = np.clip((fy[:, None] + steps[:, 0]).ravel(), 0, ny - 1)
         gx = np.clip((fx[:, None] + steps[:, 1]).ravel(), 0, nx - 1)
         gy, gx = np.unique(np.stack([gy, gx]), axis=1)
         ok = ~mask[gy, gx]
-        ok[ok] = grows(gy[ok], gx[ok])
+        ok[ok] = accepts(gy[ok], gx[ok])
         gy, gx = gy[ok], gx[ok]
         if gy.size == 0:
-            break
-        ok = sharper_than_psf(clean, noise, gy, gx, templates, mask) > GROW_SHARPNESS * threshold
+            return
+        ok = sharper_than_psf(clean, noise, gy, gx, templates, mask) > threshold
         fy, fx = gy[ok], gx[ok]
         mask[fy, fx] = True
-    return mask
 
 
 def psf_templates_at(image, err, usable, py, px):
@@ -557,31 +565,22 @@ def _single_coverage_in_box(image, err, usable, candidates, templates, settings:
     core &= (inner.max(axis=1) <= value) & (value > CORE_CONTRAST * local)
     core[core] = sharper_than_psf(clean, noise, iy[core], ix[core], templates) > threshold
     mask[iy[core], ix[core]] = True
-    ny, nx = image.shape
-    steps = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
-    fy, fx = iy[core], ix[core]  # the pixels flagged last
-    for _ in range(GROW_ITERATIONS):
-        # their neighbours; those rejected before are tried again (more neighbours flagged now)
-        gy = np.clip((fy[:, None] + steps[:, 0]).ravel(), 0, ny - 1)
-        gx = np.clip((fx[:, None] + steps[:, 1]).ravel(), 0, nx - 1)
-        gy, gx = np.unique(np.stack([gy, gx]), axis=1)
-        keep = candidates[gy, gx] & usable[gy, gx] & ~mask[gy, gx]
-        gy, gx = gy[keep], gx[keep]
-        if gy.size == 0:
-            break
+
+    def accepts(gy, gx):
+        """Unflagged neighbours that are candidates, usable, above the noise and either significant
+        in the Laplacian or bright on their own (amid brighter hit pixels it is negative)."""
+        ok = candidates[gy, gx] & usable[gy, gx]
+        if not ok.any():
+            return ok
+        gy, gx = gy[ok], gx[ok]
         gsig = significance[gy, gx] - np.median(
             _patches(significance, gy, gx, 2).reshape(gy.size, 25), axis=1
         )
-        # and above the noise; or bright on its own (a pixel amid brighter hit ones has a
-        # negative Laplacian)
         bright = image[gy, gx] / noise[gy, gx]
-        keep = (bright > sigfrac * sigclip) & ((gsig > sigfrac * sigclip) | (bright > sigclip))
-        gy, gx = gy[keep], gx[keep]
-        keep = sharper_than_psf(clean, noise, gy, gx, templates, mask) > GROW_SHARPNESS * threshold
-        if not keep.any():
-            break
-        fy, fx = gy[keep], gx[keep]
-        mask[fy, fx] = True
+        ok[ok] = (bright > sigfrac * sigclip) & ((gsig > sigfrac * sigclip) | (bright > sigclip))
+        return ok
+
+    _grow(mask, iy[core], ix[core], accepts, clean, noise, templates, GROW_SHARPNESS * threshold)
     return mask
 
 
