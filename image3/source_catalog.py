@@ -505,7 +505,11 @@ def band_abvega_offset(band: BandImage, path=None) -> float:
 
 def single_band_catalog(band: BandImage, settings: CatalogSettings, apcorr=None, abvegaoffset=None):
     """Detect and measure one mosaic; returns (QTable, segmentation map, or (None, None) when no
-    source is found). ``apcorr`` and ``abvegaoffset`` are reference file paths or None."""
+    source is found). ``apcorr`` and ``abvegaoffset`` are reference file paths or None.
+
+    Dropped: sources whose centre lies at or beyond the data's edge (:func:`centred_at_data_edge`)
+    and cosmic rays left in where one exposure covers the sky (:func:`not_single_coverage_sharp`).
+    """
     band, rms = subtract_background(band, settings.bkg_boxsize)
     segm, smoothed = segment(band.data, rms, band.mask, settings)
     if segm is None:
@@ -514,20 +518,54 @@ def single_band_catalog(band: BandImage, settings: CatalogSettings, apcorr=None,
     apertures = band_apertures(band, segm, segm_cat, settings.ee, apcorr)
     log.info("%s apertures: %s", band.filter, apertures.to_meta())
     table = measure(band, segm, segm_cat, apertures, band_abvega_offset(band, abvegaoffset), settings)
-    keep = not_single_coverage_sharp(band, segm, segm_cat, table, apertures.ee)
-    if not keep.all():
-        log.info(
-            "%s: %d sources only one exposure sees and sharper than the PSF dropped",
-            band.filter,
-            (~keep).sum(),
-        )
-        dropped = np.asarray(table["label"])[~keep]
-        segm_data = np.where(np.isin(segm.data, dropped), 0, segm.data)
-        table = table[keep]
-        if len(table) == 0:
-            return None, None
-        return table, segm_data
-    return table, segm.data
+    at_edge = centred_at_data_edge(band.data, band.mask, segm, settings.kernel_fwhm)
+    sharp = ~not_single_coverage_sharp(band, segm, segm_cat, table, apertures.ee)
+    _log_dropped(band.filter, at_edge, sharp & ~at_edge)
+    return _without(table, segm, at_edge | sharp)
+
+
+def _log_dropped(name, at_edge, sharp=None):
+    """Log how many sources each reason dropped."""
+    if at_edge.any():
+        log.info("%s: %d sources centred at or beyond the data's edge dropped", name, at_edge.sum())
+    if sharp is not None and sharp.any():
+        log.info("%s: %d sources only one exposure sees and sharper than the PSF dropped", name, sharp.sum())
+
+
+def _without(table, segm, drop):
+    """The catalog and segmentation map without the sources ``drop`` marks; (None, None) when
+    none is left."""
+    if drop.all():
+        return None, None
+    dropped = np.asarray(table["label"])[drop]
+    return table[~drop], np.where(np.isin(segm.data, dropped), 0, segm.data)
+
+
+def centred_at_data_edge(image, mask, segm, kernel_fwhm):
+    """True for the segments whose centre lies at or beyond the data's edge (a source cut by the
+    edge of the mosaic or of the exposures' footprint): their position, flux and shape are those
+    of the part left in and cannot be measured.
+
+    The centre of a source is where its image smoothed with the detection kernel peaks; here the
+    kernel is normalised to the pixels with data (a weighted local mean, so the missing side does
+    not pull the peak inwards). A segment whose peak lies on a pixel beside a pixel without data
+    (``mask``) or on the array's border is centred at the edge or beyond it.
+    """
+    reach = 2 * int(np.ceil(2 * kernel_fwhm))
+    nodata = np.pad(mask, reach, constant_values=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        local_mean = convolve(
+            np.pad(image, reach),
+            smoothing_kernel(kernel_fwhm),
+            mask=nodata,
+            nan_treatment="interpolate",
+            preserve_nan=False,
+        )[reach:-reach, reach:-reach]
+    beside = ndimage.binary_dilation(nodata, np.ones((3, 3), bool))[reach:-reach, reach:-reach] & ~mask
+    peaks = ndimage.maximum_position(local_mean, segm.data, segm.labels)
+    rows, cols = np.asarray(peaks, int).reshape(-1, 2).T
+    return beside[rows, cols]
 
 
 SHARP_PERCENTILE = 1.0
@@ -614,4 +652,6 @@ def multiband_catalog(bands, settings: CatalogSettings, apcorr=None, abvegaoffse
             if name not in COMMON_COLUMNS:
                 table[f"{band.name}_{name}"] = measured[name]
         table.meta[band.name] = dict(measured.meta)
-    return table, segm.data
+    at_edge = centred_at_data_edge(image, mask, segm, settings.kernel_fwhm)
+    _log_dropped("detection image", at_edge)
+    return _without(table, segm, at_edge)

@@ -2,6 +2,7 @@
 multi-band (forced photometry) catalog."""
 
 import functools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -128,6 +129,38 @@ def test_total_fluxes_and_positions_of_isolated_stars_match_the_truth():
     dra, ddec = truth.spherical_offsets_to(table["sky_centroid"][idx])
     rms = np.sqrt(np.mean(dra.to_value("mas") ** 2 + ddec.to_value("mas") ** 2))
     assert rms < 5.0, rms
+
+
+def test_sources_cut_by_the_data_edge_are_kept_only_when_centred_inside():
+    """The F150W mosaic with strips 24 pixels wide every 96 columns and its bottom 40 rows taken
+    away (no data): no entry lies more than 0.15 arcsec from a true source whose centre is in the
+    data, and every isolated star brighter than AB 23 centred 3 pixels or more inside the data is
+    still in the catalog."""
+    scene, grid, band = _band("F150W")
+    ny, nx = grid.shape
+    gone = np.zeros(grid.shape, bool)
+    gone[:, np.arange(nx) % 96 < 24] = True
+    gone[:40] = True
+    cut = replace(
+        band, data=np.where(gone, 0.0, band.data), err=np.where(gone, 0.0, band.err), mask=gone | band.mask
+    )
+    table, _ = single_band_catalog(cut, SETTINGS)
+
+    x, y = grid.wcs.invert(np.asarray(scene["ra"]), np.asarray(scene["dec"]), with_bounding_box=False)
+    ix, iy = np.rint(x).astype(int), np.rint(y).astype(int)
+    on_grid = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    centred_in = np.zeros(len(scene), bool)
+    centred_in[on_grid] = ~cut.mask[iy[on_grid], ix[on_grid]]
+    inside = SkyCoord(scene["ra"][centred_in], scene["dec"][centred_in], unit="deg")
+    _, sep, _ = table["sky_centroid"].match_to_catalog_sky(inside)
+    assert np.all(sep.arcsec < 0.15), table[sep.arcsec >= 0.15]["label", "xcentroid", "ycentroid"]
+
+    rows, sx, sy = simdata.isolated_stars(scene, grid, 4, (16.0, 23.0))
+    depth = ndimage.distance_transform_edt(~cut.mask)[np.rint(sy).astype(int), np.rint(sx).astype(int)]
+    near_edge = (depth >= 3) & (depth < 12)
+    assert near_edge.sum() >= 5, near_edge.sum()
+    _, ok = _match(table, rows[depth >= 3])
+    assert ok.all(), rows[depth >= 3][~ok]["ra", "dec", "mag_ab"]
 
 
 def test_reference_files_give_radii_corrections_and_vega_magnitudes(reference_files):
