@@ -461,7 +461,7 @@ def align_absolute(exposures, refcat: Table, settings: FitSettings, refine_toler
         e.wcs = g.wcs
 
 
-def applied_correction(e: ExposureCatalog):
+def _applied_correction(e: ExposureCatalog):
     """Shift (arcsec east, north) and rotation (deg) the alignment applied at the chip centre."""
     x, y = (e.shape[1] - 1) / 2.0, (e.shape[0] - 1) / 2.0
     xs, ys = np.array([x, x]), np.array([y, y + 100.0])
@@ -480,7 +480,7 @@ def report(exposures) -> Table:
     """
     rows = []
     for e in exposures:
-        east, north, rotation = applied_correction(e)
+        east, north, rotation = _applied_correction(e)
         succeeded = [v for v in e.info.values() if v.get("status") == "SUCCESS"]
         reference = any(v.get("status") == "REFERENCE" for v in e.info.values())
         fitted = [v for v in e.info.values() if v.get("status") in ALIGNED and "n_matched" in v]

@@ -10,7 +10,7 @@ Radii are in pixels of the mosaic. They come from the official reference files w
 
 Without an APCORR file they are derived from the mosaic itself: the median curve of growth of bright,
 isolated, point-like sources out to ``TOTAL_RADIUS_FWHM`` times their FWHM, with the sky from an annulus
-beyond (:func:`growth_curve_apertures`).
+beyond (:func:`_growth_curve_apertures`).
 """
 
 import logging
@@ -138,21 +138,21 @@ def read_abvega_offset(path, filter_name, pupil) -> float:
     return float(rows["abvega_offset"][0])
 
 
-def fallback_apertures(ee) -> ApertureParams:
+def _fallback_apertures(ee) -> ApertureParams:
     """The official fallback: radii of 1, 2, 3 pixels and no aperture correction."""
     return ApertureParams(
         tuple(ee), FALLBACK_RADII, (1.0, 1.0, 1.0), *FALLBACK_SKY, "fallback (no correction)"
     )
 
 
-def growth_radii(fwhm: float, step: float = 0.25):
+def _growth_radii(fwhm: float, step: float = 0.25):
     """Radii (pixels) of the curve of growth, the total radius and the sky annulus for ``fwhm``."""
     total = TOTAL_RADIUS_FWHM * fwhm
     radii = np.arange(step, total + step / 2, step)
     return radii, total, (total, total + SKY_WIDTH_FWHM * fwhm)
 
 
-def curves_of_growth(data, sky_mask, positions, radii, sky):
+def _curves_of_growth(data, sky_mask, positions, radii, sky):
     """Background-subtracted flux within each radius (rows: stars), in the data's units.
 
     ``data`` is zero where there are no data; ``positions`` are (x, y) 0-based pixels; ``sky`` the
@@ -167,7 +167,7 @@ def curves_of_growth(data, sky_mask, positions, radii, sky):
     return sums - np.outer(background, np.pi * np.asarray(radii) ** 2)
 
 
-def growth_curve_apertures(data, sky_mask, positions, fwhm, ee) -> ApertureParams:
+def _growth_curve_apertures(data, sky_mask, positions, fwhm, ee) -> ApertureParams:
     """Apertures from the median curve of growth of point sources at ``positions`` (x, y pixels).
 
     Each star's curve is normalised to its flux within ``TOTAL_RADIUS_FWHM`` x ``fwhm`` (pixels); the
@@ -175,8 +175,8 @@ def growth_curve_apertures(data, sky_mask, positions, fwhm, ee) -> ApertureParam
     correction the median of the stars' total / flux in that radius. The catalog then measures its
     local background in the same annulus the curves used.
     """
-    radii, total, sky = growth_radii(fwhm)
-    curves = curves_of_growth(data, sky_mask, positions, radii, sky)
+    radii, total, sky = _growth_radii(fwhm)
+    curves = _curves_of_growth(data, sky_mask, positions, radii, sky)
     curves = curves / curves[:, -1:]
     median = np.maximum.accumulate(np.median(curves, axis=0))
     ee_radii = [float(np.interp(e / 100.0, median, radii)) for e in ee]
@@ -207,7 +207,7 @@ def point_sources(segm_data, segm_cat, mask, psf_fwhm=None, min_snr=100.0):
     if len(point) == 0:
         return point, typical
     typical = psf_fwhm or float(np.median(fwhm[point]))
-    _, total, (_, outer) = growth_radii(typical)
+    _, total, (_, outer) = _growth_radii(typical)
     x, y = np.asarray(segm_cat.x_centroid), np.asarray(segm_cat.y_centroid)
     labels = np.asarray(segm_cat.label)
     keep = [
@@ -234,7 +234,7 @@ def _clear(blocked, x, y, radius, *, own=None):
 
 
 def apertures_from_mosaic(data, mask, segm_data, segm_cat, ee, psf_fwhm=None) -> ApertureParams:
-    """Apertures from the mosaic's own point sources (:func:`growth_curve_apertures`), or the
+    """Apertures from the mosaic's own point sources (:func:`_growth_curve_apertures`), or the
     official fallback, with a warning, when fewer than ``MIN_GROWTH_STARS`` qualify.
 
     ``data`` is background subtracted and zero where ``mask`` (no data); other sources' segments
@@ -248,8 +248,8 @@ def apertures_from_mosaic(data, mask, segm_data, segm_cat, ee, psf_fwhm=None) ->
             len(stars),
             MIN_GROWTH_STARS,
         )
-        return fallback_apertures(ee)
+        return _fallback_apertures(ee)
     positions = np.column_stack(
         [np.asarray(segm_cat.x_centroid)[stars], np.asarray(segm_cat.y_centroid)[stars]]
     )
-    return growth_curve_apertures(data, mask | (segm_data > 0), positions, fwhm, ee)
+    return _growth_curve_apertures(data, mask | (segm_data > 0), positions, fwhm, ee)

@@ -42,7 +42,7 @@ class Product:
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+-]*(?:\.[A-Za-z0-9_+-]+)*")
 
 
-def check_plain_name(name, what: str, path) -> str:
+def _check_plain_name(name, what: str, path) -> str:
     """``name`` if it is a plain file name (see ``PLAIN_NAME``), else an InputError naming ``what``."""
     if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name):
         raise InputError(
@@ -68,15 +68,15 @@ def load_association(path) -> list[Product]:
         raise InputError(f"association file not found: {path}") from None
     except json.JSONDecodeError as err:
         raise InputError(f"association {path} is not valid JSON: {err}") from None
-    return parse_association(asn, path)
+    return _parse_association(asn, path)
 
 
-def parse_association(asn: dict, path: Path) -> list[Product]:
+def _parse_association(asn: dict, path: Path) -> list[Product]:
     """Validate the association dictionary ``asn`` read from ``path`` and build its products."""
     if not isinstance(asn, dict) or asn.get("asn_type") != "image3":
         got = asn.get("asn_type") if isinstance(asn, dict) else type(asn).__name__
         raise InputError(f"association {path}: asn_type must be 'image3', got {got!r}")
-    asn_id = check_plain_name(str(asn.get("asn_id") or "a3001"), "asn_id", path)
+    asn_id = _check_plain_name(str(asn.get("asn_id") or "a3001"), "asn_id", path)
     products = asn.get("products")
     if not products:
         raise InputError(f"association {path}: no 'products'")
@@ -85,7 +85,7 @@ def parse_association(asn: dict, path: Path) -> list[Product]:
         name = product.get("name")
         if not name:
             raise InputError(f"association {path}: products[{k}] has no 'name'")
-        check_plain_name(name, "product name", path)
+        _check_plain_name(name, "product name", path)
         members = [m for m in product.get("members", []) if str(m.get("exptype", "")).lower() == "science"]
         if not members:
             raise InputError(f"association {path}: product {name!r} has no science members")

@@ -14,7 +14,7 @@ from .level2b import save_model
 FORMATS = {"xcentroid": ".4f", "ycentroid": ".4f", "sharpness": ".6f", "roundness": ".6f"}
 
 
-def format_columns(table):
+def _format_columns(table):
     """Readable text formats: 4 decimals for pixel centroids and concentration indices, 6 for
     shapes and magnitudes, 6 significant digits for fluxes."""
     for name in table.colnames:
@@ -41,10 +41,10 @@ def empty_catalog(meta=None):
 def write_catalog(table, path):
     """Write the catalog as ECSV (units and sky coordinates kept), atomically."""
     with atomic_path(path) as tmp:
-        format_columns(table).write(tmp, format="ascii.ecsv", overwrite=True)
+        _format_columns(table).write(tmp, format="ascii.ecsv", overwrite=True)
 
 
-def write_segmentation(segm, reference, path):
+def _write_segmentation(segm, reference, path):
     """The segmentation map (uint32 labels, 0 = background) as a SegmentationMapModel on the
     mosaic's grid, with the mosaic's primary metadata and WCS."""
     model = datamodels.SegmentationMapModel(segm.astype(np.uint32))
@@ -54,7 +54,7 @@ def write_segmentation(segm, reference, path):
     save_model(model, path)
 
 
-def regions_text(table, radius_arcsec, colour="green"):
+def _regions_text(table, radius_arcsec, colour="green"):
     """ds9 regions: one fk5 circle per source, extended sources dashed, labelled."""
     lines = ["# Region file format: DS9 version 4.1", f"global color={colour}", "fk5"]
     if "sky_centroid" not in table.colnames:
@@ -68,10 +68,10 @@ def regions_text(table, radius_arcsec, colour="green"):
 
 
 def write_regions(table, radius_arcsec, path):
-    """Write :func:`regions_text` atomically."""
+    """Write :func:`_regions_text` atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
-            f.write(regions_text(table, radius_arcsec))
+            f.write(_regions_text(table, radius_arcsec))
 
 
 def regions_radius_arcsec(table, pixel_scale):
@@ -85,7 +85,7 @@ def regions_radius_arcsec(table, pixel_scale):
 def write_catalog_products(table, segm, reference, paths):
     """The catalog (``paths.cat``), segmentation map (``paths.segm``, on ``reference``'s grid) and
     ds9 regions (``paths.regions``, circles of the largest aperture of any band)."""
-    write_segmentation(segm, reference, paths.segm)
+    _write_segmentation(segm, reference, paths.segm)
     scale = float(np.sqrt(reference.meta.photometry.pixelarea_arcsecsq))
     write_regions(table, regions_radius_arcsec(table, scale), paths.regions)
     write_catalog(table, paths.cat)

@@ -13,7 +13,6 @@ __all__ = [
     "DQ_FLAGS",
     "excluded_exposure",
     "good_pixels",
-    "good_bits_mask",
     "has_valid_pixels",
     "with_outliers",
 ]
@@ -57,7 +56,7 @@ _ALL_BITS = (1 << 32) - 1
 log = logging.getLogger("image3")
 
 
-def good_bits_mask(good_bits, key="good_bits") -> int | None:
+def _good_bits_mask(good_bits, key="good_bits") -> int | None:
     """The DQ bits that still leave a pixel good, as an integer (None: every pixel is good).
 
     ``good_bits`` uses the official syntax: an integer, or flag names (or integers that are
@@ -95,8 +94,8 @@ def _is_power_of_two(n: int) -> bool:
 
 
 def good_pixels(dq, good_bits, key="good_bits") -> np.ndarray:
-    """Boolean mask of pixels whose DQ has no bits outside ``good_bits`` (see :func:`good_bits_mask`)."""
-    mask = good_bits_mask(good_bits, key)
+    """Boolean mask of pixels whose DQ has no bits outside ``good_bits`` (see :func:`_good_bits_mask`)."""
+    mask = _good_bits_mask(good_bits, key)
     if mask is None:
         return np.ones(np.shape(dq), bool)
     return (np.asarray(dq).astype(np.uint32) & np.uint32(~mask & _ALL_BITS)) == 0

@@ -92,7 +92,7 @@ def _tp_table(xy):
     return Table({"TPx": xy[:, 0], "TPy": xy[:, 1]})
 
 
-def correction_jacobian(xy, centre, fitgeometry):
+def _correction_jacobian(xy, centre, fitgeometry):
     """d(correction)/d(parameters), shape (n, 2, N_PARAMS[fitgeometry]), for points ``xy``."""
     d = xy - centre
     jac = np.zeros((len(xy), 2, N_PARAMS[fitgeometry]))
@@ -147,8 +147,8 @@ def solve(catalogs, pairs, centres, fixed, fitgeometry, nclip, sigma, pair_minob
     gb = np.concatenate([np.full(len(p.ib), catalogs[p.b].group) for p in pairs])
     xa = np.concatenate([catalogs[p.a].xy[p.ia] for p in pairs])
     xb = np.concatenate([catalogs[p.b].xy[p.ib] for p in pairs])
-    ja = correction_jacobian(xa, centres[ga], fitgeometry)
-    jb = correction_jacobian(xb, centres[gb], fitgeometry)
+    ja = _correction_jacobian(xa, centres[ga], fitgeometry)
+    jb = _correction_jacobian(xb, centres[gb], fitgeometry)
     design = _design(ja, ga, column, n_par, len(free)) - _design(jb, gb, column, n_par, len(free))
     design = design[:, np.flatnonzero(fitted)]
     rhs = (xb - xa).ravel()

@@ -18,7 +18,6 @@ from .errors import InputError
 __all__ = [
     "Grid",
     "TanProjection",
-    "check_grid_size",
     "detector_rotation",
     "grid_from_asdf",
     "make_grid",
@@ -189,7 +188,7 @@ def make_grid(
     else:
         ny, nx = (int(n) for n in output_shape)
         default_crpix = ((nx - 1) / 2.0, (ny - 1) / 2.0)
-    check_grid_size((ny, nx), max_output_pixels)
+    _check_grid_size((ny, nx), max_output_pixels)
     crpix = default_crpix if crpix is None else tuple(crpix)
     tan = TanProjection(tuple(float(v) for v in crval), tuple(float(v) for v in crpix), pixel_scale, rotation)
     return Grid(None, (ny, nx), pixel_scale, tan=tan)
@@ -215,7 +214,7 @@ def check_grid_options(resample: dict) -> None:
         )
 
 
-def check_grid_size(shape, max_output_pixels):
+def _check_grid_size(shape, max_output_pixels):
     """Refuse an output grid larger than ``max_output_pixels`` (a bad WCS must not allocate TBs)."""
     npix = int(shape[0]) * int(shape[1])
     if max_output_pixels is not None and npix > max_output_pixels:
@@ -251,7 +250,7 @@ def grid_from_asdf(path, output_shape=None, max_output_pixels=None) -> Grid:
             f"resample.output_wcs: {path} gives no shape (array_shape or bounding_box); "
             "set resample.output_shape"
         )
-    check_grid_size(shape, max_output_pixels)
+    _check_grid_size(shape, max_output_pixels)
     wcs.array_shape = shape
     return Grid(wcs, shape, native_pixel_scale(wcs, shape), source=str(Path(path).resolve()))
 

@@ -67,7 +67,7 @@ class Distortion:
             _polynomial(self.coeffs_x, s, n, "c1_0") & _polynomial(self.coeffs_y, s, n, "c0_1")
         )
         forward = (models.Shift(-xref) & models.Shift(-yref)) | to_ideal
-        return forward, fitted_inverse(forward, shape, degree=5)
+        return forward, _fitted_inverse(forward, shape, degree=5)
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class SiafDistortion:
 
     ``sci2idl_x``/``sci2idl_y`` hold ``(i, j, c)`` for ``c dx**i dy**j`` giving the ideal position in
     arcsec, with ``dx = X - x_sci_ref``, ``dy = Y - y_sci_ref`` in the SIAF's 1-based full-frame
-    science pixels ``X, Y``. The inverse is fitted to them (:func:`fitted_inverse`): the SIAF's own
+    science pixels ``X, Y``. The inverse is fitted to them (:func:`_fitted_inverse`): the SIAF's own
     ``Idl2Sci`` polynomials miss the forward ones by up to 0.1 pixel at NIRCam's corners, too much for
     a simulator whose truth is the forward model.
     ``origin`` is a subarray's first pixel in 0-based full-frame science pixels (``xstart - 1``,
@@ -100,10 +100,10 @@ class SiafDistortion:
             | models.Mapping((0, 1, 0, 1))
             | (_siaf_polynomial(self.sci2idl_x) & _siaf_polynomial(self.sci2idl_y))
         )
-        return forward, fitted_inverse(forward, shape)
+        return forward, _fitted_inverse(forward, shape)
 
 
-def fitted_inverse(to_ideal, shape, degree=6):
+def _fitted_inverse(to_ideal, shape, degree=6):
     """Polynomial inverse (ideal arcsec -> 0-based pixels) of ``to_ideal``, fitted over the
     detector plus a 10 % margin in ideal coordinates about the chip centre's: round trip below
     1e-4 pixel for the synthetic distortion and NIRCam's short-wave SIAF polynomials, 3e-4 for
@@ -148,7 +148,7 @@ def _ideal_to_v2v3(pointing: Pointing):
     )
 
 
-def detector_to_v2v3(shape, pointing: Pointing, distortion):
+def _detector_to_v2v3(shape, pointing: Pointing, distortion):
     """Distortion model: 0-based detector pixels -> V2/V3 in arcsec, with its inverse.
 
     ``distortion`` is a :class:`Distortion` (the mild synthetic one, inverse fitted) or a
@@ -204,7 +204,7 @@ def imaging_wcs(shape, pointing: Pointing, distortion=Distortion()) -> WCS:
     world = cf.CelestialFrame(reference_frame=coord.ICRS(), name="world")
     wcs = WCS(
         [
-            (detector, detector_to_v2v3(shape, pointing, distortion)),
+            (detector, _detector_to_v2v3(shape, pointing, distortion)),
             (v2v3, velocity_aberration(pointing)),
             (v2v3vacorr, v2v3_to_sky(pointing)),
             (world, None),

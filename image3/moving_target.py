@@ -25,12 +25,12 @@ def mean_target_position(positions) -> tuple:
     return mean_position(np.asarray(positions, dtype=float).reshape(-1, 2))
 
 
-def ra_difference(ra_to, ra_from):
+def _ra_difference(ra_to, ra_from):
     """``ra_to - ra_from`` in deg, wrapped to [-180, 180)."""
     return (ra_to - ra_from + 180.0) % 360.0 - 180.0
 
 
-def add_moving_frame(wcs: WCS, mean, position) -> WCS:
+def _add_moving_frame(wcs: WCS, mean, position) -> WCS:
     """A copy of ``wcs`` with the frame ``moving_target`` appended after its output (sky) frame.
 
     ``mean`` and ``position`` are (ra, dec) in deg: the mean target position and this exposure's;
@@ -38,7 +38,7 @@ def add_moving_frame(wcs: WCS, mean, position) -> WCS:
     """
     if wcs.output_frame.name == MOVING_FRAME:
         raise InputError("the WCS already has a moving_target frame")
-    shift = Shift(ra_difference(mean[0], position[0])) & Shift(mean[1] - position[1])
+    shift = Shift(_ra_difference(mean[0], position[0])) & Shift(mean[1] - position[1])
     shift.name = "to_moving_target"
     moving = wcs.output_frame.__class__(
         reference_frame=wcs.output_frame.reference_frame,
@@ -64,4 +64,4 @@ def moving_target_wcs_set(wcs_set: dict, positions: dict):
     if missing:
         raise InputError(f"no moving-target position (mt_ra, mt_dec) for exposure(s) {missing}")
     mean = mean_target_position([positions[name] for name in wcs_set])
-    return {name: add_moving_frame(wcs, mean, positions[name]) for name, wcs in wcs_set.items()}, mean
+    return {name: _add_moving_frame(wcs, mean, positions[name]) for name, wcs in wcs_set.items()}, mean

@@ -6,7 +6,7 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
   flagged (the official step flags ``|data - blot|``, which also takes the valleys of bright
   stars' undersampled rings and spikes, where the smoothed median lies above the exposure).
 - **Noise of the difference.** ``snr`` is in units of the noise of ``data - blot``, measured on
-  each exposure per coverage value (:func:`difference_noise`); it is about 0.95 x ERR where six
+  each exposure per coverage value (:func:`_difference_noise`); it is about 0.95 x ERR where six
   exposures overlap (the exposure's own pixels are in the median, and drizzling and blotting smooth
   the median's noise) and 1.0 where two do.
 - **Two exposures.** The median of two is their mean: half of a cosmic ray in one lands in the
@@ -14,10 +14,10 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
   (the official ``nhigh=1``), which a cosmic ray does not reach.
 - **Curvature.** Drizzling and blotting smooth the median, lowering its peaks and the rings of
   bright stars, where the gradient vanishes; the derivative term adds ``curvature`` x the largest
-  |Laplacian| of the blot in the pixel's 3x3 neighbourhood (:func:`abs_curvature`).
+  |Laplacian| of the blot in the pixel's 3x3 neighbourhood (:func:`_abs_curvature`).
 - **The median's own noise.** On the sky the blot's derivative is its noise's; the
   ``derivative_noise`` quantile of it (in units of ERR) is taken off there
-  (:func:`sky_derivative_less_noise`), so that lone pixels (single-pixel cosmic rays) need not
+  (:func:`_sky_derivative_less_noise`), so that lone pixels (single-pixel cosmic rays) need not
   pass a threshold raised by noise.
 - **Undersampled stars.** A star centred on a pixel peaks far above the blotted median, more than
   both terms cover. The threshold adds ``psf_term * (max3x3(blot - background) - ERR)`` (not
@@ -28,13 +28,13 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
 - **Cosmic rays on sources.** A pixel that the official rule would flag (its derivative term alone)
   but the curvature and PSF terms let through is a cosmic ray when it is ``source_sharpness`` sigma
   sharper than every one of the exposure's stars at any sub-pixel phase (the templates below;
-  :func:`source_cosmic_rays`), grown along tracks as below.
+  :func:`_source_cosmic_rays`), grown along tracks as below.
 - **Single coverage.** Where one exposure alone covers the sky the median is the exposure itself;
   there a cosmic ray of any shape (single pixel, straight track at any angle, core with dimmer
   neighbours) is a pixel that no star fits: candidates come from L.A.Cosmic's Laplacian
   (van Dokkum 2001), and a core is one that every PSF template (the exposure's own stars,
-  confirmed by other exposures, at their sub-pixel phases; :func:`psf_templates`) leaves sharper
-  than a star by ``lacosmic_sharpness`` sigma (:func:`sharper_than_psf`); cores are then grown
+  confirmed by other exposures, at their sub-pixel phases; :func:`_psf_templates`) leaves sharper
+  than a star by ``lacosmic_sharpness`` sigma (:func:`_sharper_than_psf`); cores are then grown
   along tracks. The brightest-in-3x3 and 7x7-contrast tests (and, on sources, L.A.Cosmic's
   fine-structure test) keep the wings and rings of bright stars. Its statistics are computed only
   near candidates.
@@ -161,7 +161,7 @@ def blot(median, count, pixmap):
     return blotted, coverage
 
 
-def abs_derivative(image):
+def _abs_derivative(image):
     """Largest absolute difference between each pixel and its four neighbours."""
     padded = np.pad(image, 1, mode="edge")
     centre = padded[1:-1, 1:-1]
@@ -181,7 +181,7 @@ def maximum_3x3(image):
     return np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
 
 
-def abs_curvature(image):
+def _abs_curvature(image):
     """Largest absolute Laplacian (4 x pixel - its four neighbours) in each pixel's 3x3 neighbourhood.
 
     Drizzling and blotting smooth the median, which lowers its peaks and rings by about a fixed
@@ -194,7 +194,7 @@ def abs_curvature(image):
     return maximum_3x3(np.abs(lap, out=lap))
 
 
-def sky_derivative_less_noise(deriv, local_max, err, usable, quantile, sky_snr=SKY_SNR):
+def _sky_derivative_less_noise(deriv, local_max, err, usable, quantile, sky_snr=SKY_SNR):
     """The derivative term less what the median's own noise makes of it, on the sky.
 
     On empty sky the blot's derivative is that of its noise, which raises the strict threshold of a
@@ -216,7 +216,7 @@ def sky_derivative_less_noise(deriv, local_max, err, usable, quantile, sky_snr=S
     return out
 
 
-def difference_noise(z, coverage, quiet, size, min_pixels=1000):
+def _difference_noise(z, coverage, quiet, size, min_pixels=1000):
     """Noise of data - background - blot in units of ERR for each coverage value below ``size``: a
     table indexed by coverage (``table[coverage]`` per pixel).
 
@@ -264,7 +264,7 @@ def local_maxima_5x5(image, candidates):
     return peaks
 
 
-def measure_psf_term(excess, source, err, pixels, peaks_snr=PSF_PEAKS_SNR):
+def _measure_psf_term(excess, source, err, pixels, peaks_snr=PSF_PEAKS_SNR):
     """Excess of bright peaks over the official threshold, relative to the peak.
 
     ``excess`` gives data - background - blot less the official (loose) threshold at pixel indices
@@ -357,7 +357,7 @@ SCALE_STEPS = np.linspace(0.05, 1.0, 12)  # trial star peaks, in units of the pi
 SHARPEST_FWHM = 0.8
 
 
-def psf_templates(image, noise, peaks, snr=PSF_PEAKS_SNR, min_sources=10):
+def _psf_templates(image, noise, peaks, snr=PSF_PEAKS_SNR, min_sources=10):
     """The exposure's own PSF at many sub-pixel phases: the 3x3 stamps (divided by their peak) of
     the brightest local maxima of ``image`` at or next to ``peaks`` above ``snr`` x noise (at most
     ``TEMPLATES_MAX``) whose profile is measured (the mean of their lowest 6 neighbours 5 sigma
@@ -408,9 +408,9 @@ def _gaussian_templates(fwhm=SHARPEST_FWHM):
     return out, (TEMPLATE_ERROR * out) ** 2
 
 
-def sharper_than_psf(image, noise, iy, ix, templates, excluded=None, chunk=2048):
+def _sharper_than_psf(image, noise, iy, ix, templates, excluded=None, chunk=2048):
     """How many sigma pixels (iy, ix) are sharper than any star: for each, the smallest over the
-    PSF ``templates`` (:func:`psf_templates`) and trial peaks a (``SCALE_STEPS`` x the pixel's value)
+    PSF ``templates`` (:func:`_psf_templates`) and trial peaks a (``SCALE_STEPS`` x the pixel's value)
     of the one-sided misfit sqrt(sum of (d - a T)^2 / (noise^2 + a^2 var_T)) over its 3x3, where
     only the pixel above a star and its neighbours below one count. A source broader than the PSF
     (a galaxy) or a star, at any phase, fits; a pixel whose neighbours are darker than every star's
@@ -444,14 +444,14 @@ def sharper_than_psf(image, noise, iy, ix, templates, excluded=None, chunk=2048)
     return out
 
 
-def single_coverage_cosmic_rays(image, err, usable, candidates, templates, settings: FlagSettings):
+def _single_coverage_cosmic_rays(image, err, usable, candidates, templates, settings: FlagSettings):
     """Cosmic rays among ``candidates`` (pixels only this exposure covers), of any shape.
 
-    ``image`` is the exposure less its background, ``templates`` the PSF's (:func:`psf_templates_at`
+    ``image`` is the exposure less its background, ``templates`` the PSF's (:func:`_psf_templates_at`
     on bright sources, confirmed by other exposures if enough).
     A core has L.A.Cosmic's Laplacian significance (van Dokkum 2001) above ``lacosmic_sigclip``
     and above ``lacosmic_objlim`` x its fine structure, and stands ``lacosmic_sharpness`` x its
-    noise above what the PSF allows given its lowest neighbours (:func:`sharper_than_psf`: all 8
+    noise above what the PSF allows given its lowest neighbours (:func:`_sharper_than_psf`: all 8
     for a single pixel, the lowest of them or of its sides for tracks and cores with hit
     neighbours), which the
     cores and rings of stars do not. Cores are then grown, repeatedly (up to
@@ -477,13 +477,13 @@ def single_coverage_cosmic_rays(image, err, usable, candidates, templates, setti
     return mask
 
 
-def source_cosmic_rays(image, err, usable, cores, grows, templates, threshold):
+def _source_cosmic_rays(image, err, usable, cores, grows, templates, threshold):
     """Cosmic rays among ``cores`` (pixels on sources that the official rule would flag and the
     curvature and PSF terms let through) where several exposures overlap.
 
-    ``image`` is the exposure less its background, ``templates`` the PSF's (:func:`psf_templates_at`).
+    ``image`` is the exposure less its background, ``templates`` the PSF's (:func:`_psf_templates_at`).
     A core is ``threshold`` sigma sharper than every template at every trial peak
-    (:func:`sharper_than_psf`), which a star's core or ring, at any sub-pixel phase, is not. Cores
+    (:func:`_sharper_than_psf`), which a star's core or ring, at any sub-pixel phase, is not. Cores
     are then grown, repeatedly (up to ``GROW_ITERATIONS``), into 3x3 neighbours that ``grows``
     accepts (a function of pixel indices (iy, ix) giving booleans: what the official loose
     threshold would flag) and that are ``GROW_SHARPNESS x threshold`` sharper once the flagged
@@ -496,7 +496,7 @@ def source_cosmic_rays(image, err, usable, cores, grows, templates, threshold):
         return mask
     clean = np.where(usable, image, np.inf)
     noise = np.where(usable & (err > 0), err, np.inf)
-    keep = sharper_than_psf(clean, noise, iy, ix, templates) > threshold
+    keep = _sharper_than_psf(clean, noise, iy, ix, templates) > threshold
     mask[iy[keep], ix[keep]] = True
     _grow(mask, iy[keep], ix[keep], grows, clean, noise, templates, GROW_SHARPNESS * threshold)
     return mask
@@ -506,7 +506,7 @@ def _grow(mask, fy, fx, accepts, clean, noise, templates, threshold):
     """Grow ``mask`` (in place) from the pixels (fy, fx) flagged last, repeatedly (up to
     ``GROW_ITERATIONS``), into their unflagged 3x3 neighbours that ``accepts`` (a function of pixel
     indices (gy, gx) giving booleans) and that are ``threshold`` sigma sharper than the PSF once the
-    flagged pixels are left out of their neighbours (:func:`sharper_than_psf`; ``clean`` and
+    flagged pixels are left out of their neighbours (:func:`_sharper_than_psf`; ``clean`` and
     ``noise`` +inf where unusable). Neighbours rejected once are tried again as more are flagged."""
     ny, nx = mask.shape
     steps = np.array([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
@@ -519,15 +519,15 @@ def _grow(mask, fy, fx, accepts, clean, noise, templates, threshold):
         gy, gx = gy[ok], gx[ok]
         if gy.size == 0:
             return
-        ok = sharper_than_psf(clean, noise, gy, gx, templates, mask) > threshold
+        ok = _sharper_than_psf(clean, noise, gy, gx, templates, mask) > threshold
         fy, fx = gy[ok], gx[ok]
         mask[fy, fx] = True
 
 
-def psf_templates_at(image, err, usable, py, px):
-    """:func:`psf_templates` from the peaks at (py, px), reading only the pixels around them."""
+def _psf_templates_at(image, err, usable, py, px):
+    """:func:`_psf_templates` from the peaks at (py, px), reading only the pixels around them."""
     if py.size == 0:
-        return psf_templates(np.zeros((1, 1)), np.ones((1, 1)), np.zeros((1, 1), bool))
+        return _psf_templates(np.zeros((1, 1)), np.ones((1, 1)), np.zeros((1, 1), bool))
     lo_y, hi_y = max(py.min() - 2, 0), py.max() + 3
     lo_x, hi_x = max(px.min() - 2, 0), px.max() + 3
     sub = np.s_[lo_y:hi_y, lo_x:hi_x]
@@ -536,11 +536,11 @@ def psf_templates_at(image, err, usable, py, px):
     noise = np.where(use & (err[sub] > 0), err[sub], np.inf)
     peaks = np.zeros(clean.shape, bool)
     peaks[py - lo_y, px - lo_x] = True
-    return psf_templates(clean, noise, peaks)
+    return _psf_templates(clean, noise, peaks)
 
 
 def _single_coverage_in_box(image, err, usable, candidates, templates, settings: FlagSettings):
-    """:func:`single_coverage_cosmic_rays` on a cut-out, with the PSF templates given."""
+    """:func:`_single_coverage_cosmic_rays` on a cut-out, with the PSF templates given."""
     sigclip, sigfrac = settings.lacosmic_sigclip, settings.lacosmic_sigfrac
     threshold = settings.lacosmic_sharpness
     noise = np.where(usable & (err > 0), err, np.inf)
@@ -563,7 +563,7 @@ def _single_coverage_in_box(image, err, usable, candidates, templates, settings:
     on_source = local > ON_SOURCE * noise[iy, ix]
     core = (sig > sigclip) & (~on_source | (sig / fine > settings.lacosmic_objlim))
     core &= (inner.max(axis=1) <= value) & (value > CORE_CONTRAST * local)
-    core[core] = sharper_than_psf(clean, noise, iy[core], ix[core], templates) > threshold
+    core[core] = _sharper_than_psf(clean, noise, iy[core], ix[core], templates) > threshold
     mask[iy[core], ix[core]] = True
 
     def accepts(gy, gx):
@@ -597,19 +597,19 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
     (snr1, snr2), (scale1, scale2) = _pair(settings.snr, "snr"), _pair(settings.scale, "scale")
     usable = np.isfinite(data) & np.isfinite(err) if usable is None else usable & np.isfinite(data)
     diff = data - background - settings.backg - blotted
-    slope = abs_derivative(blotted)
-    deriv = slope + settings.curvature * abs_curvature(blotted)
+    slope = _abs_derivative(blotted)
+    deriv = slope + settings.curvature * _abs_curvature(blotted)
     sub = np.s_[::2, ::2]  # the difference's noise from every second pixel in each direction
     with np.errstate(all="ignore"):
         z = diff[sub] / err[sub]
     quiet = usable[sub] & (deriv[sub] < err[sub]) & np.isfinite(z)
-    noise = err * difference_noise(z, coverage[sub], quiet, int(coverage.max()) + 1)[coverage]
+    noise = err * _difference_noise(z, coverage[sub], quiet, int(coverage.max()) + 1)[coverage]
     # the blot's sky level, from every second pixel in each direction
     source = blotted - np.nanmedian(blotted[::2, ::2])
     source_max = maximum_3x3(source)
     if settings.derivative_noise > 0:
         sky_usable = usable & (coverage >= 2)
-        deriv = sky_derivative_less_noise(deriv, source_max, err, sky_usable, settings.derivative_noise)
+        deriv = _sky_derivative_less_noise(deriv, source_max, err, sky_usable, settings.derivative_noise)
     # 5x5 local maxima of the blot are needed only among bright pixels (psf_term, confirmed peaks)
     # that are maxima of their 3x3.
     peaks = local_maxima_5x5(source, (source > min(8.0, PSF_PEAKS_SNR) * err) & (source >= source_max))
@@ -626,7 +626,7 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
         # Measured where three or more overlap (elsewhere) and where two do; never where one exposure
         # alone makes the median, whose cosmic rays the blot holds, smoothed, as sources.
         psf_term = [
-            measure_psf_term(excess, source, err, (py[g], px[g]))
+            _measure_psf_term(excess, source, err, (py[g], px[g]))
             for g in (agreed & (coverage[py, px] >= 3), agreed & (coverage[py, px] == 2))
         ]
         psf_term[1] = max(psf_term)
@@ -651,12 +651,12 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
         # stars confirmed by other exposures, not where a cosmic ray was flagged
         confirmed = peaks & (source > 8 * err) & (coverage >= 2) & usable & ~maximum_3x3(maximum_3x3(mask))
         py, px = np.nonzero(confirmed)
-        templates = psf_templates_at(image, err, usable, py, px)
+        templates = _psf_templates_at(image, err, usable, py, px)
 
         def grows(iy, ix):  # what the official loose threshold would flag
             return several[iy, ix] & (diff[iy, ix] > snr2 * noise[iy, ix] + scale2 * slope[iy, ix])
 
-        mask |= source_cosmic_rays(image, err, usable, cores, grows, templates, settings.source_sharpness)
+        mask |= _source_cosmic_rays(image, err, usable, cores, grows, templates, settings.source_sharpness)
         if single_crs:
-            mask |= single_coverage_cosmic_rays(image, err, usable, single, templates, settings)
+            mask |= _single_coverage_cosmic_rays(image, err, usable, single, templates, settings)
     return mask & usable, psf_term

@@ -221,7 +221,7 @@ class ExposureCells:
     level0: float = 0.0
 
 
-def source_mask(data, usable, s: SkySettings):
+def _source_mask(data, usable, s: SkySettings):
     """Pixels of detected sources (dilated by ``s.mask_dilate``) and single-pixel outliers.
 
     The image minus a rough sky (median of usable pixels) is smoothed with a Gaussian of FWHM
@@ -309,7 +309,7 @@ def exposure_cells(name, group, data, dq, geometry, grid, s: SkySettings, level0
         usable &= data <= s.upper
     if usable.sum() < 100:
         raise InputError(f"exposure {name}: fewer than 100 usable pixels (skymatch.dqbits/lower/upper)")
-    sources, outliers = source_mask(data, usable, s)
+    sources, outliers = _source_mask(data, usable, s)
     usable &= ~outliers & ~sources
     xy = geometry.pixel_map(grid.world_to_pixel)
     ny, nx = grid.shape

@@ -8,7 +8,7 @@ MJy/sr times the pixel solid angle), magnitudes AB (``-2.5 log10(flux / 3631 Jy)
 Steps: background (image3.background_map, ``bkg_boxsize`` boxes, as the official step), detection
 on the background-subtracted image smoothed with a Gaussian of ``kernel_fwhm`` at ``snr_threshold``
 times the background RMS, optional deblending, then the measurements (:func:`measure`). Several bands
-on one grid share one segmentation (:func:`detection_image`, forced photometry).
+on one grid share one segmentation (:func:`_detection_image`, forced photometry).
 """
 
 import logging
@@ -181,7 +181,7 @@ def segment(image, rms, mask, settings: CatalogSettings):
     return segm, smoothed
 
 
-def detection_image(images, rms_images, masks):
+def _detection_image(images, rms_images, masks):
     """Combined significance image of several bands on one grid (background-subtracted inputs).
 
     Each band is divided by its background RMS and the bands are summed with weight 1 / sqrt(n), so
@@ -257,7 +257,7 @@ def _annulus_values(data, positions, r_in, r_out):
     return {"rows": rows, "cols": cols, "inside": inside, "data": values}
 
 
-def aperture_fluxes(band: BandImage, positions, apertures: ApertureParams, sources):
+def _aperture_fluxes(band: BandImage, positions, apertures: ApertureParams, sources):
     """Columns of the local background and of the fluxes in each aperture (Jy), background
     subtracted, and the aperture-corrected total from the largest aperture; ``sources`` marks
     source pixels (kept out of the sky annulus where possible)."""
@@ -276,7 +276,7 @@ def aperture_fluxes(band: BandImage, positions, apertures: ApertureParams, sourc
     return columns
 
 
-def daofind_statistics(data, peaks_x, peaks_y, kernel_fwhm):
+def _daofind_statistics(data, peaks_x, peaks_y, kernel_fwhm):
     """DAOFind sharpness and roundness (symmetry) at each source's peak pixel.
 
     Sharpness: (peak - mean of the other pixels in the kernel circle) / height of the best-fitting
@@ -329,9 +329,9 @@ def sky_orientation(wcs, positions, orientation_deg):
     return np.mod(pa, 180.0)
 
 
-def photometry_columns(band, positions, segm_cat, apertures, abvega_offset, sources):
+def _photometry_columns(band, positions, segm_cat, apertures, abvega_offset, sources):
     """The band-dependent columns (fluxes in Jy, magnitudes, concentration indices, Kron flux)."""
-    cols = aperture_fluxes(band, positions, apertures, sources)
+    cols = _aperture_fluxes(band, positions, apertures, sources)
     names = [f"aper{e}" for e in apertures.ee] + ["aper_total"]
     for kind in ("abmag", "vegamag"):
         for name in names:
@@ -384,7 +384,7 @@ LOCUS_PERCENTILE = 95.0
 LOCUS_MARGIN = 0.01
 
 
-def star_thresholds(
+def _star_thresholds(
     ci1, ci2, segm, segm_cat, band: BandImage, settings: CatalogSettings, fallback=OFFICIAL_CI_THRESHOLDS
 ):
     """The concentration-index thresholds of ``is_extended`` (extended: CI_ee2_ee1 above the first
@@ -444,9 +444,9 @@ def measure(band: BandImage, segm, segm_cat, apertures, abvega_offset, settings:
     """
     positions = np.column_stack([segm_cat.x_centroid, segm_cat.y_centroid])
     positions = np.where(np.isfinite(positions), positions, -1000.0)
-    phot = photometry_columns(band, positions, segm_cat, apertures, abvega_offset, segm.data > 0)
+    phot = _photometry_columns(band, positions, segm_cat, apertures, abvega_offset, segm.data > 0)
     e1, e2, e3 = apertures.ee
-    sharp, round_ = daofind_statistics(
+    sharp, round_ = _daofind_statistics(
         band.data, segm_cat.max_value_xindex, segm_cat.max_value_yindex, settings.kernel_fwhm
     )
     nn_label, nn_dist = nearest_neighbours(segm_cat.label, positions)
@@ -461,7 +461,9 @@ def measure(band: BandImage, segm, segm_cat, apertures, abvega_offset, settings:
         table[name] = phot.pop(name) * _unit(name)
     for name in (f"CI_{e2}_{e1}", f"CI_{e3}_{e2}", f"CI_{e3}_{e1}"):
         table[name] = phot.pop(name)
-    ci1, ci2 = star_thresholds(table[f"CI_{e2}_{e1}"], table[f"CI_{e3}_{e2}"], segm, segm_cat, band, settings)
+    ci1, ci2 = _star_thresholds(
+        table[f"CI_{e2}_{e1}"], table[f"CI_{e3}_{e2}"], segm, segm_cat, band, settings
+    )
     table["is_extended"] = (table[f"CI_{e2}_{e1}"] > ci1) & (table[f"CI_{e3}_{e2}"] > ci2)
     table.meta.update({"ci1_star_threshold": float(ci1), "ci2_star_threshold": float(ci2)})
     table["sharpness"] = sharp
@@ -482,20 +484,20 @@ def measure(band: BandImage, segm, segm_cat, apertures, abvega_offset, settings:
     return table
 
 
-def subtract_background(band: BandImage, box_size):
+def _subtract_background(band: BandImage, box_size):
     """``band`` with its background subtracted, and the background RMS image (Jy per pixel)."""
     bkg, rms = background_map(band.data, band.mask, box_size)
     return replace(band, data=band.data - bkg), rms
 
 
-def band_apertures(band: BandImage, segm, segm_cat, ee, apcorr_path=None) -> ApertureParams:
+def _band_apertures(band: BandImage, segm, segm_cat, ee, apcorr_path=None) -> ApertureParams:
     """Apertures from the APCORR file when given, else from the band's own curve of growth."""
     if apcorr_path:
         return read_apcorr(apcorr_path, band.filter, band.pupil, ee, band.pixel_scale_ratio)
     return apertures_from_mosaic(band.data, band.mask, segm.data, segm_cat, ee, band.psf_fwhm)
 
 
-def band_abvega_offset(band: BandImage, path=None) -> float:
+def _band_abvega_offset(band: BandImage, path=None) -> float:
     """m_AB - m_Vega of the band from the ABVEGAOFFSET file; 0 with a warning without one."""
     if not path:
         log.warning("no ABVEGAOFFSET reference file (source_catalog.abvegaoffset): Vega magnitudes = AB")
@@ -507,19 +509,19 @@ def single_band_catalog(band: BandImage, settings: CatalogSettings, apcorr=None,
     """Detect and measure one mosaic; returns (QTable, segmentation map, or (None, None) when no
     source is found). ``apcorr`` and ``abvegaoffset`` are reference file paths or None.
 
-    Dropped: sources whose centre lies at or beyond the data's edge (:func:`centred_at_data_edge`)
-    and cosmic rays left in where one exposure covers the sky (:func:`not_single_coverage_sharp`).
+    Dropped: sources whose centre lies at or beyond the data's edge (:func:`_centred_at_data_edge`)
+    and cosmic rays left in where one exposure covers the sky (:func:`_not_single_coverage_sharp`).
     """
-    band, rms = subtract_background(band, settings.bkg_boxsize)
+    band, rms = _subtract_background(band, settings.bkg_boxsize)
     segm, smoothed = segment(band.data, rms, band.mask, settings)
     if segm is None:
         return None, None
     segm_cat = source_catalog(band, segm, smoothed, settings)
-    apertures = band_apertures(band, segm, segm_cat, settings.ee, apcorr)
+    apertures = _band_apertures(band, segm, segm_cat, settings.ee, apcorr)
     log.info("%s apertures: %s", band.filter, apertures.to_meta())
-    table = measure(band, segm, segm_cat, apertures, band_abvega_offset(band, abvegaoffset), settings)
-    at_edge = centred_at_data_edge(band.data, band.mask, segm, settings.kernel_fwhm)
-    sharp = ~not_single_coverage_sharp(band, segm, segm_cat, table, apertures.ee)
+    table = measure(band, segm, segm_cat, apertures, _band_abvega_offset(band, abvegaoffset), settings)
+    at_edge = _centred_at_data_edge(band.data, band.mask, segm, settings.kernel_fwhm)
+    sharp = ~_not_single_coverage_sharp(band, segm, segm_cat, table, apertures.ee)
     _log_dropped(band.filter, at_edge, sharp & ~at_edge)
     return _without(table, segm, at_edge | sharp)
 
@@ -541,7 +543,7 @@ def _without(table, segm, drop):
     return table[~drop], np.where(np.isin(segm.data, dropped), 0, segm.data)
 
 
-def centred_at_data_edge(image, mask, segm, kernel_fwhm):
+def _centred_at_data_edge(image, mask, segm, kernel_fwhm):
     """True for the segments whose centre lies at or beyond the data's edge (a source cut by the
     edge of the mosaic or of the exposures' footprint): their position, flux and shape are those
     of the part left in and cannot be measured.
@@ -572,7 +574,7 @@ SHARP_PERCENTILE = 1.0
 SHARP_MARGIN = 0.1
 
 
-def not_single_coverage_sharp(band: BandImage, segm, segm_cat, table, ee):
+def _not_single_coverage_sharp(band: BandImage, segm, segm_cat, table, ee):
     """False for the sources that are cosmic rays left in the mosaic: only one exposure holds their
     brightest pixel (from CON) and they are sharper than any point source, their CI_ee2_ee1 more
     than ``SHARP_MARGIN`` below the ``SHARP_PERCENTILE`` percentile of the mosaic's bright isolated
@@ -631,8 +633,8 @@ def multiband_catalog(bands, settings: CatalogSettings, apcorr=None, abvegaoffse
     names = [b.name for b in bands]
     if len(set(names)) != len(names):
         raise InputError(f"multi-band catalog: bands repeat {names}; one product per filter")
-    subtracted = [subtract_background(b, settings.bkg_boxsize) for b in bands]
-    image, mask = detection_image(
+    subtracted = [_subtract_background(b, settings.bkg_boxsize) for b in bands]
+    image, mask = _detection_image(
         [b.data for b, _ in subtracted], [r for _, r in subtracted], [b.mask for b in bands]
     )
     det_rms = background_map(image, mask, settings.bkg_boxsize)[1]
@@ -644,14 +646,14 @@ def multiband_catalog(bands, settings: CatalogSettings, apcorr=None, abvegaoffse
     table = None
     for band, _ in subtracted:
         band_cat = source_catalog(band, segm, None, settings, det_cat)
-        apertures = band_apertures(band, segm, band_cat, settings.ee, apcorr)
-        measured = measure(band, segm, band_cat, apertures, band_abvega_offset(band, abvegaoffset), settings)
+        apertures = _band_apertures(band, segm, band_cat, settings.ee, apcorr)
+        measured = measure(band, segm, band_cat, apertures, _band_abvega_offset(band, abvegaoffset), settings)
         if table is None:
             table = QTable([measured[c] for c in COMMON_COLUMNS])
         for name in measured.colnames:
             if name not in COMMON_COLUMNS:
                 table[f"{band.name}_{name}"] = measured[name]
         table.meta[band.name] = dict(measured.meta)
-    at_edge = centred_at_data_edge(image, mask, segm, settings.kernel_fwhm)
+    at_edge = _centred_at_data_edge(image, mask, segm, settings.kernel_fwhm)
     _log_dropped("detection image", at_edge)
     return _without(table, segm, at_edge)

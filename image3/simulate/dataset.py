@@ -24,7 +24,6 @@ from .scene import ab_to_jy, make_scene
 __all__ = [
     "FocalPlane",
     "detector_model",
-    "focal_plane",
     "entry_geometry",
     "pixel_scale",
     "plan",
@@ -73,7 +72,7 @@ class FocalPlane:
         return self.distortion.pixel_scale * max(self.shape)
 
 
-def focal_plane(settings) -> FocalPlane:
+def _focal_plane(settings) -> FocalPlane:
     """The focal plane of the ``simulate`` settings: the synthetic detector of ``shape`` (the demo
     as it always was), or the instrument's ``detectors`` from the SIAF with the pointings made for a
     distortion-free chip of one detector's size at the middle of their reference points."""
@@ -105,7 +104,7 @@ def focal_plane(settings) -> FocalPlane:
 
 def pixel_scale(settings) -> float:
     """The nominal pixel scale (arcsec) of the demo's detectors (the first one's)."""
-    return focal_plane(settings).distortion.pixel_scale
+    return _focal_plane(settings).distortion.pixel_scale
 
 
 def _reach(geometry, v2, v3):
@@ -128,11 +127,11 @@ def plan(settings):
     telescope tracks it: every exposure's pointing (dither, pointing error and all) moves with it.
     The scene of static sources grows to cover the whole track, and with ``mosaic`` (see
     ``make_pointings``) the whole mosaic, at the same densities. With real detectors
-    (``simulate.detectors``, :func:`focal_plane`) there is one entry per file instead, named
+    (``simulate.detectors``, :func:`_focal_plane`) there is one entry per file instead, named
     ``<exposure>_<detector>`` (see :func:`_detector_entries`).
     """
     rng = np.random.default_rng(settings["seed"])
-    focal = focal_plane(settings)
+    focal = _focal_plane(settings)
     shape = focal.shape
     if focal.detectors is None:
         names = exposure_names(settings["n_exposures"])

@@ -213,13 +213,13 @@ def _set_detector_metadata(meta, geometry, key):
     meta.subarray.name = "FULL" if geometry.is_full_frame else "GENERIC"
     meta.subarray.xstart, meta.subarray.ystart = geometry.start
     meta.subarray.xsize, meta.subarray.ysize = geometry.shape[1], geometry.shape[0]
-    set_readout(meta, mode.readpatt, mode.frame_time)
+    _set_readout(meta, mode.readpatt, mode.frame_time)
     d = geometry.distortion
     meta.wcsinfo.siaf_xref_sci = d.x_sci_ref - d.origin[0]
     meta.wcsinfo.siaf_yref_sci = d.y_sci_ref - d.origin[1]
 
 
-def set_readout(meta, readpatt, frame_time):
+def _set_readout(meta, readpatt, frame_time):
     """The readout keywords of one integration of single-frame groups (``frame_time`` in s) that
     spans ``meta.exposure.exposure_time``: as many groups as fit, at least two."""
     exposure = meta.exposure
@@ -250,7 +250,7 @@ def _set_metadata(model, pointing, number, det, omega_nominal, pixel_scale, star
     meta.exposure.effective_exposure_time = det.exptime
     meta.exposure.measurement_time = det.exptime
     meta.exposure.duration = det.exptime
-    set_readout(meta, "RAPID", 10.73676)  # the synthetic detector reads as NIRCam's full frame
+    _set_readout(meta, "RAPID", 10.73676)  # the synthetic detector reads as NIRCam's full frame
     meta.observation.program_number = "01234"
     meta.observation.observation_number = "001"
     meta.observation.visit_number = "001"

@@ -43,13 +43,13 @@ class ExposurePointing:
         return cls(**{**d, "nominal": Pointing(**d["nominal"]), "true": Pointing(**d["true"])})
 
     def on_detector(self, name, geometry):
-        """The pointing of one detector's file ``name`` (see :func:`detector_pointing`) for this
+        """The pointing of one detector's file ``name`` (see :func:`_detector_pointing`) for this
         exposure's pointing at its reference point: nominal, true and the error alike."""
         return replace(
             self,
             name=name,
-            nominal=detector_pointing(self.nominal, geometry),
-            true=detector_pointing(self.true, geometry),
+            nominal=_detector_pointing(self.nominal, geometry),
+            true=_detector_pointing(self.true, geometry),
         )
 
     def moved_by(self, position_angle, distance_arcsec):
@@ -63,7 +63,7 @@ class ExposurePointing:
         )
 
 
-def detector_pointing(pointing: Pointing, geometry) -> Pointing:
+def _detector_pointing(pointing: Pointing, geometry) -> Pointing:
     """The ``meta.wcsinfo`` pointing of a detector (``geometry``: its V2/V3 reference, V3 angle and
     parity, e.g. an ``instruments.DetectorGeometry``) when the telescope's attitude is ``pointing``:
     ``ra_ref``/``dec_ref`` where the attitude puts the detector's V2/V3 reference and ``roll_ref``
@@ -98,7 +98,7 @@ def start_times(n_exposures: int, interval_s: float) -> np.ndarray:
     return START_MJD + np.arange(n_exposures) * interval_s / 86400.0
 
 
-def dither_offsets(n_exposures: int, field_arcsec: float, spread: float) -> np.ndarray:
+def _dither_offsets(n_exposures: int, field_arcsec: float, spread: float) -> np.ndarray:
     """Ideal-frame offsets (arcsec) on a golden-angle spiral out to ``spread * field_arcsec``.
 
     The first exposure is at the origin; the spiral makes the coverage step from n in the middle to
@@ -180,7 +180,7 @@ def make_pointings(
             f"simulate: n_exposures = {len(names)} is not a multiple of the {len(tiles)} mosaic tiles"
         )
     per_tile = len(names) // len(tiles)
-    offsets = dither_offsets(per_tile, distortion.pixel_scale * max(shape), dither_spread)
+    offsets = _dither_offsets(per_tile, distortion.pixel_scale * max(shape), dither_spread)
     # V2/V3 -> sky of each tile's pointing (the detector -> V2/V3 part is the same for all)
     if mosaic is None:
         to_sky = [base.get_transform("v2v3", "world")]

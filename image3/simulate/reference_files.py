@@ -51,7 +51,7 @@ def drizzled_stamp(stamp, ox, oy):
     )
 
 
-def mosaic_encircled_energy(psf: PixelIntegratedPSF, radii, n_phases=4):
+def _mosaic_encircled_energy(psf: PixelIntegratedPSF, radii, n_phases=4):
     """Fraction of a star's flux within each radius (pixels) of its centre in a mosaic at the native
     pixel scale, averaged over ``n_phases`` star positions within the detector pixel and as many
     offsets of the output grid, per axis."""
@@ -68,12 +68,12 @@ def mosaic_encircled_energy(psf: PixelIntegratedPSF, radii, n_phases=4):
     return ee / n_phases**4
 
 
-def apcorr_rows(filter_name, pupil="CLEAR", *, pixel_scale=SYNTHETIC_PIXEL_SCALE):
+def _apcorr_rows(filter_name, pupil="CLEAR", *, pixel_scale=SYNTHETIC_PIXEL_SCALE):
     """APCORR table rows of a filter: radius (native pixels of ``pixel_scale`` arcsec) per
     encircled-energy fraction, aperture correction 1 / eefraction, and a sky annulus beyond the PSF."""
     psf = PixelIntegratedPSF(filter_name, pixel_scale)
     radii = np.arange(0.1, 4.0 * psf.lambda_d + 2.0, 0.05)
-    ee = np.maximum.accumulate(mosaic_encircled_energy(psf, radii))
+    ee = np.maximum.accumulate(_mosaic_encircled_energy(psf, radii))
     skyin = psf.radius + SKY_GAP_PIX
     return [
         (filter_name, pupil, f, float(np.interp(f, ee, radii)), 1.0 / f, skyin, skyin + SKY_WIDTH_PIX)
@@ -84,7 +84,7 @@ def apcorr_rows(filter_name, pupil="CLEAR", *, pixel_scale=SYNTHETIC_PIXEL_SCALE
 def write_apcorr(path, filters, pupil="CLEAR", *, pixel_scale=SYNTHETIC_PIXEL_SCALE):
     """An NIRCam imaging APCORR reference file (FITS, HDU APCORR) for ``filters`` on detectors of
     ``pixel_scale`` arcsec (the NIRCam format, also for the demo's other modes)."""
-    rows = [row for f in filters for row in apcorr_rows(f.upper(), pupil, pixel_scale=pixel_scale)]
+    rows = [row for f in filters for row in _apcorr_rows(f.upper(), pupil, pixel_scale=pixel_scale)]
     dtype = [
         ("filter", "S12"),
         ("pupil", "S15"),

@@ -18,7 +18,7 @@ def ab_to_jy(mag):
     return AB_ZEROPOINT_JY * 10 ** (-0.4 * np.asarray(mag))
 
 
-def tangent_plane(ra0, dec0):
+def _tangent_plane(ra0, dec0):
     """A TAN projection centred on (ra0, dec0) whose 'pixels' are arcsec offsets (x east, y north)."""
     w = WCS(naxis=2)
     w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
@@ -40,7 +40,7 @@ def make_scene(rng, ra0, dec0, half_width_arcsec, star_density, galaxy_density, 
     n_gal = rng.poisson(galaxy_density * area_arcmin2)
     n = n_star + n_gal
     x, y = rng.uniform(-half_width_arcsec, half_width_arcsec, (2, n))
-    ra, dec = tangent_plane(ra0, dec0).wcs_pix2world(x, y, 0)
+    ra, dec = _tangent_plane(ra0, dec0).wcs_pix2world(x, y, 0)
     is_star = np.arange(n) < n_star
     mag = np.where(is_star, rng.uniform(*star_mags, n), rng.uniform(*gal_mags, n))
     table = Table(
