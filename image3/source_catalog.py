@@ -30,6 +30,7 @@ from scipy.spatial import cKDTree
 from .aperture_reference import (
     ApertureParams,
     apertures_from_mosaic,
+    point_sources,
     read_abvega_offset,
     read_apcorr,
     validate_ee,
@@ -400,8 +401,6 @@ def _star_thresholds(
     defaults (2.0, 1.8) (``fallback``; None: no warning, None returned), with a warning. Returns
     (ci1, ci2).
     """
-    from .aperture_reference import point_sources
-
     user = (settings.ci1_star_threshold, settings.ci2_star_threshold)
     if None not in user:
         return user
@@ -510,7 +509,7 @@ def single_band_catalog(band: BandImage, settings: CatalogSettings, apcorr=None,
     source is found). ``apcorr`` and ``abvegaoffset`` are reference file paths or None.
 
     Dropped: sources whose centre lies at or beyond the data's edge (:func:`_centred_at_data_edge`)
-    and cosmic rays left in where one exposure covers the sky (:func:`_not_single_coverage_sharp`).
+    and cosmic rays left in where one exposure covers the sky (:func:`_single_coverage_sharp`).
     """
     band, rms = _subtract_background(band, settings.bkg_boxsize)
     segm, smoothed = segment(band.data, rms, band.mask, settings)
@@ -520,23 +519,29 @@ def single_band_catalog(band: BandImage, settings: CatalogSettings, apcorr=None,
     apertures = _band_apertures(band, segm, segm_cat, settings.ee, apcorr)
     log.info("%s apertures: %s", band.filter, apertures.to_meta())
     table = measure(band, segm, segm_cat, apertures, _band_abvega_offset(band, abvegaoffset), settings)
-    at_edge = _centred_at_data_edge(band.data, band.mask, segm, settings.kernel_fwhm)
-    sharp = ~_not_single_coverage_sharp(band, segm, segm_cat, table, apertures.ee)
-    _log_dropped(band.filter, at_edge, sharp & ~at_edge)
-    return _without(table, segm, at_edge | sharp)
+    return _without(
+        table,
+        segm,
+        band.filter,
+        {
+            "centred at or beyond the data's edge": _centred_at_data_edge(
+                band.data, band.mask, segm, settings.kernel_fwhm
+            ),
+            "only one exposure sees and sharper than the PSF": _single_coverage_sharp(
+                band, segm, segm_cat, table, apertures.ee
+            ),
+        },
+    )
 
 
-def _log_dropped(name, at_edge, sharp=None):
-    """Log how many sources each reason dropped."""
-    if at_edge.any():
-        log.info("%s: %d sources centred at or beyond the data's edge dropped", name, at_edge.sum())
-    if sharp is not None and sharp.any():
-        log.info("%s: %d sources only one exposure sees and sharper than the PSF dropped", name, sharp.sum())
-
-
-def _without(table, segm, drop):
-    """The catalog and segmentation map without the sources ``drop`` marks; (None, None) when
-    none is left."""
+def _without(table, segm, name, reasons):
+    """The catalog and segmentation map without the sources that any of ``reasons`` ({reason: boolean
+    per source}) marks, with each reason's count logged; (None, None) when none is left."""
+    drop = np.zeros(len(table), bool)
+    for reason, marked in reasons.items():
+        if (marked & ~drop).any():
+            log.info("%s: %d sources %s dropped", name, (marked & ~drop).sum(), reason)
+        drop |= marked
     if drop.all():
         return None, None
     dropped = np.asarray(table["label"])[drop]
@@ -553,13 +558,14 @@ def _centred_at_data_edge(image, mask, segm, kernel_fwhm):
     not pull the peak inwards). A segment whose peak lies on a pixel beside a pixel without data
     (``mask``) or on the array's border is centred at the edge or beyond it.
     """
-    reach = 2 * int(np.ceil(2 * kernel_fwhm))
+    kernel = smoothing_kernel(kernel_fwhm)
+    reach = kernel.shape[0] // 2
     nodata = np.pad(mask, reach, constant_values=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyUserWarning)
         local_mean = convolve(
             np.pad(image, reach),
-            smoothing_kernel(kernel_fwhm),
+            kernel,
             mask=nodata,
             nan_treatment="interpolate",
             preserve_nan=False,
@@ -574,27 +580,25 @@ SHARP_PERCENTILE = 1.0
 SHARP_MARGIN = 0.1
 
 
-def _not_single_coverage_sharp(band: BandImage, segm, segm_cat, table, ee):
-    """False for the sources that are cosmic rays left in the mosaic: only one exposure holds their
+def _single_coverage_sharp(band: BandImage, segm, segm_cat, table, ee):
+    """True for the sources that are cosmic rays left in the mosaic: only one exposure holds their
     brightest pixel (from CON) and they are sharper than any point source, their CI_ee2_ee1 more
     than ``SHARP_MARGIN`` below the ``SHARP_PERCENTILE`` percentile of the mosaic's bright isolated
-    point sources' (:func:`image3.aperture_reference.point_sources`). True for
-    everything else, and for every source without CON or without a locus."""
-    keep = np.ones(len(table), bool)
+    point sources' (:func:`image3.aperture_reference.point_sources`). False for everything else,
+    and for every source without CON or without a locus."""
+    none = np.zeros(len(table), bool)
     coverage = band.coverage_at(segm_cat.max_value_xindex, segm_cat.max_value_yindex)
     if coverage is None or not np.any(coverage == 1):
-        return keep
+        return none
     e1, e2, _ = ee
     ci = np.asarray(table[f"CI_{e2}_{e1}"])
-    from .aperture_reference import point_sources
-
     stars, _ = point_sources(segm.data, segm_cat, band.mask, band.psf_fwhm)
     locus = ci[stars][np.isfinite(ci[stars])] if len(stars) else np.zeros(0)
     if locus.size < MIN_LOCUS_STARS:
-        return keep
+        return none
     limit = float(np.percentile(locus, SHARP_PERCENTILE)) * (1 - SHARP_MARGIN)
     with np.errstate(invalid="ignore"):
-        return keep & ~((coverage == 1) & (ci < limit))
+        return (coverage == 1) & (ci < limit)
 
 
 COMMON_COLUMNS = (
@@ -655,5 +659,4 @@ def multiband_catalog(bands, settings: CatalogSettings, apcorr=None, abvegaoffse
                 table[f"{band.name}_{name}"] = measured[name]
         table.meta[band.name] = dict(measured.meta)
     at_edge = _centred_at_data_edge(image, mask, segm, settings.kernel_fwhm)
-    _log_dropped("detection image", at_edge)
-    return _without(table, segm, at_edge)
+    return _without(table, segm, "detection image", {"centred at or beyond the data's edge": at_edge})
