@@ -13,16 +13,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import simdata  # noqa: E402
 
-from image3.products import SipSettings, build_i2d  # noqa: E402
-from image3.resample import DrizzleSettings  # noqa: E402
-from image3.source_catalog import (  # noqa: E402
+from image3.io.product_meta import SipSettings  # noqa: E402
+from image3.resample.i2d import build_i2d  # noqa: E402
+from image3.resample.settings import DrizzleSettings  # noqa: E402
+from image3.source_catalog.catalog import (
     BandImage,
-    CatalogSettings,
     _centred_at_data_edge,
     _subtract_background,
     segment,
     single_band_catalog,
 )
+from image3.source_catalog.settings import CatalogSettings
 
 
 def best_cpu(task, repeats=3):

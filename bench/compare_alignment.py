@@ -140,7 +140,7 @@ def our_wcs_file(product: str) -> str:
 
 def input_wcs(cal_files: dict[str, Path]) -> dict:
     """{file name: gwcs} of the _cal files (the pointing errors uncorrected)."""
-    from image3.fits_read import read_gwcs
+    from image3.io.fits_read import read_gwcs
 
     return {name: read_gwcs(path) for name, path in cal_files.items()}
 
@@ -171,7 +171,7 @@ def ours_report(folder: Path, product: str):
 
 def ours_wcs(folder: Path, product: str) -> dict:
     """{file name: gwcs} of our tweakreg rule's WCS file ({} if it is missing)."""
-    from image3.wcs_store import load_wcs_set
+    from image3.wcs.store import load_wcs_set
 
     path = folder / our_wcs_file(product)
     return load_wcs_set(path) if path.exists() else {}
@@ -182,7 +182,7 @@ def ours_wcs(folder: Path, product: str) -> dict:
 
 def common_shape(cal_files: dict[str, Path]) -> tuple[int, int]:
     """The (ny, nx) pixels all _cal files share (the metric takes one shape)."""
-    from image3.fits_read import read_lean
+    from image3.io.fits_read import read_lean
 
     shapes = {tuple(read_lean(path, extensions=()).shape) for path in cal_files.values()}
     if len(shapes) != 1:

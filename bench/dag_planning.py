@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 from astropy.io import fits
 
-from image3.association import write_association
+from image3.io.association import write_association
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -36,10 +36,12 @@ def prepare():
     sys.path.insert(0, str(REPO / "tests"))
     import simdata
 
-    from image3 import outlier_files, outliers
-    from image3.grid import make_grid
-    from image3.pixmap import pixel_map
-    from image3.resample import DrizzleSettings, Exposure
+    from image3.outlier_detection import files as outlier_files
+    from image3.outlier_detection import outliers
+    from image3.resample.drizzle import Exposure
+    from image3.resample.grid import make_grid
+    from image3.resample.settings import DrizzleSettings
+    from image3.wcs.pixmap import pixel_map
 
     DATA.mkdir(parents=True, exist_ok=True)
     sim = simdata.settings(filter="F090W", shape=[SIZE, SIZE], n_exposures=N_EXPOSURES, dither_spread=0.25)
@@ -76,7 +78,8 @@ def prepare():
 
 def time_flags(repeat):
     """Print the best-of-``repeat`` CPU time of ``flag_outliers`` on each stored exposure."""
-    from image3.outliers import FlagSettings, flag_outliers
+    from image3.outlier_detection.outliers import flag_outliers
+    from image3.outlier_detection.settings import FlagSettings
 
     settings = FlagSettings()
     times = []

@@ -37,11 +37,14 @@ def prepare():
     import simdata
     from stdatamodels.jwst import datamodels  # noqa: F401
 
-    from image3 import outlier_files, outliers
-    from image3.grid import make_grid
-    from image3.pixmap import pixel_map
-    from image3.products import SipSettings, build_i2d
-    from image3.resample import DrizzleSettings, Exposure
+    from image3.io.product_meta import SipSettings
+    from image3.outlier_detection import files as outlier_files
+    from image3.outlier_detection import outliers
+    from image3.resample.drizzle import Exposure
+    from image3.resample.grid import make_grid
+    from image3.resample.i2d import build_i2d
+    from image3.resample.settings import DrizzleSettings
+    from image3.wcs.pixmap import pixel_map
 
     for filt in FILTERS:
         folder = DATA / filt
@@ -92,9 +95,10 @@ def _cal_paths(filt):
 
 def job_tweakreg(filt):
     """find_sources on each exposure (inputs read outside the timing); returns the catalogs."""
-    from image3.fits_read import read_lean
-    from image3.psf_width import detection_fwhm
-    from image3.source_finding import DetectionSettings, find_sources
+    from image3.io.fits_read import read_lean
+    from image3.tweakreg.settings import DetectionSettings
+    from image3.tweakreg.source_finding import find_sources
+    from image3.utils.psf_width import detection_fwhm
 
     settings = DetectionSettings()
     inputs = []
@@ -106,7 +110,8 @@ def job_tweakreg(filt):
 
 def job_outliers(filt):
     """flag_outliers on each exposure, from the stored blotted medians."""
-    from image3.outliers import FlagSettings, flag_outliers
+    from image3.outlier_detection.outliers import flag_outliers
+    from image3.outlier_detection.settings import FlagSettings
 
     inputs = [dict(np.load(p)) for p in sorted((DATA / filt).glob("flag*.npz"))]
     settings = FlagSettings()
@@ -120,7 +125,8 @@ def job_outliers(filt):
 
 def job_skymatch(filt):
     """measure_files on the 6 exposures (reading the files is part of the job)."""
-    from image3.skymatch import SkySettings, measure_files
+    from image3.skymatch.settings import SkySettings
+    from image3.skymatch.sky import measure_files
 
     paths = [str(p) for p in _cal_paths(filt)]
     names = [p.name.removesuffix("_cal.fits") for p in _cal_paths(filt)]
@@ -131,7 +137,8 @@ def job_catalog(filt):
     """single_band_catalog of the mosaic (no reference files: apertures from the mosaic)."""
     from stdatamodels.jwst import datamodels
 
-    from image3.source_catalog import BandImage, CatalogSettings, single_band_catalog
+    from image3.source_catalog.catalog import BandImage, single_band_catalog
+    from image3.source_catalog.settings import CatalogSettings
 
     with datamodels.open(str(DATA / filt / "mosaic_i2d.fits")) as model:
         band = BandImage.from_model(model)

@@ -1,7 +1,7 @@
 """Peak memory of the outlier median job as the number of single images grows.
 
 Writes N single images (SCI, WHT) of size x size pixels with random data, then runs
-image3.outlier_files.median_image in a child process per case and reports its wall time and peak RSS
+image3.outlier_detection.files.median_image in a child process per case and reports its wall time and peak RSS
 (ru_maxrss) against the configured ``median_memory_mb``.
 
     python bench/median_memory.py --size 2900 --counts 6 16 --limits 400 1000
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from image3.outlier_files import SingleImage, median_image, write_single
+from image3.outlier_detection.files import SingleImage, median_image, write_single
 
 
 def write_singles(folder, count, size):

@@ -208,7 +208,11 @@ def simulation_targets(n_exposures: int, detectors=None) -> list[str]:
     from image3.simulate import demo
 
     names = demo.exposure_names(n_exposures, detectors)
-    files = [demo.association_name(), *(f"{n}_cal.fits" for n in names), *demo.reference_files().values()]
+    files = [
+        demo.association_name(),
+        *(f"{n}_cal.fits" for n in names),
+        *demo.reference_file_names().values(),
+    ]
     return [f"{DEMO_DIR}/{f}" for f in files]
 
 

@@ -367,7 +367,8 @@ def _warm_asdf_and_datamodels():
     converters and schemas, which each job would otherwise do again on its first file."""
     from stdatamodels.jwst import datamodels
 
-    from . import jwst_wcs, wcs_store
+    from .wcs import jwst_wcs
+    from .wcs import store as wcs_store
 
     wcs = jwst_wcs.imaging_wcs((8, 8), jwst_wcs.Pointing(ra_ref=53.16, dec_ref=-27.8, roll_ref=30.0))
     with tempfile.TemporaryDirectory(prefix="image3-warm-up-") as folder:

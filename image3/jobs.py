@@ -17,6 +17,8 @@ from astropy.utils.exceptions import AstropyDeprecationWarning
 from . import job_server
 from .errors import InputError
 
+__all__ = ["prepare_libraries", "run"]
+
 log = logging.getLogger("image3")
 
 

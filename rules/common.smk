@@ -6,13 +6,13 @@ import re
 import threading
 from pathlib import Path
 
-from image3.association import Product, load_association
+from image3.io.association import Product, load_association
 from image3 import job_server
 from image3.errors import InputError
-from image3.grid import check_grid_options
-from image3.members import scan_members
+from image3.resample.grid import check_grid_options
+from image3.io.members import scan_members
 from image3.simulate import demo
-from image3.tiles import check_tile_count, check_tile_settings, read_tile_index
+from image3.tiles.layout import check_tile_count, check_tile_settings, read_tile_index
 
 OUT = config["outdir"]
 # The priority of jobs whose outputs no later job reads (the QA figures): of the
@@ -41,7 +41,7 @@ def demo_product():
     )
 
 
-# product -> {member path: its image3.fits_read.HeaderScan}, for user products
+# product -> {member path: its image3.io.fits_read.HeaderScan}, for user products
 MEMBER_HEADERS = {}
 
 
@@ -315,7 +315,7 @@ def reference_file(key):
 
 
 DEMO_REFERENCE_FILES = {
-    key: f"{DEMO_DIR}/{name}" for key, name in demo.reference_files().items()
+    key: f"{DEMO_DIR}/{name}" for key, name in demo.reference_file_names().items()
 }
 
 

@@ -6,10 +6,10 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 
 import logging
 
-from image3.fits_read import moving_target_position
+from image3.assign_mtwcs.moving_target import moving_target_wcs_set
+from image3.io.fits_read import moving_target_position
 from image3.jobs import run
-from image3.moving_target import moving_target_wcs_set
-from image3.wcs_store import load_wcs_set, save_wcs_set
+from image3.wcs.store import load_wcs_set, save_wcs_set
 
 log = logging.getLogger("image3")
 

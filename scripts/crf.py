@@ -4,11 +4,12 @@ from image3.job_server import hand_off
 
 hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
 
+from image3.exposure_products.crf import write_crf
+from image3.io.product_meta import SipSettings
 from image3.jobs import run
-from image3.outlier_files import read_mask
-from image3.products import SipSettings, write_crf
-from image3.sky_store import read_sky_entry
-from image3.wcs_store import load_wcs_entry, load_wcs_extras
+from image3.outlier_detection.files import read_mask
+from image3.skymatch.store import read_sky_entry
+from image3.wcs.store import load_wcs_entry, load_wcs_extras
 
 
 def main():

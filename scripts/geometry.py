@@ -4,10 +4,10 @@ from image3.job_server import hand_off
 
 hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
 
-from image3.fits_read import image_shape
-from image3.geometry import Geometry, write_geometries
+from image3.io.fits_read import image_shape
 from image3.jobs import run
-from image3.wcs_store import load_wcs_set
+from image3.wcs.geometry import Geometry, write_geometries
+from image3.wcs.store import load_wcs_set
 
 
 def main():

@@ -9,10 +9,10 @@ import logging
 
 from astropy.table import QTable
 
-from image3.catalog_products import regions_radius_arcsec, write_catalog, write_regions
-from image3.grid import read_grid
 from image3.jobs import run
-from image3.tiles import merge_tile_catalogs, tile_named
+from image3.resample.grid import read_grid
+from image3.source_catalog.products import regions_radius_arcsec, write_catalog, write_regions
+from image3.tiles.layout import merge_tile_catalogs, tile_named
 
 log = logging.getLogger("image3")
 

@@ -9,9 +9,10 @@ import logging
 
 from stdatamodels.jwst import datamodels
 
-from image3.catalog_products import empty_catalog, write_catalog_products
 from image3.jobs import run
-from image3.source_catalog import BandImage, CatalogSettings, multiband_catalog
+from image3.source_catalog.catalog import BandImage, multiband_catalog
+from image3.source_catalog.products import empty_catalog, write_catalog_products
+from image3.source_catalog.settings import CatalogSettings
 
 log = logging.getLogger("image3")
 

@@ -8,15 +8,16 @@ import logging
 
 import numpy as np
 
-from image3.atomic import atomic_path
-from image3.dq import good_pixels
-from image3.fits_read import read_lean
-from image3.geometry import read_geometry
-from image3.grid import read_grid
+from image3.io.atomic import atomic_path
+from image3.io.dq import good_pixels
+from image3.io.fits_read import read_lean
 from image3.jobs import run
-from image3.outlier_files import read_median, write_mask
-from image3.outliers import FlagSettings, blot, blot_window, flag_outliers
-from image3.sky_store import read_sky_entry
+from image3.outlier_detection.files import read_median, write_mask
+from image3.outlier_detection.outliers import blotted_median, flag_outliers
+from image3.outlier_detection.settings import FlagSettings
+from image3.resample.grid import read_grid
+from image3.skymatch.store import read_sky_entry
+from image3.wcs.geometry import read_geometry
 
 log = logging.getLogger("image3")
 
@@ -33,9 +34,7 @@ def main():
         if sm.params.resample_data:  # the median where this exposure lies on the grid, blotted
             grid, geometry = read_grid(sm.input.grid), read_geometry(sm.input.geometry, name)
             pixmap = geometry.pixel_map(grid.world_to_pixel)
-            rows, columns = blot_window(pixmap, grid.shape)
-            median, count = read_median(sm.input.median, (rows, columns))
-            blotted, coverage = blot(median, count, pixmap - [columns.start, rows.start])
+            blotted, coverage = blotted_median(sm.input.median, pixmap, grid.shape)
         else:
             blotted, coverage = read_median(sm.input.median)
             blotted = np.nan_to_num(blotted)

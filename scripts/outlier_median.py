@@ -6,10 +6,10 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 
 import logging
 
-from image3.atomic import atomic_path
+from image3.io.atomic import atomic_path
 from image3.jobs import run
-from image3.outlier_files import grid_shape, median_sections, write_median_sections
-from image3.sky_store import read_sky_file
+from image3.outlier_detection.files import grid_shape, median_sections, write_median_sections
+from image3.skymatch.store import read_sky_file
 
 log = logging.getLogger("image3")
 

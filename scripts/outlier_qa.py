@@ -4,11 +4,11 @@ from image3.job_server import hand_off
 
 hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
 
-from image3.atomic import atomic_path
-from image3.fits_read import read_lean
+from image3.io.atomic import atomic_path
+from image3.io.fits_read import read_lean
 from image3.jobs import run
-from image3.outlier_files import read_mask
-from image3.qa import CUTOUT_EXPOSURES, plot_outliers
+from image3.outlier_detection.files import read_mask
+from image3.outlier_detection.qa import CUTOUT_EXPOSURES, plot_outliers
 
 
 def main():

@@ -11,14 +11,15 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 
 import dataclasses
 
-from image3.atomic import atomic_path
-from image3.fits_read import read_lean
-from image3.geometry import read_geometry
-from image3.grid import read_grid
+from image3.io.atomic import atomic_path
+from image3.io.fits_read import read_lean
 from image3.jobs import run
-from image3.outlier_files import SingleImage, write_single
-from image3.outliers import single_image
-from image3.resample import DrizzleSettings, Exposure, weight_map
+from image3.outlier_detection.files import SingleImage, write_single
+from image3.outlier_detection.outliers import single_image
+from image3.resample.drizzle import Exposure, weight_map
+from image3.resample.grid import read_grid
+from image3.resample.settings import DrizzleSettings
+from image3.wcs.geometry import read_geometry
 
 
 def main():

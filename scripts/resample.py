@@ -13,17 +13,19 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 
 import logging
 
-from image3.fits_read import read_lean
-from image3.geometry import read_geometry
-from image3.grid import read_grid
+from image3.io.fits_read import read_lean
+from image3.io.level2b import open_level2b, save_model
+from image3.io.product_meta import SipSettings, record_image3_meta
 from image3.jobs import run
-from image3.level2b import open_level2b, save_model
-from image3.outlier_files import read_mask
-from image3.products import SipSettings, build_i2d, record_image3_meta
-from image3.resample import VARIANCES, DrizzleSettings, Exposure, Mosaic
-from image3.sky_store import read_sky_file
-from image3.tiles import tile_grid, tile_named
-from image3.wcs_store import load_wcs_extras
+from image3.outlier_detection.files import read_mask
+from image3.resample.drizzle import VARIANCES, Exposure, Mosaic
+from image3.resample.grid import read_grid
+from image3.resample.i2d import build_i2d
+from image3.resample.settings import DrizzleSettings
+from image3.skymatch.store import read_sky_file
+from image3.tiles.layout import tile_grid, tile_named
+from image3.wcs.geometry import read_geometry
+from image3.wcs.store import load_wcs_extras
 
 log = logging.getLogger("image3")
 EXTENSIONS = ("SCI", "DQ", *(v.upper() for v in VARIANCES))

@@ -7,9 +7,9 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 
 import logging
 
-from image3.geometry import read_geometries
-from image3.grid import grid_from_asdf, make_grid, write_grid
 from image3.jobs import run
+from image3.resample.grid import grid_from_asdf, make_grid, write_grid
+from image3.wcs.geometry import read_geometries
 
 log = logging.getLogger("image3")
 

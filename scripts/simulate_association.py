@@ -4,8 +4,8 @@ from image3.job_server import hand_off
 
 hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
 
-from image3.association import write_association
-from image3.atomic import atomic_path
+from image3.io.association import write_association
+from image3.io.atomic import atomic_path
 from image3.jobs import run
 
 

@@ -4,9 +4,9 @@ from image3.job_server import hand_off
 
 hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
 
-from image3.atomic import atomic_path
+from image3.io.atomic import atomic_path
+from image3.io.level2b import save_model
 from image3.jobs import run
-from image3.level2b import save_model
 from image3.simulate.dataset import render
 
 

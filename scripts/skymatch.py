@@ -7,10 +7,11 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 
 import logging
 
-from image3.geometry import read_geometries
 from image3.jobs import run
-from image3.sky_store import write_sky_file
-from image3.skymatch import SkySettings, measure_files, save_result, user_sky
+from image3.skymatch.settings import SkySettings
+from image3.skymatch.sky import measure_files, save_result, user_sky
+from image3.skymatch.store import write_sky_file
+from image3.wcs.geometry import read_geometries
 
 log = logging.getLogger("image3")
 

@@ -4,10 +4,10 @@ from image3.job_server import hand_off
 
 hand_off()  # run in the workflow's warm job server when one runs (image3/job_server.py)
 
-from image3.atomic import atomic_path
+from image3.io.atomic import atomic_path
 from image3.jobs import run
-from image3.qa import plot_skymatch
-from image3.skymatch import load_result
+from image3.skymatch.qa import plot_skymatch
+from image3.skymatch.sky import load_result
 
 
 def main():

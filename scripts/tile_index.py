@@ -7,18 +7,18 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 
 import logging
 
-from image3.atomic import atomic_path
-from image3.geometry import read_geometries
-from image3.grid import read_grid
+from image3.io.atomic import atomic_path
 from image3.jobs import run
-from image3.qa import plot_tiles
-from image3.tiles import (
+from image3.resample.grid import read_grid
+from image3.tiles.layout import (
     check_tile_count,
     exposure_outline,
     overlapping_exposures,
     tile_layout,
     write_tile_index,
 )
+from image3.tiles.qa import plot_tiles
+from image3.wcs.geometry import read_geometries
 
 log = logging.getLogger("image3")
 

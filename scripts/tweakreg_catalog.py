@@ -8,12 +8,13 @@ import logging
 
 from astropy.table import Table
 
-from image3.atomic import atomic_path
 from image3.errors import InputError
-from image3.fits_read import read_lean
+from image3.io.atomic import atomic_path
+from image3.io.fits_read import read_lean
 from image3.jobs import run
-from image3.psf_width import detection_fwhm
-from image3.source_finding import DetectionSettings, find_sources_sparse
+from image3.tweakreg.settings import DetectionSettings
+from image3.tweakreg.source_finding import find_sources_sparse
+from image3.utils.psf_width import detection_fwhm
 
 log = logging.getLogger("image3")
 

@@ -6,9 +6,9 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 
 from astropy.table import Table
 
-from image3.atomic import atomic_path
+from image3.io.atomic import atomic_path
 from image3.jobs import run
-from image3.tweakreg_qa import plot_alignment
+from image3.tweakreg.qa import plot_alignment
 
 
 def main():

@@ -12,8 +12,9 @@ from astropy.coordinates import SkyCoord
 from astropy.modeling import fitting, models
 from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photometry
 
-from image3.grid import make_grid, native_pixel_scale
-from image3.resample import DrizzleSettings, Exposure, Mosaic
+from image3.resample.drizzle import Exposure, Mosaic
+from image3.resample.grid import make_grid, native_pixel_scale
+from image3.resample.settings import DrizzleSettings
 from image3.simulate.dataset import detector_model, entry_geometry, plan
 from image3.simulate.exposure import relative_pixel_area, render_sources, simulate_exposure
 from image3.simulate.psf import PixelIntegratedPSF
@@ -44,8 +45,8 @@ def noiseless_exposure(sim, scene, entry):
     """An exposure's expected signal less its sky (MJy/sr, as its SCI): the scene through its true
     WCS, with no noise, cosmic rays or bad pixels; what a perfect median blotted onto it would be.
     The synthetic detector only (``sim`` without ``detectors``), no moving target."""
-    from image3.jwst_wcs import Distortion, imaging_wcs
     from image3.simulate.observation import ExposurePointing
+    from image3.wcs.jwst_wcs import Distortion, imaging_wcs
 
     assert entry_geometry(entry) is None and entry["target"] is None
     det = detector_model(sim)
@@ -224,8 +225,8 @@ def star_catalogs(sim, mag_limit, noise_pix, seed=0):
     """
     from astropy.table import Table
 
-    from image3.jwst_wcs import imaging_wcs
     from image3.simulate.observation import ExposurePointing
+    from image3.wcs.jwst_wcs import imaging_wcs
 
     scene, truth = plan(sim)
     stars = scene[(scene["type"] == "star") & (scene["mag_ab"] < mag_limit)]

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from image3 import geometry, outlier_files, wcs_store
 from image3.errors import InputError
-from image3.jwst_wcs import Pointing, imaging_wcs
+from image3.outlier_detection import files as outlier_files
+from image3.wcs import geometry
+from image3.wcs import store as wcs_store
+from image3.wcs.jwst_wcs import Pointing, imaging_wcs
 
 N = 24
 

@@ -11,12 +11,12 @@ from photutils.background import Background2D, MedianBackground
 from photutils.detection import find_peaks
 from scipy import ndimage
 
-from image3 import outliers
-from image3.aperture_reference import ApertureParams
-from image3.background_map import background_map
-from image3.skymatch import _box_dilation, _cross_dilation
-from image3.source_catalog import local_background
-from image3.source_finding import circular_peaks
+from image3.outlier_detection import outliers
+from image3.skymatch.sky import _box_dilation, _cross_dilation
+from image3.source_catalog.aperture_reference import ApertureParams
+from image3.source_catalog.catalog import local_background
+from image3.tweakreg.source_finding import circular_peaks
+from image3.utils.background import background_map
 
 
 @pytest.mark.parametrize("radius", [1.2, 2.0, 2.5, 3.0, 3.4, 4.7])
@@ -104,7 +104,7 @@ def test_local_background_equals_aperture_stats():
 def test_sky_source_mask_segments_equal_photutils_detect_sources():
     from photutils.segmentation import detect_sources
 
-    from image3.skymatch import connected_above
+    from image3.skymatch.sky import connected_above
 
     rng = np.random.default_rng(5)
     image = ndimage.gaussian_filter(rng.normal(size=(300, 280)), 1.5)
@@ -115,7 +115,7 @@ def test_sky_source_mask_segments_equal_photutils_detect_sources():
 
 
 def test_brightest_groups_equal_ndimage_maximum_position():
-    from image3.qa import _brightest_groups
+    from image3.outlier_detection.qa import _brightest_groups
 
     rng = np.random.default_rng(1)
     for _ in range(30):
@@ -129,7 +129,7 @@ def test_brightest_groups_equal_ndimage_maximum_position():
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 6, 9])
 def test_median_of_valid_equals_nanmedian(n):
-    from image3.outlier_files import _median_of_valid
+    from image3.outlier_detection.files import _median_of_valid
 
     rng = np.random.default_rng(n)
     stack = (100 * rng.normal(size=(n, 60, 70))).astype(np.float32)

@@ -13,9 +13,9 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from ..atomic import atomic_path
 from ..errors import InputError
-from ..jwst_wcs import Distortion, Pointing, imaging_wcs
+from ..io.atomic import atomic_path
+from ..wcs.jwst_wcs import Distortion, Pointing, imaging_wcs
 from .demo import detectors, exposure_ids, exposure_names
 from .exposure import DetectorModel, simulate_exposure
 from .observation import ExposurePointing, make_pointings, mosaic_offsets, start_times

@@ -5,6 +5,24 @@ knows every exposure before the simulator has run. Imports nothing heavy: the Sn
 while building the DAG.
 """
 
+__all__ = [
+    "ASN_ID",
+    "DETECTOR_KEYS",
+    "DETECTORS",
+    "FILTERS",
+    "PLAN_KEYS",
+    "PROGRAM",
+    "START_MJD",
+    "association_name",
+    "check_settings",
+    "detectors",
+    "exposure_ids",
+    "exposure_names",
+    "product_name",
+    "pupil",
+    "reference_file_names",
+]
+
 PROGRAM = "01234"
 ASN_ID = "o001"
 START_MJD = 61368.0  # 2026-11-24T00:00:00 UTC, the first exposure's start
@@ -21,7 +39,7 @@ DETECTORS = {
     "nircam_lw": ("NRCALONG", "NRCBLONG"),
     "miri": ("MIRIMAGE",),
 }
-# The filters each mode takes (its PSF width follows from the pivot wavelength, image3.psf_width).
+# The filters each mode takes (its PSF width follows from the pivot wavelength, image3.utils.psf_width).
 FILTERS = {
     "nircam_sw": (
         "F070W",
@@ -99,7 +117,7 @@ def association_name() -> str:
     return f"jw{PROGRAM}-{ASN_ID}_20261124t000000_image3_00001_asn.json"
 
 
-def reference_files() -> dict:
+def reference_file_names() -> dict:
     """The demo's APCORR and ABVEGAOFFSET reference files, relative to the demo folder."""
     return {
         "apcorr": "reference/image3sim_nircam_apcorr.fits",

@@ -9,6 +9,19 @@ import numpy as np
 from astropy.table import Table
 from stdatamodels.jwst.datamodels import dqflags
 
+__all__ = [
+    "DEAD",
+    "DEFAULT_MIX",
+    "DO_NOT_USE",
+    "HOT",
+    "JUMP_DET",
+    "MORPHOLOGIES",
+    "SATURATED",
+    "add_noise",
+    "bad_pixel_mask",
+    "cosmic_rays",
+]
+
 DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
 HOT = dqflags.pixel["HOT"]
 DEAD = dqflags.pixel["DEAD"]

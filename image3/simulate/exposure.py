@@ -7,14 +7,25 @@ import numpy as np
 from astropy.table import vstack
 from stdatamodels.jwst import datamodels
 
-from .._interp import coarse_grid_evaluate
-from ..dq import DQ_FLAGS
-from ..jwst_wcs import Distortion, imaging_wcs, s_region
-from ..level2b import set_fits_wcs
+from ..io.dq import DQ_FLAGS
+from ..io.level2b import set_fits_wcs
+from ..wcs._interp import coarse_grid_evaluate
+from ..wcs.jwst_wcs import Distortion, imaging_wcs, s_region
 from .detector import DEAD, DO_NOT_USE, HOT, add_noise, bad_pixel_mask, cosmic_rays
 from .observation import ExposurePointing
 from .psf import PixelIntegratedPSF
 from .scene import galaxy_stamp, point_source
+
+__all__ = [
+    "ARCSEC2_TO_SR",
+    "NON_SCIENCE",
+    "REFERENCE_PIXEL",
+    "SYNTHETIC_PIXEL_SCALE",
+    "DetectorModel",
+    "relative_pixel_area",
+    "render_sources",
+    "simulate_exposure",
+]
 
 ARCSEC2_TO_SR = (np.pi / 180.0 / 3600.0) ** 2
 SYNTHETIC_PIXEL_SCALE = Distortion().pixel_scale  # arcsec, the synthetic detector's

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..jwst_wcs import SiafDistortion
+from ..wcs.jwst_wcs import SiafDistortion
 from .demo import DETECTORS
 
 __all__ = [

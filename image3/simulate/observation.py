@@ -11,8 +11,10 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 from ..errors import InputError
-from ..jwst_wcs import Distortion, Pointing, imaging_wcs, v2v3_to_sky, velocity_aberration
+from ..wcs.jwst_wcs import Distortion, Pointing, imaging_wcs, v2v3_to_sky, velocity_aberration
 from .demo import START_MJD
+
+__all__ = ["ExposurePointing", "make_pointings", "mosaic_offsets", "start_times"]
 
 
 @dataclass(frozen=True)

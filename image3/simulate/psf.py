@@ -9,7 +9,9 @@ star's injected flux is exactly its catalogue flux.
 import numpy as np
 from scipy import ndimage, special
 
-from ..psf_width import lambda_over_d_pixels
+from ..utils.psf_width import lambda_over_d_pixels
+
+__all__ = ["PixelIntegratedPSF"]
 
 
 class PixelIntegratedPSF:

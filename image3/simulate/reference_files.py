@@ -11,11 +11,12 @@ from astropy.table import Table
 from photutils.aperture import CircularAperture, aperture_photometry
 from stdatamodels.jwst import datamodels
 
-from ..atomic import atomic_path
-from ..jwst_wcs import Distortion
+from ..io.atomic import atomic_path
+from .exposure import SYNTHETIC_PIXEL_SCALE
 from .psf import PixelIntegratedPSF
 
-SYNTHETIC_PIXEL_SCALE = Distortion().pixel_scale  # arcsec
+__all__ = ["ABVEGA_OFFSETS", "drizzled_stamp", "write_abvegaoffset", "write_apcorr"]
+
 EE_FRACTIONS = np.round(np.arange(0.1, 0.95, 0.1), 2)
 SKY_GAP_PIX = 3.0
 SKY_WIDTH_PIX = 5.0

@@ -10,6 +10,8 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from scipy import signal
 
+__all__ = ["AB_ZEROPOINT_JY", "ab_to_jy", "galaxy_stamp", "make_scene", "point_source"]
+
 AB_ZEROPOINT_JY = 3631.0
 
 

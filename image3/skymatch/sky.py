@@ -1,0 +1,559 @@
+"""Sky levels of a product's exposures: per exposure (``local``), common (``global``), matched in the
+overlaps (``match``, ``global+match``) or given by the user (``user``), as the official skymatch step.
+
+Conventions: images and levels in MJy/sr; detector pixels 0-based; the sky grid is a TAN grid whose
+cells are ``cell_size`` detector pixels on a side (0-based cell centres at integers).
+
+How it works (our own algorithm, not the official code):
+
+- Each exposure is reduced to *cells* of a common coarse sky grid: for every cell the exposure
+  touches, the number of its pixels that land there, the sum and number of usable pixels (good DQ,
+  finite, within ``lower``/``upper``, not a single-pixel outlier such as a cosmic ray) and the
+  number of pixels in detected sources (a smoothed-image segmentation, dilated). Only these small
+  arrays are kept, so memory does not grow with the number of exposures.
+- A cell in which *any* exposure found a source is dropped for every exposure: the cells compared
+  hold the same patch of sky in every exposure, so faint light that no detection caught is present
+  in both members of a pair and cancels in their difference.
+- ``match`` compares two exposures (or exposure groups) cell by cell in their common cells; the
+  statistic ``skystat`` of the per-cell differences is the pair's level difference. One weighted
+  least-squares system over all pairs gives the levels; each connected set of overlapping exposures
+  is solved on its own (its lowest level is 0 with ``match_down``), and a warning says so when there
+  is more than one.
+- ``local`` takes ``skystat`` of the cell means of an exposure (cells averaging 64 pixels make the
+  Poisson skew of single pixels negligible); ``global`` the smallest of the local levels;
+  ``global+match`` the matched levels plus the smallest local level after matching, per connected set.
+
+Statistics (``skystat``) are taken after ``nclip`` rounds of clipping at ``lsigma``/``usigma``
+standard deviations about the median: ``mean``, ``median``, ``midpt`` (the median interpolated in a
+histogram of bins ``binwidth`` standard deviations wide) and ``mode`` (the peak of that histogram
+smoothed by a Gaussian of one standard deviation, found by mean shift). The official step's mode is
+the highest bin refined by a three-bin parabola, which on a few thousand values scatters by several
+bin widths; ours is about as steady as a median and still gives little weight to a tail of source
+light.
+"""
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from ..errors import InputError
+from ..io.association import exposure_name
+from ..io.atomic import atomic_path
+from ..io.dq import excluded_exposure, good_pixels
+from ..io.exposure_groups import group_id
+from ..io.fits_read import read_lean
+from ..resample.grid import make_grid
+from ..wcs.geometry import Geometry
+from .settings import SkySettings
+
+__all__ = [
+    "compute_sky",
+    "connected_above",
+    "exposure_cells",
+    "ExposureCells",
+    "load_result",
+    "measure_files",
+    "Pair",
+    "save_result",
+    "sky_grid",
+    "sky_statistic",
+    "SkyResult",
+    "Statistic",
+    "user_sky",
+]
+
+log = logging.getLogger("image3")
+
+
+# --- statistics ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """A sky statistic of a set of values: ``value``, clipped standard deviation ``std`` and the
+    number ``n`` of values kept (``value`` is NaN when nothing is left)."""
+
+    value: float
+    std: float
+    n: int
+
+    @property
+    def error(self) -> float:
+        """Standard error of ``value`` (as for a mean; a rough scale for the other statistics)."""
+        return self.std / np.sqrt(self.n) if self.n > 1 else np.inf
+
+
+def sky_statistic(values, s: SkySettings) -> Statistic:
+    """``s.skystat`` of ``values`` after ``s.nclip`` rounds of clipping about the median."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return Statistic(np.nan, np.nan, 0)
+    for _ in range(s.nclip):
+        centre, std = np.median(v), v.std()
+        kept = v[(v >= centre - s.lsigma * std) & (v <= centre + s.usigma * std)]
+        if kept.size in (0, v.size):
+            break
+        v = kept
+    std = float(v.std())
+    if s.skystat == "mean":
+        value = v.mean()
+    elif s.skystat == "median":
+        value = np.median(v)
+    elif s.skystat == "midpt":
+        value = _midpt(v, s.binwidth * std)
+    else:
+        value = _mode(v, s.binwidth * std)
+    return Statistic(float(value), std, int(v.size))
+
+
+def _histogram(v, width):
+    nbins = int(np.clip(np.ceil((v.max() - v.min()) / width), 1, 100_000)) if width > 0 else 1
+    counts, edges = np.histogram(v, bins=nbins)
+    return counts, edges
+
+
+def _midpt(v, width):
+    """Median interpolated linearly in the cumulative histogram (IRAF's ``midpt``)."""
+    if width <= 0:
+        return float(np.median(v))
+    counts, edges = _histogram(v, width)
+    cumulative = np.concatenate([[0.0], np.cumsum(counts)]) / counts.sum()
+    return float(np.interp(0.5, cumulative, edges))
+
+
+def _mode(v, width, iterations=50):
+    """Peak of the distribution smoothed by a Gaussian of one standard deviation: mean shift over
+    the histogram (bins ``width`` wide), started at the median. The smoothing keeps it as steady
+    as a median (on Gaussian noise) while values more than 3 standard deviations from the peak
+    weigh almost nothing."""
+    peak = float(np.median(v))
+    std = v.std()
+    if width <= 0 or std == 0:
+        return peak
+    counts, edges = _histogram(v, width)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    for _ in range(iterations):
+        w = counts * np.exp(-0.5 * ((centres - peak) / std) ** 2)
+        new = float(np.sum(w * centres) / np.sum(w))
+        if abs(new - peak) < 1e-6 * std:
+            return new
+        peak = new
+    return peak
+
+
+# --- cells -----------------------------------------------------------------------------------------
+
+
+def sky_grid(exposures, cell_size):
+    """The coarse TAN grid of cells over the union of the exposures' footprints.
+
+    ``exposures``: :class:`~image3.wcs.geometry.Geometry` objects or pairs of (gwcs, shape); a cell is
+    ``cell_size`` pixels of the first exposure.
+    """
+    exposures = [e if isinstance(e, Geometry) else Geometry.from_wcs(*e) for e in exposures]
+    return make_grid(exposures, pixel_scale=cell_size * exposures[0].pixel_scale)
+
+
+@dataclass
+class ExposureCells:
+    """One exposure reduced to the sky cells it touches (flat indices ``cells``, sorted).
+
+    ``total``: pixels landing in the cell; ``count``/``sum``: usable pixels and their sum (MJy/sr);
+    ``source``: pixels in detected sources. ``level0`` is a level already subtracted from the data.
+    """
+
+    name: str
+    group: str
+    cells: np.ndarray
+    total: np.ndarray
+    count: np.ndarray
+    sum: np.ndarray
+    source: np.ndarray
+    level0: float = 0.0
+
+
+def _source_mask(data, usable, s: SkySettings):
+    """Pixels of detected sources (dilated by ``s.mask_dilate``) and single-pixel outliers.
+
+    The image minus a rough sky (median of usable pixels) is smoothed with a Gaussian of FWHM
+    ``s.detect_fwhm`` pixels, normalised by the smoothed usable-pixel weight so bad pixels do not
+    pull it down; connected regions of at least ``s.detect_npixels`` above ``s.detect_threshold``
+    robust standard deviations are sources. Pixels beyond ``s.usigma`` (``s.lsigma``) standard
+    deviations above (below) the rough sky are outliers (cosmic rays missed by the DQ flags); returns
+    ``(sources, outliers)`` boolean maps.
+    """
+    sample = data[usable][:: max(1, int(usable.sum() // 200_000))]
+    sky = np.median(sample)
+    std = 1.4826 * np.median(np.abs(sample - sky))
+    resid = np.where(usable, data - sky, 0.0).astype(np.float32)
+    high = usable & (resid > s.usigma * std)
+    outliers = _cross_dilation(high) | (usable & (resid < -s.lsigma * std))
+    resid[outliers] = 0.0
+    weight = (usable & ~outliers).astype(np.float32)
+    sigma = s.detect_fwhm / 2.3548
+    num = ndimage.gaussian_filter(resid, sigma, mode="constant")
+    den = ndimage.gaussian_filter(weight, sigma, mode="constant")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        smooth = np.where(den > 0.2, num / den, 0.0)
+    inner = den > 0.2
+    values = smooth[inner][:: max(1, int(inner.sum() // 200_000))]
+    smooth_std = 1.4826 * np.median(np.abs(values - np.median(values)))
+    sources = connected_above(smooth, s.detect_threshold * smooth_std, s.detect_npixels)
+    if s.mask_dilate > 0:
+        sources = _box_dilation(sources, s.mask_dilate)
+    return sources, outliers
+
+
+def connected_above(image, threshold, npixels):
+    """Pixels of 8-connected regions of at least ``npixels`` pixels above ``threshold`` (what
+    photutils' ``detect_sources`` segments, without importing photutils for a mask)."""
+    labels, count = ndimage.label(image > threshold, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return np.zeros(image.shape, bool)
+    keep = np.bincount(labels.ravel()) >= npixels
+    keep[0] = False
+    return keep[labels]
+
+
+def _cross_dilation(mask):
+    """``mask`` grown by one pixel along rows and columns (``ndimage.binary_dilation``'s default)."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
+
+
+def _box_dilation(mask, radius):
+    """``mask`` grown by ``radius`` pixels in a square (a (2 radius + 1)^2 maximum filter): each
+    axis in turn, by doubling shifts (log2 radius passes) instead of one per pixel."""
+    for axis in (0, 1):
+        grown, reach = mask.copy(), 0
+        while reach < radius:
+            step = min(reach + 1, radius - reach)
+            shifted = np.zeros_like(grown)
+            lo, hi = [slice(None)] * 2, [slice(None)] * 2
+            lo[axis], hi[axis] = slice(step, None), slice(None, -step)
+            shifted[tuple(lo)] = grown[tuple(hi)]
+            shifted[tuple(hi)] |= grown[tuple(lo)]
+            grown |= shifted
+            reach += step
+        mask = grown
+    return mask
+
+
+def exposure_cells(name, group, data, dq, geometry, grid, s: SkySettings, level0=0.0) -> ExposureCells:
+    """Reduce one exposure to the cells of ``grid`` (see :class:`ExposureCells`).
+
+    ``data`` in MJy/sr; ``dq`` the DQ array (``s.dqbits`` are the good flags); ``geometry`` the
+    exposure's current WCS sampled (:class:`~image3.wcs.geometry.Geometry`), or the gwcs itself
+    (sampled here every 16 pixels).
+    """
+    if not isinstance(geometry, Geometry):
+        geometry = Geometry.from_wcs(geometry, np.shape(data))
+    data = np.asarray(data, dtype=np.float32)
+    usable = good_pixels(dq, s.dqbits, "skymatch.dqbits") & np.isfinite(data)
+    if s.lower is not None:
+        usable &= data >= s.lower
+    if s.upper is not None:
+        usable &= data <= s.upper
+    if usable.sum() < 100:
+        raise InputError(f"exposure {name}: fewer than 100 usable pixels (skymatch.dqbits/lower/upper)")
+    sources, outliers = _source_mask(data, usable, s)
+    usable &= ~outliers & ~sources
+    xy = geometry.pixel_map(grid.world_to_pixel)
+    ny, nx = grid.shape
+    ix = np.clip(np.floor(xy[..., 0] + 0.5), 0, nx - 1).astype(np.int64)
+    iy = np.clip(np.floor(xy[..., 1] + 0.5), 0, ny - 1).astype(np.int64)
+    del xy
+    # Count in the exposure's own bounding box of cells (bounded by its size, not the grid's).
+    x0, y0, width = ix.min(), iy.min(), ix.max() - ix.min() + 1
+    box = (iy - y0) * width + (ix - x0)
+    del ix, iy
+    size = int(box.max()) + 1
+    total = np.bincount(box.ravel(), minlength=size)
+    count = np.bincount(box[usable], minlength=size)
+    sums = np.bincount(box[usable], weights=data[usable].astype(np.float64), minlength=size)
+    source = np.bincount(box[sources], minlength=size)
+    touched = np.flatnonzero(total)
+    cells = (touched // width + y0) * nx + (touched % width + x0)
+    total, count, sums, source = total[touched], count[touched], sums[touched], source[touched]
+    return ExposureCells(name, group, cells, total, count, sums, source, float(level0))
+
+
+# --- levels ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Pair:
+    """Level difference of two exposure groups in their common sky cells (MJy/sr).
+
+    ``before`` is ``level(a) - level(b)`` as measured, ``error`` its standard error, ``n`` the number
+    of cell differences used; ``after`` what is left of it once the chosen levels are removed.
+    """
+
+    a: str
+    b: str
+    before: float
+    error: float
+    n: int
+    after: float = np.nan
+
+
+@dataclass
+class SkyResult:
+    """Levels per exposure (MJy/sr) and what they came from.
+
+    ``groups``: exposure -> group; ``local``: group -> local :class:`Statistic`; ``components``:
+    lists of groups connected by overlaps (``match`` solves each on its own); ``pairs``: the
+    overlap measurements.
+    """
+
+    method: str
+    levels: dict
+    groups: dict
+    local: dict = field(default_factory=dict)
+    components: list = field(default_factory=list)
+    pairs: list = field(default_factory=list)
+
+
+def save_result(result: SkyResult, path):
+    """Write ``result`` as JSON (what the QA figure shows), atomically."""
+    tree = asdict(result)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(tree, indent=1) + "\n")
+
+
+def load_result(path) -> SkyResult:
+    """A :class:`SkyResult` from a file of :func:`save_result`."""
+    tree = json.loads(Path(path).read_text())
+    tree["local"] = {group: Statistic(**s) for group, s in tree["local"].items()}
+    tree["pairs"] = [Pair(**p) for p in tree["pairs"]]
+    return SkyResult(**tree)
+
+
+def _usable_cells(exposures, cell_size):
+    """Per exposure: (cells, cell means) of cells that are well covered and hold no source in any
+    exposure."""
+    flagged = np.unique(np.concatenate([e.cells[e.source > 0] for e in exposures]))
+    out = []
+    for e in exposures:
+        ok = (e.total >= 0.5 * cell_size**2) & (e.count >= 0.5 * e.total) & ~np.isin(e.cells, flagged)
+        out.append((e.cells[ok], e.sum[ok] / e.count[ok]))
+    return out
+
+
+def _pair_differences(exposures, usable, groups, s: SkySettings):
+    """The measured level difference of every pair of groups that share enough usable cells."""
+    members = {g: [k for k, e in enumerate(exposures) if e.group == g] for g in groups}
+    span = [(c.min(), c.max()) if c.size else (0, -1) for c, _ in usable]
+    pairs = []
+    for i, ga in enumerate(groups):
+        for gb in groups[i + 1 :]:
+            diffs = [np.empty(0)]
+            for a in members[ga]:
+                for b in members[gb]:
+                    if span[a][1] < span[b][0] or span[b][1] < span[a][0]:
+                        continue  # disjoint ranges of cells: no overlap
+                    (ca, ma), (cb, mb) = usable[a], usable[b]
+                    _, ia, ib = np.intersect1d(ca, cb, assume_unique=True, return_indices=True)
+                    diffs.append(ma[ia] - mb[ib])
+            diffs = np.concatenate(diffs)
+            if diffs.size < s.min_overlap_cells:
+                continue
+            stat = sky_statistic(diffs, s)
+            if np.isfinite(stat.value) and stat.n >= s.min_overlap_cells:
+                pairs.append(Pair(ga, gb, stat.value, max(stat.error, 1e-12), stat.n))
+    return pairs
+
+
+def _solve(groups, pairs):
+    """Relative levels (mean 0 in each connected component) from the pair differences by one
+    weighted least-squares system per component; returns (levels, components)."""
+    index = {g: k for k, g in enumerate(groups)}
+    a, b = [index[p.a] for p in pairs], [index[p.b] for p in pairs]
+    adjacency = coo_matrix((np.ones(len(pairs)), (a, b)), shape=(len(groups), len(groups)))
+    ncomp, labels = connected_components(adjacency, directed=False)
+    levels = np.zeros(len(groups))
+    components = []
+    for c in range(ncomp):
+        member = np.flatnonzero(labels == c)
+        components.append([groups[k] for k in member])
+        inside = [p for p in pairs if labels[index[p.a]] == c]
+        if not inside:
+            continue
+        local = {k: m for m, k in enumerate(member)}
+        design = np.zeros((len(inside) + 1, len(member)))
+        rhs = np.zeros(len(inside) + 1)
+        for r, p in enumerate(inside):
+            w = 1.0 / p.error
+            design[r, local[index[p.a]]] = w
+            design[r, local[index[p.b]]] = -w
+            rhs[r] = w * p.before
+        design[-1] = 1.0  # gauge: the component's levels sum to zero
+        levels[member] = np.linalg.lstsq(design, rhs, rcond=None)[0]
+    return levels, components
+
+
+def compute_sky(exposures: list[ExposureCells], s: SkySettings) -> SkyResult:
+    """Levels of ``exposures`` by ``s.skymethod`` (not ``user``: see :func:`user_sky`)."""
+    groups = list(dict.fromkeys(e.group for e in exposures))
+    usable = _usable_cells(exposures, s.cell_size)
+    local = {}
+    for g in groups:
+        means = [m for e, (_, m) in zip(exposures, usable, strict=True) if e.group == g]
+        local[g] = sky_statistic(np.concatenate(means), s)
+        if not np.isfinite(local[g].value):
+            log.warning("group %s: no usable sky cells; its local level is unknown", g)
+    pairs = _pair_differences(exposures, usable, groups, s)
+    relative, components = _solve(groups, pairs)
+    rel = dict(zip(groups, relative, strict=True))
+    method = s.skymethod
+    if method == "local":
+        level = {g: local[g].value for g in groups}
+    elif method == "global":
+        finite = [local[g].value for g in groups if np.isfinite(local[g].value)]
+        level = dict.fromkeys(groups, min(finite) if finite else np.nan)
+    else:
+        level = {}
+        for comp in components:
+            if method == "match":
+                ref = min(rel[g] for g in comp) if s.match_down else max(rel[g] for g in comp)
+                level.update({g: rel[g] - ref for g in comp})
+            else:
+                finite = [local[g].value - rel[g] for g in comp if np.isfinite(local[g].value)]
+                base = min(finite) if finite else np.nan
+                level.update({g: rel[g] + base for g in comp})
+        if len(components) > 1:
+            log.warning(
+                "%d groups of exposures do not overlap each other; each is matched on its own and their "
+                "levels are not matched to one another: %s",
+                len(components),
+                "; ".join(", ".join(c) for c in components),
+            )
+    for g in groups:
+        if not np.isfinite(level[g]):
+            log.warning("group %s: no sky level could be measured; recording 0", g)
+            level[g] = 0.0
+    for p in pairs:
+        p.after = p.before - (level[p.a] - level[p.b])
+        log.info(
+            "overlap %s - %s: %.6f +- %.6f MJy/sr in %d cells; %.6f after",
+            p.a,
+            p.b,
+            p.before,
+            p.error,
+            p.n,
+            p.after,
+        )
+    levels = {e.name: float(level[e.group]) + e.level0 for e in exposures}
+    return SkyResult(method, levels, {e.name: e.group for e in exposures}, local, components, pairs)
+
+
+# --- files -----------------------------------------------------------------------------------------
+
+
+def user_sky(skylist, names, key="skymatch.skylist") -> SkyResult:
+    """Levels from a user file: one ``<exposure or file name> <level MJy/sr>`` pair per line.
+
+    Names may be the exposure names or file names (``..._cal.fits``, any folder); blank lines and
+    lines starting with ``#`` are skipped. Every exposure of ``names`` must appear exactly once.
+    """
+    path = Path(skylist)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as err:
+        raise InputError(f"{key} = {skylist!r}: cannot read it ({err.strerror})") from None
+    wanted = set(names)
+    levels = {}
+    for number, line in enumerate(lines, 1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        try:
+            name, value = words[0], float(words[1])
+        except (IndexError, ValueError):
+            raise InputError(f"{path}, line {number}: expected '<exposure> <level>', got {line!r}") from None
+        stem = Path(name).name.removesuffix(".fits")
+        name = stem if stem in wanted else exposure_name(name)
+        if name in levels:
+            raise InputError(f"{path}, line {number}: exposure {name} is listed twice")
+        if name in wanted:
+            levels[name] = value
+    missing = [n for n in names if n not in levels]
+    if missing:
+        raise InputError(f"{key} = {skylist!r} has no level for exposure(s) {', '.join(missing)}")
+    return SkyResult("user", {n: levels[n] for n in names}, {n: n for n in names})
+
+
+def measure_files(paths, names, s: SkySettings, geometries=None) -> SkyResult:
+    """Levels of the level-2b files ``paths`` (exposures ``names``) by ``s.skymethod``.
+
+    ``geometries`` is ``{exposure: Geometry}`` of the aligned WCS (the product's geometry file);
+    None: each file's own WCS, sampled here. The headers are read first (groups, levels already
+    subtracted, and the sky grid), then the data one file at a time, reduced to sky cells at once.
+    """
+    headers = [read_lean(path, ()) for path in paths]
+    if geometries is None:
+        geometries = {name: _own_geometry(path) for path, name in zip(paths, names, strict=True)}
+    missing = [n for n in names if n not in geometries]
+    if missing:
+        raise InputError(f"no aligned WCS (geometry) for exposure(s) {', '.join(missing)}")
+    grid = sky_grid([geometries[n] for n in names], s.cell_size)
+    log.info("sky grid of %d x %d cells of %d pixels", grid.shape[1], grid.shape[0], s.cell_size)
+    cells, excluded = [], {}
+    for path, name, header in zip(paths, names, headers, strict=True):
+        group = group_id(header.observation, name, group_exposures=s.group_exposures)
+        level0 = _subtracted_level(header, path, s)
+        lean = read_lean(path, ("SCI", "DQ"))
+        if excluded_exposure(lean.arrays["sci"], lean.arrays["dq"], path):
+            excluded[name] = level0  # no sky level: it records the level already subtracted
+            continue
+        cells.append(
+            exposure_cells(
+                name, group, lean.arrays["sci"], lean.arrays["dq"], geometries[name], grid, s, level0
+            )
+        )
+        share = cells[-1].source.sum() / max(cells[-1].total.sum(), 1)
+        log.info("%s: %d sky cells, %.1f%% of its pixels in sources", name, cells[-1].cells.size, 100 * share)
+    if not cells:
+        raise InputError(
+            "no exposure of the product has a valid pixel (SCI all NaN or every pixel DO_NOT_USE): "
+            + ", ".join(map(str, paths))
+        )
+    result = compute_sky(cells, s)
+    if excluded:
+        result.levels = {n: result.levels[n] if n in result.levels else excluded[n] for n in names}
+        result.groups = {n: result.groups.get(n, n) for n in names}
+    return result
+
+
+def _own_geometry(path) -> Geometry:
+    """The file's own WCS sampled (when no aligned WCS is given)."""
+    from ..io.level2b import open_level2b
+
+    with open_level2b(path) as model:
+        return Geometry.from_wcs(model.meta.wcs, model.data.shape)
+
+
+def _subtracted_level(header, path, s: SkySettings) -> float:
+    """The level already subtracted from the file's data (``meta.background``; ``header`` a
+    :class:`~image3.io.fits_read.LeanExposure`), 0 if none."""
+    if not header.sky_subtracted:
+        return 0.0
+    if header.sky_level is None:
+        raise InputError(f"{path}: meta.background.subtracted is set but meta.background.level is not")
+    if not s.subtract:
+        raise InputError(
+            f"{path}: its sky ({header.sky_level} MJy/sr) was already subtracted from the data "
+            "(meta.background.subtracted); set skymatch.subtract: true to measure and subtract the rest"
+        )
+    return float(header.sky_level)

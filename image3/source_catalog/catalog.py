@@ -1,0 +1,642 @@
+"""Source catalog of a mosaic: detection, deblending and photometry with photutils.
+
+Conventions: positions are 0-based mosaic pixels (x along columns); fluxes are in Jy (the mosaic's
+MJy/sr times the pixel solid angle), magnitudes AB (``-2.5 log10(flux / 3631 Jy)``) and Vega
+(AB minus the ABVEGAOFFSET value); angles in degrees. Columns follow the official catalog
+(``_cat.ecsv``) plus Kron photometry.
+
+Steps: background (image3.utils.background, ``bkg_boxsize`` boxes, as the official step), detection
+on the background-subtracted image smoothed with a Gaussian of ``kernel_fwhm`` at ``snr_threshold``
+times the background RMS, optional deblending, then the measurements (:func:`measure`). Several bands
+on one grid share one segmentation (:func:`_detection_image`, forced photometry).
+"""
+
+import logging
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+from astropy import units as u
+from astropy.convolution import convolve
+from astropy.coordinates import SkyCoord
+from astropy.stats import SigmaClip
+from astropy.table import QTable
+from astropy.utils.exceptions import AstropyUserWarning
+from photutils.aperture import CircularAperture, aperture_photometry
+from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from ..errors import InputError
+from ..tweakreg.source_finding import smoothing_kernel
+from ..utils.background import background_map
+from ..utils.psf_width import PIVOT_MICRON, PIXEL_BOX_FWHM, detection_fwhm
+from .aperture_reference import (
+    ApertureParams,
+    apertures_from_mosaic,
+    point_sources,
+    read_abvega_offset,
+    read_apcorr,
+)
+from .settings import CatalogSettings
+
+__all__ = [
+    "AB_ZEROPOINT_JY",
+    "abmag",
+    "BandImage",
+    "local_background",
+    "measure",
+    "multiband_catalog",
+    "nearest_neighbours",
+    "segment",
+    "single_band_catalog",
+    "sky_orientation",
+    "source_catalog",
+]
+
+AB_ZEROPOINT_JY = 3631.0
+
+log = logging.getLogger("image3")
+
+
+@dataclass
+class BandImage:
+    """One band of a mosaic, ready to measure: ``data`` and ``err`` in Jy per pixel.
+
+    ``mask`` marks pixels without data (no coverage); ``pixel_scale`` is the mosaic's in arcsec and
+    ``pixel_scale_ratio`` its ratio to the detector's; ``name`` labels the band's columns in a
+    multi-band catalog; ``context`` the mosaic's CON array (which exposures each pixel holds),
+    None if unknown.
+    """
+
+    data: np.ndarray
+    err: np.ndarray
+    mask: np.ndarray
+    wcs: object
+    filter: str
+    pupil: str
+    pixel_scale_ratio: float
+    pixel_scale: float
+    name: str = ""
+    context: np.ndarray | None = None  # the mosaic's CON: bit k of plane j set = exposure 32 j + k
+
+    @property
+    def psf_fwhm(self):
+        """The filter's PSF FWHM in mosaic pixels, as drizzled (None for unknown filters)."""
+        if self.filter.upper() not in PIVOT_MICRON:
+            return None
+        native = self.pixel_scale / self.pixel_scale_ratio
+        detector = detection_fwhm(self.filter, native)
+        return float(np.hypot(detector, PIXEL_BOX_FWHM)) / self.pixel_scale_ratio
+
+    @classmethod
+    def from_model(cls, model):
+        """From an ``_i2d`` ImageModel (SCI and ERR in MJy/sr)."""
+        if model.meta.bunit_data != "MJy/sr":
+            raise InputError(f"{model.meta.filename}: SCI is in {model.meta.bunit_data!r}, expected MJy/sr")
+        to_jy = 1e6 * model.meta.photometry.pixelarea_steradians
+        mask = ~np.isfinite(model.data) | ~np.isfinite(model.err) | (model.wht <= 0)
+        return cls(
+            data=np.where(mask, 0.0, model.data * to_jy),
+            err=np.where(mask, 0.0, model.err * to_jy),
+            mask=mask,
+            wcs=model.meta.wcs,
+            filter=model.meta.instrument.filter or "",
+            pupil=model.meta.instrument.pupil or "",
+            pixel_scale_ratio=model.meta.resample.pixel_scale_ratio or 1.0,
+            pixel_scale=float(np.sqrt(model.meta.photometry.pixelarea_arcsecsq)),
+            name=(model.meta.instrument.filter or "").lower(),
+            context=_context_array(model),
+        )
+
+    def coverage_at(self, x, y):
+        """Number of exposures holding mosaic pixels (x, y) (0-based integer arrays), from CON;
+        None without it."""
+        if self.context is None:
+            return None
+        con = self.context.reshape(-1, *self.data.shape)
+        values = con[:, np.asarray(y, int), np.asarray(x, int)].astype(np.uint32)
+        return _popcount(values).sum(axis=0)
+
+
+def _context_array(model):
+    """The CON array of an _i2d model as (planes, ny, nx), or None when absent or of another shape."""
+    con = getattr(model, "con", None)
+    if con is None or np.ndim(con) not in (2, 3) or np.shape(con)[-2:] != np.shape(model.data):
+        return None
+    return np.asarray(con)
+
+
+def _popcount(x):
+    """Number of set bits of each uint32 (SWAR bit counting, vectorised)."""
+    x = x - ((x >> 1) & np.uint32(0x55555555))
+    x = (x & np.uint32(0x33333333)) + ((x >> 2) & np.uint32(0x33333333))
+    x = (x + (x >> 4)) & np.uint32(0x0F0F0F0F)
+    return ((x * np.uint32(0x01010101)) & np.uint32(0xFFFFFFFF)) >> 24
+
+
+def segment(image, rms, mask, settings: CatalogSettings):
+    """Segmentation of a background-subtracted image; returns (segmentation or None, smoothed image).
+
+    Pixels are source pixels where the image smoothed with ``kernel_fwhm`` exceeds ``snr_threshold``
+    x ``rms``; sources need ``npixels`` connected pixels; deblending by multi-thresholding and
+    watershed when ``deblend``.
+    """
+    smoothed = convolve(image, smoothing_kernel(settings.kernel_fwhm), mask=mask, nan_treatment="fill")
+    threshold = settings.snr_threshold * rms
+    segm = detect_sources(
+        smoothed, threshold, settings.npixels, connectivity=settings.connectivity, mask=mask
+    )
+    if segm is not None and settings.deblend:
+        segm = deblend_sources(
+            smoothed,
+            segm,
+            settings.npixels,
+            n_levels=settings.nlevels,
+            contrast=settings.contrast,
+            mode=settings.mode,
+            connectivity=settings.connectivity,
+            relabel=True,
+            progress_bar=False,
+        )
+    return segm, smoothed
+
+
+def _detection_image(images, rms_images, masks):
+    """Combined significance image of several bands on one grid (background-subtracted inputs).
+
+    Each band is divided by its background RMS and the bands are summed with weight 1 / sqrt(n), so
+    the result has unit noise where all bands have data and a point source present in every band is
+    more significant than in any one. Pixels without data in every band are masked.
+    """
+    mask = np.logical_or.reduce(masks)
+    snr = [
+        np.where(m, 0.0, d / np.where(r > 0, r, np.inf))
+        for d, r, m in zip(images, rms_images, masks, strict=True)
+    ]
+    return np.sum(snr, axis=0) / np.sqrt(len(snr)), mask
+
+
+def abmag(flux, flux_err):
+    """AB magnitude and its error for fluxes in Jy (NaN for fluxes <= 0)."""
+    flux = np.asarray(flux, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mag = np.where(flux > 0, -2.5 * np.log10(flux / AB_ZEROPOINT_JY), np.nan)
+        err = np.where(flux > 0, 2.5 * np.log10(1.0 + np.asarray(flux_err, float) / flux), np.nan)
+    return mag, err
+
+
+def local_background(data, mask, sources, positions, apertures: ApertureParams, min_pixels=20):
+    """Sigma-clipped median per pixel in the sky annulus and its standard error sqrt(pi/2N) std.
+
+    Pixels of any source (``sources``) are left out of the annulus unless fewer than ``min_pixels``
+    would remain (a crowded field, or an annulus inside a large source): then only the clipping
+    rejects them, as in the official step. ``mask`` marks pixels without data.
+
+    The annulus holds the pixels whose centres lie at ``skyin`` <= r < ``skyout`` from a position
+    (photutils' "center" method, as ``ApertureStats``); the values of all sources are clipped at
+    once (3 sigma about the median, at most 5 rounds, per source), N counts the pixels kept.
+    """
+    values = _annulus_values(data, positions, apertures.skyin, apertures.skyout)
+    rows, cols, inside = values["rows"], values["cols"], values["inside"]
+    clip = SigmaClip(sigma=3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        results = []
+        for m in (mask | sources, mask):
+            kept = np.where(inside & ~m[rows, cols], values["data"], np.nan)
+            kept = clip(kept, axis=1, masked=False)
+            n = np.isfinite(kept).sum(axis=1).astype(float)
+            median, std = np.nanmedian(kept, axis=1), np.nanstd(kept, axis=1)
+            results.append((n, median, np.sqrt(np.pi / (2 * np.maximum(n, 1.0))) * std))
+    (n, median, err), (_, median_all, err_all) = results
+    enough = n >= min_pixels
+    return np.where(enough, median, median_all), np.where(enough, err, err_all)
+
+
+def _annulus_values(data, positions, r_in, r_out):
+    """Pixels of the annulus r_in <= r < r_out (pixel centres) around each (x, y) position.
+
+    Returns ``rows``, ``cols`` (n_sources, n_box) indices into ``data`` (clipped to it), ``inside``
+    (in the annulus and the image, finite data) and ``data`` (float64 values) over each position's
+    bounding box of the outer circle.
+    """
+    reach = int(np.ceil(r_out)) + 1
+    offsets = np.arange(-reach, reach + 1)
+    x, y = positions[:, 0:1], positions[:, 1:2]
+    ix = (np.floor(x + 0.5).astype(int) + offsets)[:, None, :]
+    iy = (np.floor(y + 0.5).astype(int) + offsets)[:, :, None]
+    r2 = (ix - x[:, :, None]) ** 2 + (iy - y[:, :, None]) ** 2
+    ny, nx = data.shape
+    inside = (r2 < r_out**2) & ~(r2 < r_in**2) & (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    n = len(positions)
+    rows = np.broadcast_to(np.clip(iy, 0, ny - 1), inside.shape).reshape(n, -1)
+    cols = np.broadcast_to(np.clip(ix, 0, nx - 1), inside.shape).reshape(n, -1)
+    values = data[rows, cols].astype(float)
+    inside = inside.reshape(n, -1) & np.isfinite(values)
+    return {"rows": rows, "cols": cols, "inside": inside, "data": values}
+
+
+def _aperture_fluxes(band: BandImage, positions, apertures: ApertureParams, sources):
+    """Columns of the local background and of the fluxes in each aperture (Jy), background
+    subtracted, and the aperture-corrected total from the largest aperture; ``sources`` marks
+    source pixels (kept out of the sky annulus where possible)."""
+    bkg, bkg_err = local_background(band.data, band.mask, sources, positions, apertures)
+    columns = {"aper_bkg_flux": bkg, "aper_bkg_flux_err": bkg_err}
+    circles = [CircularAperture(positions, r) for r in apertures.radii]
+    phot = aperture_photometry(band.data, circles, error=band.err, mask=band.mask)
+    for k, (ee, circle) in enumerate(zip(apertures.ee, circles, strict=True)):
+        area = circle.area
+        flux = np.asarray(phot[f"aperture_sum_{k}"]) - bkg * area
+        err = np.hypot(np.asarray(phot[f"aperture_sum_err_{k}"]), bkg_err * area)
+        columns[f"aper{ee}_flux"], columns[f"aper{ee}_flux_err"] = flux, err
+    last = apertures.ee[-1]
+    columns["aper_total_flux"] = apertures.apcorr[-1] * columns[f"aper{last}_flux"]
+    columns["aper_total_flux_err"] = apertures.apcorr[-1] * columns[f"aper{last}_flux_err"]
+    return columns
+
+
+def _daofind_statistics(data, peaks_x, peaks_y, kernel_fwhm):
+    """DAOFind sharpness and roundness (symmetry) at each source's peak pixel.
+
+    Sharpness: (peak - mean of the other pixels in the kernel circle) / height of the best-fitting
+    Gaussian of ``kernel_fwhm``; roundness: twice the ratio of the bilateral to the four-fold
+    symmetry sums of the data convolved with the zero-sum Gaussian kernel (0 for round sources).
+    """
+    sigma = kernel_fwhm / 2.3548
+    half = int(max(2.0, 1.5 * sigma))
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    inside = np.hypot(xx, yy) <= max(2.0, 1.5 * sigma)
+    gauss = np.exp(-(xx**2 + yy**2) / (2 * sigma**2)) * inside
+    n = inside.sum()
+    kernel = (gauss - gauss.sum() / n) / (np.sum(gauss**2) - gauss.sum() ** 2 / n) * inside
+    convolved = ndimage.convolve(data, kernel, mode="constant", cval=0.0)
+    padded = np.pad(data, half)
+    padded_conv = np.pad(convolved, half)
+    rows = np.asarray(peaks_y)[:, None, None] + yy[None] + half
+    cols = np.asarray(peaks_x)[:, None, None] + xx[None] + half
+    cut, cut_conv = padded[rows, cols], padded_conv[rows, cols]
+    peak, conv_peak = cut[:, half, half], cut_conv[:, half, half]
+    mean_others = ((cut * inside).sum(axis=(1, 2)) - peak) / (n - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sharpness = (peak - mean_others) / conv_peak
+        c = cut_conv.copy()
+        c[:, half, half] = 0.0
+        quad1 = c[:, : half + 1, half + 1 :].sum(axis=(1, 2))
+        quad2 = c[:, :half, : half + 1].sum(axis=(1, 2))
+        quad3 = c[:, half:, :half].sum(axis=(1, 2))
+        quad4 = c[:, half + 1 :, half:].sum(axis=(1, 2))
+        roundness = 2.0 * (-quad1 + quad2 - quad3 + quad4) / np.abs(c).sum(axis=(1, 2))
+    return sharpness, roundness
+
+
+def nearest_neighbours(labels, positions):
+    """Label of and distance (pixels) to each source's nearest neighbour (NaN with one source)."""
+    if len(labels) < 2:
+        return np.full(len(labels), -1), np.full(len(labels), np.nan)
+    dist, idx = cKDTree(positions).query(positions, k=2)
+    return np.asarray(labels)[idx[:, 1]], dist[:, 1]
+
+
+def sky_orientation(wcs, positions, orientation_deg):
+    """Position angle (deg east of north) of each source's major axis, from its pixel orientation
+    (deg counter-clockwise from +x)."""
+    theta = np.deg2rad(np.asarray(orientation_deg, float))
+    x, y = positions[:, 0], positions[:, 1]
+    ra0, dec0 = wcs(x, y, with_bounding_box=False)
+    ra1, dec1 = wcs(x + np.cos(theta), y + np.sin(theta), with_bounding_box=False)
+    pa = SkyCoord(ra0, dec0, unit="deg").position_angle(SkyCoord(ra1, dec1, unit="deg")).deg
+    return np.mod(pa, 180.0)
+
+
+def _photometry_columns(band, positions, segm_cat, apertures, abvega_offset, sources):
+    """The band-dependent columns (fluxes in Jy, magnitudes, concentration indices, Kron flux)."""
+    cols = _aperture_fluxes(band, positions, apertures, sources)
+    names = [f"aper{e}" for e in apertures.ee] + ["aper_total"]
+    for kind in ("abmag", "vegamag"):
+        for name in names:
+            mag, err = abmag(cols[f"{name}_flux"], cols[f"{name}_flux_err"])
+            cols[f"{name}_{kind}"] = mag if kind == "abmag" else mag - abvega_offset
+            cols[f"{name}_{kind}_err"] = err
+    e1, e2, e3 = apertures.ee
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cols[f"CI_{e2}_{e1}"] = cols[f"aper{e2}_flux"] / cols[f"aper{e1}_flux"]
+        cols[f"CI_{e3}_{e2}"] = cols[f"aper{e3}_flux"] / cols[f"aper{e2}_flux"]
+        cols[f"CI_{e3}_{e1}"] = cols[f"aper{e3}_flux"] / cols[f"aper{e1}_flux"]
+    iso, iso_err = np.asarray(segm_cat.segment_flux), np.asarray(segm_cat.segment_flux_err)
+    cols["isophotal_flux"], cols["isophotal_flux_err"] = iso, iso_err
+    mag, err = abmag(iso, iso_err)
+    cols["isophotal_abmag"], cols["isophotal_abmag_err"] = mag, err
+    cols["isophotal_vegamag"], cols["isophotal_vegamag_err"] = mag - abvega_offset, err
+    cols["kron_flux"] = np.asarray(segm_cat.kron_flux)
+    cols["kron_flux_err"] = np.asarray(segm_cat.kron_flux_err)
+    return cols
+
+
+def source_catalog(band: BandImage, segm, smoothed, settings: CatalogSettings, segm_cat=None):
+    """photutils' catalog of ``band`` in the segments of ``segm`` (centroids from the data smoothed
+    with the detection kernel); ``segm_cat`` given: its centroids and shapes are used instead
+    (forced photometry on a detection image)."""
+    return SourceCatalog(
+        band.data,
+        segm,
+        convolved_data=smoothed,
+        error=band.err,
+        mask=band.mask,
+        wcs=band.wcs,
+        local_bkg_width=settings.localbkg_width,
+        detection_catalog=segm_cat,
+        progress_bar=False,
+    )
+
+
+def _unit(name):
+    """Unit of a photometry column: magnitudes or Jy."""
+    return u.mag if "mag" in name else u.Jy
+
+
+# The official defaults, used when the mosaic has too few point sources to derive its own.
+OFFICIAL_CI_THRESHOLDS = (2.0, 1.8)
+MIN_LOCUS_STARS = 5
+# The edges of the point-source locus: this percentile of their CI (and 100 minus it), widened by
+# LOCUS_MARGIN (relative).
+LOCUS_PERCENTILE = 95.0
+LOCUS_MARGIN = 0.01
+
+
+def _star_thresholds(
+    ci1, ci2, segm, segm_cat, band: BandImage, settings: CatalogSettings, fallback=OFFICIAL_CI_THRESHOLDS
+):
+    """The concentration-index thresholds of ``is_extended`` (extended: CI_ee2_ee1 above the first
+    and CI_ee3_ee2 above the second, as the official step).
+
+    Each threshold the user sets (``ci1_star_threshold``, ``ci2_star_threshold``) is kept; one left
+    null is derived from the mosaic's own point-source locus, the bright, isolated, point-like
+    sources that the curve of growth uses (:func:`.aperture_reference.point_sources`): the
+    second threshold is the upper edge of their CI_ee3_ee2 (``LOCUS_PERCENTILE``, widened by
+    ``LOCUS_MARGIN``), the first the lower edge of their CI_ee2_ee1, so it rules out only sources
+    sharper than any point source (on an undersampled PSF the sub-pixel phase spreads CI_ee2_ee1 as
+    wide as small galaxies'). With fewer than ``MIN_LOCUS_STARS`` such sources, the official
+    defaults (2.0, 1.8) (``fallback``; None: no warning, None returned), with a warning. Returns
+    (ci1, ci2).
+    """
+    user = (settings.ci1_star_threshold, settings.ci2_star_threshold)
+    if None not in user:
+        return user
+    stars, _ = point_sources(segm.data, segm_cat, band.mask, band.psf_fwhm)
+    out = []
+    for value, ci, official in zip(user, (ci1, ci2), fallback or (None, None), strict=True):
+        if value is not None:
+            out.append(float(value))
+            continue
+        locus = np.asarray(ci)[stars] if len(stars) else np.zeros(0)
+        locus = locus[np.isfinite(locus)]
+        if locus.size < MIN_LOCUS_STARS:
+            if official is None:
+                out.append(None)
+                continue
+            log.warning(
+                "%s: %d point sources for the star/galaxy locus (need %d): official CI threshold %.2f",
+                band.filter,
+                locus.size,
+                MIN_LOCUS_STARS,
+                official,
+            )
+            out.append(official)
+            continue
+        if len(out) == 0:
+            # CI_ee2_ee1 only rules out what is sharper than any point source (the lower edge of
+            # the locus): on an undersampled PSF the sub-pixel phase spreads it as wide as galaxies'
+            out.append(float(np.percentile(locus, 100 - LOCUS_PERCENTILE)) * (1 - LOCUS_MARGIN))
+        else:
+            # CI_ee3_ee2 above the upper edge of the locus
+            out.append(float(np.percentile(locus, LOCUS_PERCENTILE)) * (1 + LOCUS_MARGIN))
+    return tuple(out)
+
+
+def measure(band: BandImage, segm, segm_cat, apertures, abvega_offset, settings: CatalogSettings):
+    """The official catalog columns for ``band`` measured in the segments of ``segm``.
+
+    ``segm_cat`` is ``band``'s photutils catalog (:func:`source_catalog`; with a detection catalog
+    for forced photometry). Returns an astropy QTable with units.
+    """
+    positions = np.column_stack([segm_cat.x_centroid, segm_cat.y_centroid])
+    positions = np.where(np.isfinite(positions), positions, -1000.0)
+    phot = _photometry_columns(band, positions, segm_cat, apertures, abvega_offset, segm.data > 0)
+    e1, e2, e3 = apertures.ee
+    sharp, round_ = _daofind_statistics(
+        band.data, segm_cat.max_value_xindex, segm_cat.max_value_yindex, settings.kernel_fwhm
+    )
+    nn_label, nn_dist = nearest_neighbours(segm_cat.label, positions)
+    table = QTable()
+    table["label"] = np.asarray(segm_cat.label)
+    table["xcentroid"] = positions[:, 0] * u.pix
+    table["ycentroid"] = positions[:, 1] * u.pix
+    table["sky_centroid"] = segm_cat.sky_centroid
+    for name in ("aper_bkg_flux", "aper_bkg_flux_err"):
+        table[name] = phot.pop(name) * u.Jy
+    for name in [c for c in phot if c.startswith("aper")]:
+        table[name] = phot.pop(name) * _unit(name)
+    for name in (f"CI_{e2}_{e1}", f"CI_{e3}_{e2}", f"CI_{e3}_{e1}"):
+        table[name] = phot.pop(name)
+    ci1, ci2 = _star_thresholds(
+        table[f"CI_{e2}_{e1}"], table[f"CI_{e3}_{e2}"], segm, segm_cat, band, settings
+    )
+    table["is_extended"] = (table[f"CI_{e2}_{e1}"] > ci1) & (table[f"CI_{e3}_{e2}"] > ci2)
+    table.meta.update({"ci1_star_threshold": float(ci1), "ci2_star_threshold": float(ci2)})
+    table["sharpness"] = sharp
+    table["roundness"] = round_
+    table["nn_label"] = nn_label
+    table["nn_dist"] = nn_dist * u.pix
+    for name, values in phot.items():
+        table[name] = values * _unit(name)
+    table["isophotal_area"] = np.asarray(segm_cat.area.value) * u.pix**2
+    table["semimajor_sigma"] = np.asarray(segm_cat.semimajor_axis.value) * u.pix
+    table["semiminor_sigma"] = np.asarray(segm_cat.semiminor_axis.value) * u.pix
+    table["ellipticity"] = np.asarray(segm_cat.ellipticity)
+    table["orientation"] = np.asarray(segm_cat.orientation.value) * u.deg
+    table["sky_orientation"] = sky_orientation(band.wcs, positions, table["orientation"].value) * u.deg
+    for corner in ("ll", "ul", "lr", "ur"):
+        table[f"sky_bbox_{corner}"] = getattr(segm_cat, f"sky_bbox_{corner}")
+    table.meta.update({"abvega_offset": float(abvega_offset), **apertures.to_meta()})
+    return table
+
+
+def _subtract_background(band: BandImage, box_size):
+    """``band`` with its background subtracted, and the background RMS image (Jy per pixel)."""
+    bkg, rms = background_map(band.data, band.mask, box_size)
+    return replace(band, data=band.data - bkg), rms
+
+
+def _band_apertures(band: BandImage, segm, segm_cat, ee, apcorr_path=None) -> ApertureParams:
+    """Apertures from the APCORR file when given, else from the band's own curve of growth."""
+    if apcorr_path:
+        return read_apcorr(apcorr_path, band.filter, band.pupil, ee, band.pixel_scale_ratio)
+    return apertures_from_mosaic(band.data, band.mask, segm.data, segm_cat, ee, band.psf_fwhm)
+
+
+def _band_abvega_offset(band: BandImage, path=None) -> float:
+    """m_AB - m_Vega of the band from the ABVEGAOFFSET file; 0 with a warning without one."""
+    if not path:
+        log.warning("no ABVEGAOFFSET reference file (source_catalog.abvegaoffset): Vega magnitudes = AB")
+        return 0.0
+    return read_abvega_offset(path, band.filter, band.pupil)
+
+
+def single_band_catalog(band: BandImage, settings: CatalogSettings, apcorr=None, abvegaoffset=None):
+    """Detect and measure one mosaic; returns (QTable, segmentation map, or (None, None) when no
+    source is found). ``apcorr`` and ``abvegaoffset`` are reference file paths or None.
+
+    Dropped: sources whose centre lies at or beyond the data's edge (:func:`_centred_at_data_edge`)
+    and cosmic rays left in where one exposure covers the sky (:func:`_single_coverage_sharp`).
+    """
+    band, rms = _subtract_background(band, settings.bkg_boxsize)
+    segm, smoothed = segment(band.data, rms, band.mask, settings)
+    if segm is None:
+        return None, None
+    segm_cat = source_catalog(band, segm, smoothed, settings)
+    apertures = _band_apertures(band, segm, segm_cat, settings.ee, apcorr)
+    log.info("%s apertures: %s", band.filter, apertures.to_meta())
+    table = measure(band, segm, segm_cat, apertures, _band_abvega_offset(band, abvegaoffset), settings)
+    return _without(
+        table,
+        segm,
+        band.filter,
+        {
+            "centred at or beyond the data's edge": _centred_at_data_edge(
+                band.data, band.mask, segm, settings.kernel_fwhm
+            ),
+            "only one exposure sees and sharper than the PSF": _single_coverage_sharp(
+                band, segm, segm_cat, table, apertures.ee
+            ),
+        },
+    )
+
+
+def _without(table, segm, name, reasons):
+    """The catalog and segmentation map without the sources that any of ``reasons`` ({reason: boolean
+    per source}) marks, with each reason's count logged; (None, None) when none is left."""
+    drop = np.zeros(len(table), bool)
+    for reason, marked in reasons.items():
+        if (marked & ~drop).any():
+            log.info("%s: %d sources %s dropped", name, (marked & ~drop).sum(), reason)
+        drop |= marked
+    if drop.all():
+        return None, None
+    dropped = np.asarray(table["label"])[drop]
+    return table[~drop], np.where(np.isin(segm.data, dropped), 0, segm.data)
+
+
+def _centred_at_data_edge(image, mask, segm, kernel_fwhm):
+    """True for the segments whose centre lies at or beyond the data's edge (a source cut by the
+    edge of the mosaic or of the exposures' footprint): their position, flux and shape are those
+    of the part left in and cannot be measured.
+
+    The centre of a source is where its image smoothed with the detection kernel peaks; here the
+    kernel is normalised to the pixels with data (a weighted local mean, so the missing side does
+    not pull the peak inwards). A segment whose peak lies on a pixel beside a pixel without data
+    (``mask``) or on the array's border is centred at the edge or beyond it.
+    """
+    kernel = smoothing_kernel(kernel_fwhm)
+    reach = kernel.shape[0] // 2
+    nodata = np.pad(mask, reach, constant_values=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        local_mean = convolve(
+            np.pad(image, reach),
+            kernel,
+            mask=nodata,
+            nan_treatment="interpolate",
+            preserve_nan=False,
+        )[reach:-reach, reach:-reach]
+    beside = ndimage.binary_dilation(nodata, np.ones((3, 3), bool))[reach:-reach, reach:-reach] & ~mask
+    peaks = ndimage.maximum_position(local_mean, segm.data, segm.labels)
+    rows, cols = np.asarray(peaks, int).reshape(-1, 2).T
+    return beside[rows, cols]
+
+
+SHARP_PERCENTILE = 1.0
+SHARP_MARGIN = 0.1
+
+
+def _single_coverage_sharp(band: BandImage, segm, segm_cat, table, ee):
+    """True for the sources that are cosmic rays left in the mosaic: only one exposure holds their
+    brightest pixel (from CON) and they are sharper than any point source, their CI_ee2_ee1 more
+    than ``SHARP_MARGIN`` below the ``SHARP_PERCENTILE`` percentile of the mosaic's bright isolated
+    point sources' (:func:`.aperture_reference.point_sources`). False for everything else,
+    and for every source without CON or without a locus."""
+    none = np.zeros(len(table), bool)
+    coverage = band.coverage_at(segm_cat.max_value_xindex, segm_cat.max_value_yindex)
+    if coverage is None or not np.any(coverage == 1):
+        return none
+    e1, e2, _ = ee
+    ci = np.asarray(table[f"CI_{e2}_{e1}"])
+    stars, _ = point_sources(segm.data, segm_cat, band.mask, band.psf_fwhm)
+    locus = ci[stars][np.isfinite(ci[stars])] if len(stars) else np.zeros(0)
+    if locus.size < MIN_LOCUS_STARS:
+        return none
+    limit = float(np.percentile(locus, SHARP_PERCENTILE)) * (1 - SHARP_MARGIN)
+    with np.errstate(invalid="ignore"):
+        return (coverage == 1) & (ci < limit)
+
+
+COMMON_COLUMNS = (
+    "label",
+    "xcentroid",
+    "ycentroid",
+    "sky_centroid",
+    "nn_label",
+    "nn_dist",
+    "isophotal_area",
+    "semimajor_sigma",
+    "semiminor_sigma",
+    "ellipticity",
+    "orientation",
+    "sky_orientation",
+    "sky_bbox_ll",
+    "sky_bbox_ul",
+    "sky_bbox_lr",
+    "sky_bbox_ur",
+)
+
+
+def multiband_catalog(bands, settings: CatalogSettings, apcorr=None, abvegaoffset=None):
+    """Detect once on the combined significance of ``bands`` (one grid) and measure every band in
+    the same segments (forced photometry).
+
+    Positions and shapes come from the detection image; each band's photometric columns carry
+    its name as a prefix (``f150w_aper_total_flux``). Returns (QTable, segmentation map) or
+    (None, None).
+    """
+    shapes = {b.data.shape for b in bands}
+    if len(shapes) != 1:
+        raise InputError(
+            f"multi-band catalog: the mosaics are on different grids {shapes} (resample.grid: common)"
+        )
+    names = [b.name for b in bands]
+    if len(set(names)) != len(names):
+        raise InputError(f"multi-band catalog: bands repeat {names}; one product per filter")
+    subtracted = [_subtract_background(b, settings.bkg_boxsize) for b in bands]
+    image, mask = _detection_image(
+        [b.data for b, _ in subtracted], [r for _, r in subtracted], [b.mask for b in bands]
+    )
+    det_rms = background_map(image, mask, settings.bkg_boxsize)[1]
+    segm, smoothed = segment(image, det_rms, mask, settings)
+    if segm is None:
+        return None, None
+    detection = replace(bands[0], data=image, err=np.ones_like(image), mask=mask, name="detection")
+    det_cat = source_catalog(detection, segm, smoothed, settings)
+    table = None
+    for band, _ in subtracted:
+        band_cat = source_catalog(band, segm, None, settings, det_cat)
+        apertures = _band_apertures(band, segm, band_cat, settings.ee, apcorr)
+        measured = measure(band, segm, band_cat, apertures, _band_abvega_offset(band, abvegaoffset), settings)
+        if table is None:
+            table = QTable([measured[c] for c in COMMON_COLUMNS])
+        for name in measured.colnames:
+            if name not in COMMON_COLUMNS:
+                table[f"{band.name}_{name}"] = measured[name]
+        table.meta[band.name] = dict(measured.meta)
+    at_edge = _centred_at_data_edge(image, mask, segm, settings.kernel_fwhm)
+    return _without(table, segm, "detection image", {"centred at or beyond the data's edge": at_edge})

@@ -1,0 +1,67 @@
+"""The ``tweakreg`` config section as settings: source finding and the fit (official names).
+
+Standard library only: the rules read these fields when the workflow loads."""
+
+from dataclasses import dataclass
+
+from ..errors import InputError
+
+__all__ = ["FITGEOMETRIES", "STARFINDERS", "DetectionSettings", "FitSettings"]
+
+STARFINDERS = ("iraf", "dao", "segmentation")
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """The source-finding parameters of the ``tweakreg`` config section (official names).
+
+    None for ``kernel_fwhm`` means "from the filter"; None for the sharpness/roundness limits means
+    the star finder's own defaults.
+    """
+
+    starfinder: str = "iraf"
+    snr_threshold: float = 10.0
+    bkg_boxsize: int = 400
+    kernel_fwhm: float | None = None
+    sharplo: float | None = None
+    sharphi: float | None = None
+    roundlo: float | None = None
+    roundhi: float | None = None
+    brightest: int | None = 200
+    peakmax: float | None = None
+    npixels: int = 10
+    good_bits: str = "~DO_NOT_USE+NON_SCIENCE"
+
+    def __post_init__(self):
+        if self.starfinder not in STARFINDERS:
+            raise InputError(f"tweakreg.starfinder = {self.starfinder!r}: choose one of {STARFINDERS}")
+
+
+FITGEOMETRIES = ("shift", "rshift", "rscale", "general")
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Matching and fitting parameters (official names; lengths in arcsec).
+
+    ``pair_minobj`` (ours, for the global fit): the fewest matches that make two exposures overlap;
+    ``sparse_minobj`` (ours, global fit): the fewest matches of a group fitted for a shift alone
+    when it has fewer than ``minobj`` (a sparse field).
+    """
+
+    searchrad: float = 2.0
+    use2dhist: bool = True
+    separation: float = 1.0
+    tolerance: float = 0.7
+    xoffset: float = 0.0
+    yoffset: float = 0.0
+    fitgeometry: str = "rshift"
+    nclip: int = 3
+    sigma: float = 3.0
+    minobj: int = 15
+    pair_minobj: int = 5
+    sparse_minobj: int = 5
+
+    def __post_init__(self):
+        if self.fitgeometry not in FITGEOMETRIES:
+            raise InputError(f"fitgeometry = {self.fitgeometry!r}: choose one of {FITGEOMETRIES}")
