@@ -4,10 +4,10 @@
 
 rule assign_mtwcs:
     input:
-        cal=lambda w: cal_paths(w.product),
-        wcs=lambda w: aligned_wcs_path(w.product),
+        cal=get_cals,
+        wcs=get_aligned_wcs,
     output:
-        f"{OUT}/{{product}}/work/{{product}}_mtwcs.zip",
+        mtwcs_path("{product}"),
     log:
         f"{OUT}/logs/{{product}}/assign_mtwcs.log",
     benchmark:
@@ -15,6 +15,6 @@ rule assign_mtwcs:
     conda:
         "../envs/image3.yaml"
     params:
-        exposures=lambda w: PRODUCTS[w.product].exposures,
+        exposures=get_exposures,
     script:
         "../scripts/assign_mtwcs.py"

@@ -1,18 +1,28 @@
-# Shared by the rules: the products and exposures of the run, read when the workflow loads, and
-# the paths of the files between steps.
+# Shared by the rules: the products and exposures of the run, read when the workflow loads, the
+# paths of the files between steps, and the rules' input and parameter functions.
 
+import dataclasses
 import os
 import re
 import threading
 from pathlib import Path
 
-from image3.io.association import Product, load_association
 from image3 import job_server
 from image3.errors import InputError
-from image3.resample.grid import check_grid_options
+from image3.io.association import Product, load_association
 from image3.io.members import scan_members
+from image3.resample.grid import check_grid_options
 from image3.simulate import demo
 from image3.tiles.layout import check_tile_count, check_tile_settings, read_tile_index
+
+# The settings dataclasses whose fields are the rules' parameters (settings_params): light modules
+# (standard library only), as the workflow imports them whenever it loads.
+from image3.io.product_meta import SipSettings
+from image3.outlier_detection.settings import FlagSettings
+from image3.resample.settings import DrizzleSettings
+from image3.skymatch.settings import SkySettings
+from image3.source_catalog.settings import CatalogSettings
+from image3.tweakreg.settings import DetectionSettings, FitSettings
 
 OUT = config["outdir"]
 # The priority of jobs whose outputs no later job reads (the QA figures): of the
@@ -116,10 +126,6 @@ wildcard_constraints:
     tile=r"t\d+-\d+",
 
 
-def product_dir(product):
-    return f"{OUT}/{product}"
-
-
 def cal_path(product, exposure):
     """The exposure's level-2b input file."""
     return str(PRODUCTS[product].member(exposure))
@@ -129,20 +135,32 @@ def cal_paths(product):
     return [str(m) for m in PRODUCTS[product].members]
 
 
-def crf_path(product, exposure):
-    return f"{OUT}/{product}/{exposure}_{PRODUCTS[product].asn_id}_crf.fits"
+def crf_path(product, exposure, asn_id=None):
+    """An exposure's _crf file (of the product's asn_id unless given, e.g. "{asn_id}")."""
+    asn_id = asn_id or PRODUCTS[product].asn_id
+    return f"{OUT}/{product}/{exposure}_{asn_id}_crf.fits"
+
+
+def exposure_i2d_path(product, exposure, asn_id=None):
+    """An exposure drizzled alone on its mosaic's grid (resample_exposure's output)."""
+    asn_id = asn_id or PRODUCTS[product].asn_id
+    return f"{OUT}/{product}/{exposure}_{asn_id}_i2d.fits"
 
 
 def exposure_i2d_paths(product):
     """Each exposure drizzled alone on its mosaic's grid, when resample.single_exposure_products."""
     if not config["resample"]["single_exposure_products"]:
         return []
-    p = PRODUCTS[product]
-    return [f"{OUT}/{product}/{e}_{p.asn_id}_i2d.fits" for e in p.exposures]
+    return [exposure_i2d_path(product, e) for e in PRODUCTS[product].exposures]
 
 
 def crf_paths(product):
     return [crf_path(product, e) for e in PRODUCTS[product].exposures]
+
+
+def tweakreg_catalog_path(product, exposure):
+    """The exposure's sources for alignment (tweakreg_catalog's output)."""
+    return f"{OUT}/{product}/work/{exposure}_tweakreg_cat.ecsv"
 
 
 def aligned_wcs_path(product):
@@ -150,12 +168,14 @@ def aligned_wcs_path(product):
     return f"{OUT}/{product}/work/{product}_wcs.zip"
 
 
+def mtwcs_path(product):
+    """The aligned WCS set with the moving-target frame (assign_mtwcs's output)."""
+    return f"{OUT}/{product}/work/{product}_mtwcs.zip"
+
+
 def wcs_set_path(product):
-    """The WCS set the steps after alignment use: with the moving-target frame for a moving
-    target (assign_mtwcs's output), else tweakreg's."""
-    if product in MOVING:
-        return f"{OUT}/{product}/work/{product}_mtwcs.zip"
-    return aligned_wcs_path(product)
+    """The WCS set the steps after alignment use: assign_mtwcs's for a moving target, else tweakreg's."""
+    return mtwcs_path(product) if product in MOVING else aligned_wcs_path(product)
 
 
 def geometry_path(product):
@@ -168,24 +188,14 @@ def sky_path(product):
     return f"{OUT}/{product}/work/{product}_sky.json"
 
 
+def single_path(product, exposure):
+    """The exposure drizzled alone for the outlier median (outlier_single's output)."""
+    return f"{OUT}/{product}/work/{exposure}_single.fits"
+
+
 def outlier_mask_path(product, exposure):
     """The exposure's outlier flags (outlier_flag's output)."""
     return f"{OUT}/{product}/work/{exposure}_outliers.fits"
-
-
-def drizzle_inputs(product, exposures):
-    """What a resample job drizzles of ``exposures``: what their _crf files are made of (each _cal
-    file, its outlier mask, the product's sky levels and, for a moving target, its WCS set's
-    frame), not the _crf files, which are written meanwhile; the pixel maps and the grid.
-    """
-    return {
-        "cal": [cal_path(product, e) for e in exposures],
-        "outliers": [outlier_mask_path(product, e) for e in exposures],
-        "sky": sky_path(product),
-        "mtwcs": wcs_set_path(product) if product in MOVING else [],
-        "geometry": geometry_path(product),
-        "grid": grid_path(product),
-    }
 
 
 def drizzle_processes(wildcards, input):
@@ -197,23 +207,6 @@ def drizzle_processes(wildcards, input):
     return rs["processes"] if size_mb >= rs["processes_min_mb"] else 1
 
 
-def image3_steps(product):
-    """The stage-3 steps the _crf files (and the _i2d, from the first) record, with their status."""
-    return {
-        "tweakreg": "SKIPPED" if config["tweakreg"]["skip"] else "COMPLETE",
-        "outlier_detection": "COMPLETE",
-        **({"assign_mtwcs": "COMPLETE"} if product in MOVING else {}),
-    }
-
-
-def custom_catalog(exposure):
-    """The user's alignment catalog for an exposure, or nothing (tweakreg.use_custom_catalogs)."""
-    tw = config["tweakreg"]
-    if tw["use_custom_catalogs"] and exposure in tw["custom_catalogs"]:
-        return tw["custom_catalogs"][exposure]
-    return []
-
-
 def i2d_path(product):
     return f"{OUT}/{product}/{product}_i2d.fits"
 
@@ -222,11 +215,17 @@ COMMON_GRID = config["resample"]["grid"] == "common"
 MULTIBAND = COMMON_GRID and len(PRODUCTS) > 1
 
 
+COMMON_GRID_PATH = f"{OUT}/common/common_grid.json"  # resample_common_grid's output
+
+
+def product_grid_path(product):
+    """A product's own output grid (resample_grid's output)."""
+    return f"{OUT}/{product}/work/{product}_grid.json"
+
+
 def grid_path(product):
     """The grid a product's mosaic is drizzled onto: its own, or the run's common grid."""
-    if COMMON_GRID:
-        return f"{OUT}/common/common_grid.json"
-    return f"{OUT}/{product}/work/{product}_grid.json"
+    return COMMON_GRID_PATH if COMMON_GRID else product_grid_path(product)
 
 
 TILES = config["tiles"]
@@ -331,14 +330,160 @@ def intermediate(path):
     )
 
 
-def sip_settings(section):
-    """SIP approximation settings of a config section, as products.SipSettings takes them."""
-    s = config[section]
+def settings_params(cls, section, *, prefix="", given=None, defaults=()):
+    """{field: config[section][prefix + field]} for a settings dataclass's fields, in their order.
+
+    ``given``: {field: value} for fields taken from elsewhere; ``defaults``: fields with no config
+    key, left to the dataclass's default. Any other field without a config key is an error.
+    """
+    given, names = given or {}, [f.name for f in dataclasses.fields(cls)]
+    if stray := (set(given) | set(defaults)) - set(names):
+        raise WorkflowError(f"{cls.__name__} has no field(s) {sorted(stray)}")
+    params = {}
+    for name in names:
+        key, where = prefix + name, f"{section}.{prefix + name}"
+        if name in given:
+            params[name] = given[name]
+        elif name in defaults:
+            if key in config[section]:
+                raise WorkflowError(
+                    f"config key {where} is set but unused: {cls.__name__}.{name} is left to its default"
+                )
+        elif key in config[section]:
+            params[name] = config[section][key]
+        else:
+            raise WorkflowError(
+                f"config key {where} missing (for {cls.__name__}.{name})"
+            )
+    return params
+
+
+# The rules' input and parameter functions, of a job's wildcards.
+
+
+def get_cal(wildcards):
+    return cal_path(wildcards.product, wildcards.exposure)
+
+
+def get_cals(wildcards):
+    return cal_paths(wildcards.product)
+
+
+def get_exposures(wildcards):
+    """The product's exposure names (a tuple)."""
+    return PRODUCTS[wildcards.product].exposures
+
+
+def get_exposure_list(wildcards):
+    """The product's exposure names as a list (skymatch's parameter, as it always was)."""
+    return list(get_exposures(wildcards))
+
+
+def get_n_exposures(wildcards):
+    return len(get_exposures(wildcards))
+
+
+def get_asn_table(wildcards):
+    return PRODUCTS[wildcards.product].asn_table
+
+
+def get_image3_steps(wildcards):
+    """The stage-3 steps the _crf files (and the _i2d, from the first) record, with their status."""
     return {
-        "max_pix_error": s["sip_max_pix_error"],
-        "degree": s["sip_degree"],
-        "npoints": s["sip_npoints"],
+        "tweakreg": "SKIPPED" if config["tweakreg"]["skip"] else "COMPLETE",
+        "outlier_detection": "COMPLETE",
+        **({"assign_mtwcs": "COMPLETE"} if wildcards.product in MOVING else {}),
     }
+
+
+def get_custom_catalog(wildcards):
+    """The user's alignment catalog for the exposure, or nothing (tweakreg.use_custom_catalogs)."""
+    tw = config["tweakreg"]
+    if tw["use_custom_catalogs"] and wildcards.exposure in tw["custom_catalogs"]:
+        return tw["custom_catalogs"][wildcards.exposure]
+    return []
+
+
+def get_tweakreg_catalogs(wildcards):
+    return [
+        tweakreg_catalog_path(wildcards.product, e) for e in get_exposures(wildcards)
+    ]
+
+
+def get_aligned_wcs(wildcards):
+    return aligned_wcs_path(wildcards.product)
+
+
+def get_wcs_set(wildcards):
+    return wcs_set_path(wildcards.product)
+
+
+def get_geometry(wildcards):
+    return geometry_path(wildcards.product)
+
+
+def get_sky(wildcards):
+    return sky_path(wildcards.product)
+
+
+def get_grid_geometry(wildcards):
+    """resample_grid's geometry: a list of one file (as resample_common_grid's, one per product)."""
+    return [geometry_path(wildcards.product)]
+
+
+def get_grid(wildcards):
+    return grid_path(wildcards.product)
+
+
+def get_singles(wildcards):
+    return [single_path(wildcards.product, e) for e in get_exposures(wildcards)]
+
+
+def get_outlier_mask(wildcards):
+    return outlier_mask_path(wildcards.product, wildcards.exposure)
+
+
+def get_outlier_masks(wildcards):
+    return [outlier_mask_path(wildcards.product, e) for e in get_exposures(wildcards)]
+
+
+def get_drizzled_exposures(wildcards):
+    """What a resample job drizzles: its tile's exposures, its one exposure, or the product's."""
+    if hasattr(wildcards, "tile"):
+        return tile_exposures(wildcards.product, wildcards.tile)
+    if hasattr(wildcards, "exposure"):
+        return [wildcards.exposure]
+    return get_exposures(wildcards)
+
+
+def get_drizzle_inputs(wildcards):
+    """A resample job's inputs: what its exposures' _crf files are made of (each _cal file, its
+    outlier mask, the sky levels and, for a moving target, its WCS set's frame), not the _crf files,
+    which are written meanwhile; the pixel maps and the grid."""
+    product, exposures = wildcards.product, get_drizzled_exposures(wildcards)
+    return {
+        "cal": [cal_path(product, e) for e in exposures],
+        "outliers": [outlier_mask_path(product, e) for e in exposures],
+        "sky": sky_path(product),
+        "mtwcs": wcs_set_path(product) if product in MOVING else [],
+        "geometry": geometry_path(product),
+        "grid": grid_path(product),
+    }
+
+
+def get_tile(wildcards):
+    """resample_tile's tile: its name and the layout."""
+    return {"name": wildcards.tile, "size": TILES["size"], "margin": TILES["margin"]}
+
+
+def get_tile_names(wildcards):
+    return tile_names(wildcards.product)
+
+
+def get_tile_catalogs(wildcards):
+    """The catalogs of the product's tiles (source_catalog_tile's), to merge."""
+    p = wildcards.product
+    return [catalog_paths(f"{p}_{t}", p)["cat"] for t in tile_names(p)]
 
 
 def all_products():

@@ -3,12 +3,12 @@
 
 rule crf:
     input:
-        cal=lambda w: cal_path(w.product, w.exposure),
-        wcs=lambda w: wcs_set_path(w.product),
-        sky=lambda w: sky_path(w.product),
-        outliers=lambda w: outlier_mask_path(w.product, w.exposure),
+        cal=get_cal,
+        wcs=get_wcs_set,
+        sky=get_sky,
+        outliers=get_outlier_mask,
     output:
-        f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_crf.fits",
+        crf_path("{product}", "{exposure}", "{asn_id}"),
     log:
         f"{OUT}/logs/{{product}}/crf/{{exposure}}_{{asn_id}}.log",
     benchmark:
@@ -17,8 +17,8 @@ rule crf:
     conda:
         "../envs/image3.yaml"
     params:
-        asn_table=lambda w: PRODUCTS[w.product].asn_table,
-        steps=lambda w: image3_steps(w.product),
-        sip=sip_settings("tweakreg"),
+        asn_table=get_asn_table,
+        steps=get_image3_steps,
+        sip=settings_params(SipSettings, "tweakreg", prefix="sip_"),
     script:
         "../scripts/crf.py"

@@ -4,10 +4,10 @@
 
 rule geometry:
     input:
-        cal=lambda w: cal_paths(w.product),
-        wcs=lambda w: wcs_set_path(w.product),
+        cal=get_cals,
+        wcs=get_wcs_set,
     output:
-        f"{OUT}/{{product}}/work/{{product}}_geometry.npz",
+        geometry_path("{product}"),
     log:
         f"{OUT}/logs/{{product}}/geometry.log",
     benchmark:
@@ -15,7 +15,7 @@ rule geometry:
     conda:
         "../envs/image3.yaml"
     params:
-        exposures=lambda w: PRODUCTS[w.product].exposures,
+        exposures=get_exposures,
         step=config["resample"]["pixmap_step"],
     script:
         "../scripts/geometry.py"

@@ -1,31 +1,16 @@
 # outlier_detection: each exposure drizzled alone, their median (bounded memory), and per exposure
 # the median blotted back and compared; the masks go into the _crf files' DQ and resample's.
 
-SINGLE_KEYS = ("weight_type", "pixfrac", "kernel", "fillval", "good_bits")
-FLAG_KEYS = (
-    "snr",
-    "scale",
-    "backg",
-    "psf_term",
-    "curvature",
-    "derivative_noise",
-    "single_coverage_crs",
-    "lacosmic_sigclip",
-    "lacosmic_sigfrac",
-    "lacosmic_objlim",
-    "lacosmic_sharpness",
-    "source_sharpness",
-)
 OD = config["outlier_detection"]
 
 
 rule outlier_single:
     input:
-        cal=lambda w: cal_path(w.product, w.exposure),
-        geometry=lambda w: geometry_path(w.product),
+        cal=get_cal,
+        geometry=get_geometry,
         grid=rules.resample_grid.output[0],
     output:
-        intermediate(f"{OUT}/{{product}}/work/{{exposure}}_single.fits"),
+        intermediate(single_path("{product}", "{exposure}")),
     log:
         f"{OUT}/logs/{{product}}/outlier_single/{{exposure}}.log",
     benchmark:
@@ -33,10 +18,12 @@ rule outlier_single:
     conda:
         "../envs/image3.yaml"
     params:
-        drizzle={
-            **{k: OD[k] for k in SINGLE_KEYS},
-            "pixmap_step": config["resample"]["pixmap_step"],
-        },
+        # The pixel maps' sampling is resample's (one geometry file serves both).
+        drizzle=settings_params(
+            DrizzleSettings,
+            "outlier_detection",
+            given={"pixmap_step": config["resample"]["pixmap_step"]},
+        ),
         resample_data=OD["resample_data"],
     script:
         "../scripts/outlier_single.py"
@@ -44,11 +31,8 @@ rule outlier_single:
 
 rule outlier_median:
     input:
-        singles=lambda w: [
-            f"{OUT}/{w.product}/work/{e}_single.fits"
-            for e in PRODUCTS[w.product].exposures
-        ],
-        sky=lambda w: sky_path(w.product),
+        singles=get_singles,
+        sky=get_sky,
     output:
         intermediate(f"{OUT}/{{product}}/work/{{product}}_median.fits"),
     log:
@@ -66,20 +50,20 @@ rule outlier_median:
     params:
         maskpt=OD["maskpt"],
         max_memory_mb=OD["median_memory_mb"],
-        exposures=lambda w: PRODUCTS[w.product].exposures,
+        exposures=get_exposures,
     script:
         "../scripts/outlier_median.py"
 
 
 rule outlier_flag:
     input:
-        cal=lambda w: cal_path(w.product, w.exposure),
-        geometry=lambda w: geometry_path(w.product),
+        cal=get_cal,
+        geometry=get_geometry,
         sky=rules.skymatch.output.sky,
         grid=rules.resample_grid.output[0],
         median=rules.outlier_median.output[0],
     output:
-        f"{OUT}/{{product}}/work/{{exposure}}_outliers.fits",
+        outlier_mask_path("{product}", "{exposure}"),
     log:
         f"{OUT}/logs/{{product}}/outlier_flag/{{exposure}}.log",
     benchmark:
@@ -87,20 +71,17 @@ rule outlier_flag:
     conda:
         "../envs/image3.yaml"
     params:
-        flag={k: OD[k] for k in FLAG_KEYS},
+        flag=settings_params(FlagSettings, "outlier_detection"),
         resample_data=OD["resample_data"],
-        n_exposures=lambda w: len(PRODUCTS[w.product].exposures),
+        n_exposures=get_n_exposures,
     script:
         "../scripts/outlier_flag.py"
 
 
 rule outlier_qa:
     input:
-        cal=lambda w: cal_paths(w.product),
-        masks=lambda w: [
-            f"{OUT}/{w.product}/work/{e}_outliers.fits"
-            for e in PRODUCTS[w.product].exposures
-        ],
+        cal=get_cals,
+        masks=get_outlier_masks,
     output:
         report(
             f"{OUT}/{{product}}/qa/{{product}}_outliers.png",
@@ -116,6 +97,6 @@ rule outlier_qa:
     conda:
         "../envs/image3.yaml"
     params:
-        exposures=lambda w: PRODUCTS[w.product].exposures,
+        exposures=get_exposures,
     script:
         "../scripts/outlier_qa.py"

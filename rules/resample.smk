@@ -1,6 +1,8 @@
 # resample: the product's output grid and the drizzled _i2d mosaic (its preview: rules/qa.smk);
 # optionally (single_exposure_products) each exposure drizzled alone onto the same grid.
 
+# The output grid's options: image3.grid.make_grid's keyword arguments and output_wcs (the file
+# grid_from_asdf reads instead), passed by name by scripts/resample_grid.py; no settings dataclass.
 GRID_KEYS = (
     "pixel_scale",
     "pixel_scale_ratio",
@@ -11,22 +13,15 @@ GRID_KEYS = (
     "output_wcs",
     "max_output_pixels",
 )
-DRIZZLE_KEYS = (
-    "kernel",
-    "pixfrac",
-    "fillval",
-    "weight_type",
-    "good_bits",
-    "pixmap_step",
-)
+GRID_PARAMS = {k: config["resample"][k] for k in GRID_KEYS}
 
 
 rule resample_grid:
     input:
-        geometry=lambda w: [geometry_path(w.product)],
+        geometry=get_grid_geometry,
         output_wcs=config["resample"]["output_wcs"] or [],
     output:
-        f"{OUT}/{{product}}/work/{{product}}_grid.json",
+        product_grid_path("{product}"),
     log:
         f"{OUT}/logs/{{product}}/resample_grid.log",
     benchmark:
@@ -34,7 +29,7 @@ rule resample_grid:
     conda:
         "../envs/image3.yaml"
     params:
-        **{k: config["resample"][k] for k in GRID_KEYS},
+        **GRID_PARAMS,
     script:
         "../scripts/resample_grid.py"
 
@@ -44,7 +39,7 @@ rule resample_common_grid:
         geometry=[geometry_path(p) for p in PRODUCTS],
         output_wcs=config["resample"]["output_wcs"] or [],
     output:
-        f"{OUT}/common/common_grid.json",
+        COMMON_GRID_PATH,
     log:
         f"{OUT}/logs/common/resample_common_grid.log",
     benchmark:
@@ -52,16 +47,16 @@ rule resample_common_grid:
     conda:
         "../envs/image3.yaml"
     params:
-        **{k: config["resample"][k] for k in GRID_KEYS},
+        **GRID_PARAMS,
     script:
         "../scripts/resample_grid.py"
 
 
 rule resample:
     input:
-        unpack(lambda w: drizzle_inputs(w.product, PRODUCTS[w.product].exposures)),
+        unpack(get_drizzle_inputs),
     output:
-        i2d=f"{OUT}/{{product}}/{{product}}_i2d.fits",
+        i2d=i2d_path("{product}"),
     log:
         f"{OUT}/logs/{{product}}/resample.log",
     benchmark:
@@ -79,20 +74,20 @@ rule resample:
             * (600 + input.size_mb + 3 * input.size_mb / len(input.cal))
         ),
     params:
-        drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
-        sip=sip_settings("resample"),
-        asn_table=lambda w: PRODUCTS[w.product].asn_table,
-        steps=lambda w: image3_steps(w.product),
-        exposures=lambda w: PRODUCTS[w.product].exposures,
+        drizzle=settings_params(DrizzleSettings, "resample"),
+        sip=settings_params(SipSettings, "resample", prefix="sip_"),
+        asn_table=get_asn_table,
+        steps=get_image3_steps,
+        exposures=get_drizzled_exposures,
     script:
         "../scripts/resample.py"
 
 
 rule resample_exposure:
     input:
-        unpack(lambda w: drizzle_inputs(w.product, [w.exposure])),
+        unpack(get_drizzle_inputs),
     output:
-        i2d=f"{OUT}/{{product}}/{{exposure}}_{{asn_id}}_i2d.fits",
+        i2d=exposure_i2d_path("{product}", "{exposure}", "{asn_id}"),
     log:
         f"{OUT}/logs/{{product}}/resample_exposure/{{exposure}}_{{asn_id}}.log",
     benchmark:
@@ -102,11 +97,11 @@ rule resample_exposure:
     resources:
         mem_mb=lambda w, input, attempt: int(attempt * (600 + 4 * input.size_mb)),
     params:
-        drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
-        sip=sip_settings("resample"),
-        asn_table=lambda w: PRODUCTS[w.product].asn_table,
-        steps=lambda w: image3_steps(w.product),
-        exposures=lambda w: [w.exposure],
+        drizzle=settings_params(DrizzleSettings, "resample"),
+        sip=settings_params(SipSettings, "resample", prefix="sip_"),
+        asn_table=get_asn_table,
+        steps=get_image3_steps,
+        exposures=get_drizzled_exposures,
     script:
         # The product's drizzle, with this exposure alone.
         "../scripts/resample.py"

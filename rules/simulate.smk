@@ -3,6 +3,7 @@
 # the exposures but keeps the scene.
 
 if IS_DEMO:
+    (DEMO_PRODUCT,) = PRODUCTS.values()
 
     rule simulate_plan:
         output:
@@ -48,10 +49,8 @@ if IS_DEMO:
             "../envs/image3.yaml"
         params:
             asn_id=demo.ASN_ID,
-            product=lambda w: next(iter(PRODUCTS)),
-            members=lambda w: [
-                Path(m).name for m in next(iter(PRODUCTS.values())).members
-            ],
+            product=DEMO_PRODUCT.name,
+            members=[Path(m).name for m in DEMO_PRODUCT.members],
         script:
             "../scripts/simulate_association.py"
 

@@ -4,11 +4,11 @@
 
 rule skymatch:
     input:
-        cal=lambda w: cal_paths(w.product),
-        geometry=lambda w: geometry_path(w.product),
+        cal=get_cals,
+        geometry=get_geometry,
         skylist=config["skymatch"]["skylist"] or [],
     output:
-        sky=f"{OUT}/{{product}}/work/{{product}}_sky.json",
+        sky=sky_path("{product}"),
         result=f"{OUT}/{{product}}/work/{{product}}_skymatch.json",
     log:
         f"{OUT}/logs/{{product}}/skymatch.log",
@@ -23,7 +23,7 @@ rule skymatch:
             attempt * (800 + 4 * input.size_mb / max(len(input.cal), 1))
         ),
     params:
-        settings=config["skymatch"],
-        exposures=lambda w: list(PRODUCTS[w.product].exposures),
+        settings=settings_params(SkySettings, "skymatch"),
+        exposures=get_exposure_list,
     script:
         "../scripts/skymatch.py"

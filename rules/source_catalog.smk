@@ -2,24 +2,8 @@
 # and with
 # a common grid the multi-band catalog of all products.
 
-CATALOG_KEYS = (
-    "bkg_boxsize",
-    "kernel_fwhm",
-    "snr_threshold",
-    "npixels",
-    "connectivity",
-    "deblend",
-    "nlevels",
-    "contrast",
-    "mode",
-    "localbkg_width",
-    "aperture_ee1",
-    "aperture_ee2",
-    "aperture_ee3",
-    "ci1_star_threshold",
-    "ci2_star_threshold",
-)
 CATALOG = config["source_catalog"]
+CATALOG_SETTINGS = settings_params(CatalogSettings, "source_catalog")
 
 
 # With tiles, the product's catalog is its tiles' merged (rules/tiles.smk).
@@ -42,7 +26,7 @@ if not TILED:
             # The mosaic's SCI and ERR in Jy, background, RMS, smoothed image and segmentation.
             mem_mb=lambda w, input, attempt: int(attempt * (800 + 2 * input.size_mb)),
         params:
-            settings={k: CATALOG[k] for k in CATALOG_KEYS},
+            settings=CATALOG_SETTINGS,
             apcorr=CATALOG["apcorr"] or None,
             abvegaoffset=CATALOG["abvegaoffset"] or None,
         script:
@@ -65,7 +49,7 @@ rule multiband_catalog:
     resources:
         mem_mb=lambda w, input, attempt: int(attempt * (800 + 2.5 * input.size_mb)),
     params:
-        settings={k: CATALOG[k] for k in CATALOG_KEYS},
+        settings=CATALOG_SETTINGS,
         apcorr=CATALOG["apcorr"] or None,
         abvegaoffset=CATALOG["abvegaoffset"] or None,
     script:

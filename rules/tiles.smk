@@ -6,8 +6,8 @@
 
 checkpoint tile_index:
     input:
-        grid=lambda w: grid_path(w.product),
-        geometry=lambda w: geometry_path(w.product),
+        grid=get_grid,
+        geometry=get_geometry,
     output:
         index=tile_index_path("{product}"),
         qa=report(
@@ -30,7 +30,7 @@ checkpoint tile_index:
 
 rule resample_tile:
     input:
-        unpack(lambda w: drizzle_inputs(w.product, tile_exposures(w.product, w.tile))),
+        unpack(get_drizzle_inputs),
     output:
         i2d=tile_i2d_path("{product}", "{tile}"),
     log:
@@ -46,16 +46,12 @@ rule resample_tile:
             * (600 + 40e-6 * TILES["size"] ** 2 + 3 * input.size_mb / len(input.cal))
         ),
     params:
-        drizzle={k: config["resample"][k] for k in DRIZZLE_KEYS},
-        sip=sip_settings("resample"),
-        asn_table=lambda w: PRODUCTS[w.product].asn_table,
-        steps=lambda w: image3_steps(w.product),
-        exposures=lambda w: tile_exposures(w.product, w.tile),
-        tile=lambda w: {
-            "name": w.tile,
-            "size": TILES["size"],
-            "margin": TILES["margin"],
-        },
+        drizzle=settings_params(DrizzleSettings, "resample"),
+        sip=settings_params(SipSettings, "resample", prefix="sip_"),
+        asn_table=get_asn_table,
+        steps=get_image3_steps,
+        exposures=get_drizzled_exposures,
+        tile=get_tile,
     script:
         # The product's drizzle, on the tile's sub-array of its grid.
         "../scripts/resample.py"
@@ -78,7 +74,7 @@ rule source_catalog_tile:
         # As source_catalog's, of the tile's mosaic.
         mem_mb=lambda w, input, attempt: int(attempt * (800 + 2 * input.size_mb)),
     params:
-        settings={k: CATALOG[k] for k in CATALOG_KEYS},
+        settings=CATALOG_SETTINGS,
         apcorr=CATALOG["apcorr"] or None,
         abvegaoffset=CATALOG["abvegaoffset"] or None,
     script:
@@ -89,11 +85,8 @@ if TILED:
 
     rule merge_tile_catalogs:
         input:
-            cat=lambda w: [
-                catalog_paths(f"{w.product}_{t}", w.product)["cat"]
-                for t in tile_names(w.product)
-            ],
-            grid=lambda w: grid_path(w.product),
+            cat=get_tile_catalogs,
+            grid=get_grid,
         output:
             cat=catalog_paths("{product}", "{product}")["cat"],
             regions=catalog_paths("{product}", "{product}")["regions"],
@@ -104,7 +97,7 @@ if TILED:
         conda:
             "../envs/image3.yaml"
         params:
-            tiles=lambda w: tile_names(w.product),
+            tiles=get_tile_names,
             size=TILES["size"],
             margin=TILES["margin"],
         script:

@@ -1,41 +1,15 @@
 # tweakreg: sources per exposure, then one alignment per product giving every exposure's WCS (and
 # the alignment's QA figure for the report, drawn by the same job).
 
-DETECTION_KEYS = (
-    "starfinder",
-    "snr_threshold",
-    "bkg_boxsize",
-    "kernel_fwhm",
-    "sharplo",
-    "sharphi",
-    "roundlo",
-    "roundhi",
-    "brightest",
-    "peakmax",
-    "npixels",
-)
-FIT_KEYS = (
-    "searchrad",
-    "use2dhist",
-    "separation",
-    "tolerance",
-    "xoffset",
-    "yoffset",
-    "fitgeometry",
-    "nclip",
-    "sigma",
-    "minobj",
-    "pair_minobj",
-    "sparse_minobj",
-)
+TWEAKREG = config["tweakreg"]
 
 
 rule tweakreg_catalog:
     input:
-        cal=lambda w: cal_path(w.product, w.exposure),
-        custom=lambda w: custom_catalog(w.exposure),
+        cal=get_cal,
+        custom=get_custom_catalog,
     output:
-        f"{OUT}/{{product}}/work/{{exposure}}_tweakreg_cat.ecsv",
+        tweakreg_catalog_path("{product}", "{exposure}"),
     log:
         f"{OUT}/logs/{{product}}/tweakreg_catalog/{{exposure}}.log",
     benchmark:
@@ -43,23 +17,23 @@ rule tweakreg_catalog:
     conda:
         "../envs/image3.yaml"
     params:
-        detection={k: config["tweakreg"][k] for k in DETECTION_KEYS},
-        minobj=config["tweakreg"]["minobj"],
-        sparse_snr_threshold=config["tweakreg"]["sparse_snr_threshold"],
+        # good_bits has no tweakreg key: the library's default
+        detection=settings_params(
+            DetectionSettings, "tweakreg", defaults=("good_bits",)
+        ),
+        minobj=TWEAKREG["minobj"],
+        sparse_snr_threshold=TWEAKREG["sparse_snr_threshold"],
     script:
         "../scripts/tweakreg_catalog.py"
 
 
 rule tweakreg:
     input:
-        cal=lambda w: cal_paths(w.product),
-        catalogs=lambda w: [
-            f"{OUT}/{w.product}/work/{e}_tweakreg_cat.ecsv"
-            for e in PRODUCTS[w.product].exposures
-        ],
-        refcat=config["tweakreg"]["abs_refcat"] or [],
+        cal=get_cals,
+        catalogs=get_tweakreg_catalogs,
+        refcat=TWEAKREG["abs_refcat"] or [],
     output:
-        wcs=f"{OUT}/{{product}}/work/{{product}}_wcs.zip",
+        wcs=aligned_wcs_path("{product}"),
         report=f"{OUT}/{{product}}/{{product}}_tweakreg.ecsv",
         residuals=f"{OUT}/{{product}}/work/{{product}}_tweakreg_residuals.ecsv",
     log:
@@ -69,19 +43,21 @@ rule tweakreg:
     conda:
         "../envs/image3.yaml"
     params:
-        exposures=lambda w: PRODUCTS[w.product].exposures,
-        skip=config["tweakreg"]["skip"],
-        fit={k: config["tweakreg"][k] for k in FIT_KEYS},
-        abs_fit={
-            k: config["tweakreg"][f"abs_{k}"]
-            for k in FIT_KEYS
-            if f"abs_{k}" in config["tweakreg"]
-        },
-        abs_epoch=config["tweakreg"]["abs_epoch"],
-        enforce_user_order=config["tweakreg"]["enforce_user_order"],
-        expand_refcat=config["tweakreg"]["expand_refcat"],
-        global_fit=config["tweakreg"]["global_fit"],
-        group_exposures=config["tweakreg"]["group_exposures"],
-        refine_tolerance=config["tweakreg"]["refine_tolerance"],
+        exposures=get_exposures,
+        skip=TWEAKREG["skip"],
+        fit=settings_params(FitSettings, "tweakreg"),
+        # The absolute fit's offsets and the global fit's own keys: the library's defaults.
+        abs_fit=settings_params(
+            FitSettings,
+            "tweakreg",
+            prefix="abs_",
+            defaults=("xoffset", "yoffset", "pair_minobj", "sparse_minobj"),
+        ),
+        abs_epoch=TWEAKREG["abs_epoch"],
+        enforce_user_order=TWEAKREG["enforce_user_order"],
+        expand_refcat=TWEAKREG["expand_refcat"],
+        global_fit=TWEAKREG["global_fit"],
+        group_exposures=TWEAKREG["group_exposures"],
+        refine_tolerance=TWEAKREG["refine_tolerance"],
     script:
         "../scripts/tweakreg.py"
