@@ -33,7 +33,6 @@ include: "rules/outlier_detection.smk"
 include: "rules/exposure_products.smk"
 include: "rules/source_catalog.smk"
 include: "rules/tiles.smk"
-include: "rules/qa.smk"
 
 
 onstart:

@@ -17,4 +17,4 @@ rule assign_mtwcs:
     params:
         exposures=get_exposures,
     script:
-        "../scripts/assign_mtwcs.py"
+        "../scripts/assign_mtwcs/assign_mtwcs.py"

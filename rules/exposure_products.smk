@@ -21,4 +21,4 @@ rule crf:
         steps=get_image3_steps,
         sip=settings_params(SipSettings, "tweakreg", prefix="sip_"),
     script:
-        "../scripts/crf.py"
+        "../scripts/exposure_products/crf.py"

@@ -18,4 +18,4 @@ rule geometry:
         exposures=get_exposures,
         step=config["resample"]["pixmap_step"],
     script:
-        "../scripts/geometry.py"
+        "../scripts/geometry/geometry.py"

@@ -26,7 +26,7 @@ rule outlier_single:
         ),
         resample_data=OD["resample_data"],
     script:
-        "../scripts/outlier_single.py"
+        "../scripts/outlier_detection/outlier_single.py"
 
 
 rule outlier_median:
@@ -52,7 +52,7 @@ rule outlier_median:
         max_memory_mb=OD["median_memory_mb"],
         exposures=get_exposures,
     script:
-        "../scripts/outlier_median.py"
+        "../scripts/outlier_detection/outlier_median.py"
 
 
 rule outlier_flag:
@@ -75,7 +75,7 @@ rule outlier_flag:
         resample_data=OD["resample_data"],
         n_exposures=get_n_exposures,
     script:
-        "../scripts/outlier_flag.py"
+        "../scripts/outlier_detection/outlier_flag.py"
 
 
 rule outlier_qa:
@@ -99,4 +99,4 @@ rule outlier_qa:
     params:
         exposures=get_exposures,
     script:
-        "../scripts/outlier_qa.py"
+        "../scripts/outlier_detection/outlier_qa.py"

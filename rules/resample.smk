@@ -1,8 +1,8 @@
-# resample: the product's output grid and the drizzled _i2d mosaic (its preview: rules/qa.smk);
+# resample: the product's output grid and the drizzled _i2d mosaic (and its preview);
 # optionally (single_exposure_products) each exposure drizzled alone onto the same grid.
 
 # The output grid's options: image3.grid.make_grid's keyword arguments and output_wcs (the file
-# grid_from_asdf reads instead), passed by name by scripts/resample_grid.py; no settings dataclass.
+# grid_from_asdf reads instead), passed by name by scripts/resample/resample_grid.py; no settings dataclass.
 GRID_KEYS = (
     "pixel_scale",
     "pixel_scale_ratio",
@@ -31,7 +31,7 @@ rule resample_grid:
     params:
         **GRID_PARAMS,
     script:
-        "../scripts/resample_grid.py"
+        "../scripts/resample/resample_grid.py"
 
 
 rule resample_common_grid:
@@ -49,7 +49,7 @@ rule resample_common_grid:
     params:
         **GRID_PARAMS,
     script:
-        "../scripts/resample_grid.py"
+        "../scripts/resample/resample_grid.py"
 
 
 rule resample:
@@ -80,7 +80,7 @@ rule resample:
         steps=get_image3_steps,
         exposures=get_drizzled_exposures,
     script:
-        "../scripts/resample.py"
+        "../scripts/resample/resample.py"
 
 
 rule resample_exposure:
@@ -104,4 +104,28 @@ rule resample_exposure:
         exposures=get_drizzled_exposures,
     script:
         # The product's drizzle, with this exposure alone.
-        "../scripts/resample.py"
+        "../scripts/resample/resample.py"
+
+
+# The mosaic's preview (with tiles there is no single mosaic: rules/tiles.smk draws the tiles).
+if not TILED:
+
+    rule preview:
+        input:
+            i2d=rules.resample.output.i2d,
+        output:
+            report(
+                f"{OUT}/{{product}}/qa/{{product}}_i2d.png",
+                caption="../report/preview.rst",
+                category="Mosaics",
+                subcategory="{product}",
+            ),
+        log:
+            f"{OUT}/logs/{{product}}/preview.log",
+        benchmark:
+            f"{OUT}/benchmarks/{{product}}/preview.tsv"
+        priority: LEAF_PRIORITY
+        conda:
+            "../envs/image3.yaml"
+        script:
+            "../scripts/resample/preview.py"

@@ -18,7 +18,7 @@ if IS_DEMO:
         params:
             settings=simulate_settings(demo.PLAN_KEYS),
         script:
-            "../scripts/simulate_plan.py"
+            "../scripts/simulate/simulate_plan.py"
 
     rule simulate_exposure:
         input:
@@ -36,7 +36,7 @@ if IS_DEMO:
         params:
             settings=simulate_settings(demo.DETECTOR_KEYS),
         script:
-            "../scripts/simulate_exposure.py"
+            "../scripts/simulate/simulate_exposure.py"
 
     rule simulate_association:
         output:
@@ -52,7 +52,7 @@ if IS_DEMO:
             product=DEMO_PRODUCT.name,
             members=[Path(m).name for m in DEMO_PRODUCT.members],
         script:
-            "../scripts/simulate_association.py"
+            "../scripts/simulate/simulate_association.py"
 
     rule simulate_reference_files:
         output:
@@ -68,4 +68,4 @@ if IS_DEMO:
             pupil=demo.pupil(config["simulate"]),
             settings=simulate_settings(("instrument", "detectors", "shape", "mosaic")),
         script:
-            "../scripts/simulate_reference_files.py"
+            "../scripts/simulate/simulate_reference_files.py"

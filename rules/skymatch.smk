@@ -1,5 +1,5 @@
 # skymatch: one sky level per exposure of a product, in a side file that the _crf files (and so
-# resample) use, and what it measured, for its QA figure (rules/qa.smk).
+# resample) use, and what it measured, for its QA figure (skymatch_qa).
 
 
 rule skymatch:
@@ -26,4 +26,26 @@ rule skymatch:
         settings=settings_params(SkySettings, "skymatch"),
         exposures=get_exposure_list,
     script:
-        "../scripts/skymatch.py"
+        "../scripts/skymatch/skymatch.py"
+
+
+# The sky levels' QA figure, a job of its own so that it runs beside the next step.
+rule skymatch_qa:
+    input:
+        rules.skymatch.output.result,
+    output:
+        report(
+            f"{OUT}/{{product}}/qa/{{product}}_skymatch.png",
+            caption="../report/skymatch.rst",
+            category="Sky matching",
+            subcategory="{product}",
+        ),
+    log:
+        f"{OUT}/logs/{{product}}/skymatch_qa.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/skymatch_qa.tsv"
+    priority: LEAF_PRIORITY
+    conda:
+        "../envs/image3.yaml"
+    script:
+        "../scripts/skymatch/skymatch_qa.py"

@@ -30,7 +30,7 @@ if not TILED:
             apcorr=CATALOG["apcorr"] or None,
             abvegaoffset=CATALOG["abvegaoffset"] or None,
         script:
-            "../scripts/source_catalog.py"
+            "../scripts/source_catalog/source_catalog.py"
 
 
 rule multiband_catalog:
@@ -53,4 +53,29 @@ rule multiband_catalog:
         apcorr=CATALOG["apcorr"] or None,
         abvegaoffset=CATALOG["abvegaoffset"] or None,
     script:
-        "../scripts/multiband_catalog.py"
+        "../scripts/source_catalog/multiband_catalog.py"
+
+
+# The catalog's QA figure (with tiles there is no single mosaic or catalog to show).
+if not TILED:
+
+    rule catalog_qa:
+        input:
+            i2d=rules.resample.output.i2d,
+            cat=rules.source_catalog.output.cat,
+        output:
+            report(
+                f"{OUT}/{{product}}/qa/{{product}}_cat.png",
+                caption="../report/catalog.rst",
+                category="Catalogs",
+                subcategory="{product}",
+            ),
+        log:
+            f"{OUT}/logs/{{product}}/catalog_qa.log",
+        benchmark:
+            f"{OUT}/benchmarks/{{product}}/catalog_qa.tsv"
+        priority: LEAF_PRIORITY
+        conda:
+            "../envs/image3.yaml"
+        script:
+            "../scripts/source_catalog/catalog_qa.py"

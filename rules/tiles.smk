@@ -25,7 +25,7 @@ checkpoint tile_index:
     params:
         **TILES,
     script:
-        "../scripts/tile_index.py"
+        "../scripts/tiles/tile_index.py"
 
 
 rule resample_tile:
@@ -54,7 +54,7 @@ rule resample_tile:
         tile=get_tile,
     script:
         # The product's drizzle, on the tile's sub-array of its grid.
-        "../scripts/resample.py"
+        "../scripts/resample/resample.py"
 
 
 rule source_catalog_tile:
@@ -78,7 +78,7 @@ rule source_catalog_tile:
         apcorr=CATALOG["apcorr"] or None,
         abvegaoffset=CATALOG["abvegaoffset"] or None,
     script:
-        "../scripts/source_catalog.py"
+        "../scripts/source_catalog/source_catalog.py"
 
 
 if TILED:
@@ -101,4 +101,4 @@ if TILED:
             size=TILES["size"],
             margin=TILES["margin"],
         script:
-            "../scripts/merge_tile_catalogs.py"
+            "../scripts/tiles/merge_tile_catalogs.py"

@@ -24,7 +24,7 @@ rule tweakreg_catalog:
         minobj=TWEAKREG["minobj"],
         sparse_snr_threshold=TWEAKREG["sparse_snr_threshold"],
     script:
-        "../scripts/tweakreg_catalog.py"
+        "../scripts/tweakreg/tweakreg_catalog.py"
 
 
 rule tweakreg:
@@ -60,4 +60,27 @@ rule tweakreg:
         group_exposures=TWEAKREG["group_exposures"],
         refine_tolerance=TWEAKREG["refine_tolerance"],
     script:
-        "../scripts/tweakreg.py"
+        "../scripts/tweakreg/tweakreg.py"
+
+
+# The alignment's QA figure, a job of its own so that it runs beside the next step.
+rule tweakreg_qa:
+    input:
+        report=rules.tweakreg.output.report,
+        residuals=rules.tweakreg.output.residuals,
+    output:
+        report(
+            f"{OUT}/{{product}}/qa/{{product}}_tweakreg.png",
+            caption="../report/tweakreg.rst",
+            category="Alignment",
+            subcategory="{product}",
+        ),
+    log:
+        f"{OUT}/logs/{{product}}/tweakreg_qa.log",
+    benchmark:
+        f"{OUT}/benchmarks/{{product}}/tweakreg_qa.tsv"
+    priority: LEAF_PRIORITY
+    conda:
+        "../envs/image3.yaml"
+    script:
+        "../scripts/tweakreg/tweakreg_qa.py"

@@ -1,9 +1,10 @@
-"""The library's layout: one subpackage per step, named as the step's rule file and its tests'
-folder; every module declares ``__all__``; each subpackage re-exports exactly its modules' public
-names; the modules the workflow imports when it loads (settings included) import no heavy package."""
+"""The layout: each step's rules, scripts, library subpackage and tests under the step's name;
+every module declares ``__all__``; each subpackage re-exports exactly its modules' public names;
+the modules the workflow imports when it loads (settings included) import no heavy package."""
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,10 @@ STEPS = (
     "exposure_products",
     "source_catalog",
     "tiles",
+    "simulate",
 )
 PACKAGES = sorted(p.parent.name for p in LIBRARY.glob("*/__init__.py"))
+RULES = sorted((REPO / "rules").glob("*.smk"))
 MODULES = sorted(p for p in LIBRARY.rglob("*.py") if p.name != "__init__.py")
 
 
@@ -42,6 +45,15 @@ def test_each_step_has_its_rule_library_and_tests_under_its_name(step):
     assert (REPO / "rules" / f"{step}.smk").is_file()
     assert (LIBRARY / step / "__init__.py").is_file()
     assert list((REPO / "tests" / step).glob("test_*.py")), f"no tests/{step}/test_*.py"
+
+
+def test_each_script_is_named_after_its_rule_in_its_steps_folder():
+    """scripts/<step>/<rule>.py: rule <rule> is in rules/<step>.smk, and every script is used."""
+    rules = {p.stem: re.findall(r"^\s*(?:rule|checkpoint) (\w+):", p.read_text(), re.M) for p in RULES}
+    used = {s for p in RULES for s in re.findall(r'"\.\./(scripts/[\w/]+\.py)"', p.read_text())}
+    scripts = sorted(p.relative_to(REPO) for p in (REPO / "scripts").rglob("*.py"))
+    assert not [s for s in scripts if s.parent.name not in rules or s.stem not in rules[s.parent.name]]
+    assert sorted(map(str, scripts)) == sorted(used)
 
 
 @pytest.mark.parametrize("path", MODULES, ids=_dotted)
