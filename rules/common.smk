@@ -207,6 +207,11 @@ def drizzle_processes(wildcards, input):
     return rs["processes"] if size_mb >= rs["processes_min_mb"] else 1
 
 
+def qa_path(product, name):
+    """A product's QA figure for the report (tweakreg, skymatch, outliers, i2d, cat or tiles)."""
+    return f"{OUT}/{product}/qa/{product}_{name}.png"
+
+
 def i2d_path(product):
     return f"{OUT}/{product}/{product}_i2d.fits"
 
@@ -501,7 +506,7 @@ def all_products():
         else:
             files += [i2d_path(product), *catalog_paths(product, product).values()]
             qa = ("i2d", "tweakreg", "skymatch", "outliers", "cat")
-        files += [f"{OUT}/{product}/qa/{product}_{name}.png" for name in qa]
+        files += [qa_path(product, name) for name in qa]
     if MULTIBAND:
         files += catalog_paths("multiband", "multiband").values()
     return files

@@ -84,7 +84,7 @@ rule outlier_qa:
         masks=get_outlier_masks,
     output:
         report(
-            f"{OUT}/{{product}}/qa/{{product}}_outliers.png",
+            qa_path("{product}", "outliers"),
             caption="../report/outliers.rst",
             category="Outlier detection",
             subcategory="{product}",

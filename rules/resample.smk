@@ -115,7 +115,7 @@ if not TILED:
             i2d=rules.resample.output.i2d,
         output:
             report(
-                f"{OUT}/{{product}}/qa/{{product}}_i2d.png",
+                qa_path("{product}", "i2d"),
                 caption="../report/preview.rst",
                 category="Mosaics",
                 subcategory="{product}",

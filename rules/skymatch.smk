@@ -35,7 +35,7 @@ rule skymatch_qa:
         rules.skymatch.output.result,
     output:
         report(
-            f"{OUT}/{{product}}/qa/{{product}}_skymatch.png",
+            qa_path("{product}", "skymatch"),
             caption="../report/skymatch.rst",
             category="Sky matching",
             subcategory="{product}",

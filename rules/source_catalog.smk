@@ -65,7 +65,7 @@ if not TILED:
             cat=rules.source_catalog.output.cat,
         output:
             report(
-                f"{OUT}/{{product}}/qa/{{product}}_cat.png",
+                qa_path("{product}", "cat"),
                 caption="../report/catalog.rst",
                 category="Catalogs",
                 subcategory="{product}",

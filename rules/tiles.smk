@@ -11,7 +11,7 @@ checkpoint tile_index:
     output:
         index=tile_index_path("{product}"),
         qa=report(
-            f"{OUT}/{{product}}/qa/{{product}}_tiles.png",
+            qa_path("{product}", "tiles"),
             caption="../report/tiles.rst",
             category="Mosaics",
             subcategory="{product}",

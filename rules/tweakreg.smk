@@ -70,7 +70,7 @@ rule tweakreg_qa:
         residuals=rules.tweakreg.output.residuals,
     output:
         report(
-            f"{OUT}/{{product}}/qa/{{product}}_tweakreg.png",
+            qa_path("{product}", "tweakreg"),
             caption="../report/tweakreg.rst",
             category="Alignment",
             subcategory="{product}",
