@@ -41,7 +41,9 @@ def demo_product():
     demo.check_settings(sim)
     members = [
         Path(DEMO_DIR, f"{name}_cal.fits")
-        for name in demo.exposure_names(sim["n_exposures"], demo.detectors(sim))
+        for name in demo.exposure_names(
+            sim["n_exposures"], demo.detectors(sim), sim["visits"]
+        )
     ]
     return Product(
         name=demo.product_name(sim["filter"], sim["instrument"]),

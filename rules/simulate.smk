@@ -27,6 +27,7 @@ if IS_DEMO:
         output:
             cal=f"{DEMO_DIR}/{{exposure}}_cal.fits",
             cosmic_rays=f"{DEMO_DIR}/truth/{{exposure}}_cosmic_rays.ecsv",
+            artefacts=f"{DEMO_DIR}/truth/{{exposure}}_artefacts.fits",
         log:
             f"{DEMO_DIR}/logs/simulate_exposure/{{exposure}}.log",
         benchmark:

@@ -31,14 +31,21 @@ def settings(**overrides):
 
 def simulate(sim):
     """(scene, per-file truth dicts, ImageModels, cosmic-ray tables) for ``sim`` settings."""
+    scene, truth, models, crs, _ = simulate_with_artefacts(sim)
+    return scene, truth, models, crs
+
+
+def simulate_with_artefacts(sim):
+    """(scene, per-file truth dicts, ImageModels, cosmic-ray tables, artefacts' truth dicts)."""
     scene, truth = plan(sim)
     det = detector_model(sim)
-    models, crs = [], []
+    models, crs, artefacts = [], [], []
     for k, entry in enumerate(truth):
-        model, cr = simulate_exposure(scene, entry, k, det, entry_geometry(entry))
+        model, cr, art = simulate_exposure(scene, entry, k, det, entry_geometry(entry))
         models.append(model)
         crs.append(cr)
-    return scene, truth, models, crs
+        artefacts.append(art)
+    return scene, truth, models, crs, artefacts
 
 
 def noiseless_exposure(sim, scene, entry):

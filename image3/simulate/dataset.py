@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from astropy.table import Table
+from astropy.table import Table, vstack
 
 from ..errors import InputError
 from ..io.atomic import atomic_path
 from ..wcs.jwst_wcs import Distortion, Pointing, imaging_wcs
+from .artefacts import ArtefactSettings, artefact_sources
 from .demo import detectors, exposure_ids, exposure_names
 from .exposure import DetectorModel, simulate_exposure
 from .observation import ExposurePointing, make_pointings, mosaic_offsets, start_times
@@ -30,6 +31,7 @@ __all__ = [
     "read_exposure_truth",
     "render",
     "truth_wcs",
+    "write_artefact_truth",
     "write_plan",
 ]
 
@@ -49,6 +51,7 @@ def detector_model(settings) -> DetectorModel:
         cosmic_ray_mix=tuple(sorted((settings.get("cosmic_ray_mix") or {}).items())),
         cosmic_ray_energy_e=tuple(settings.get("cosmic_ray_energy_e", (30.0, 50_000.0))),
         instrument=settings.get("instrument", "nircam_sw"),
+        artefacts=ArtefactSettings.from_settings(settings),
     )
 
 
@@ -133,25 +136,30 @@ def plan(settings):
     rng = np.random.default_rng(settings["seed"])
     focal = _focal_plane(settings)
     shape = focal.shape
+    visits = settings.get("visits", 1)
     if focal.detectors is None:
-        names = exposure_names(settings["n_exposures"])
+        names = exposure_names(settings["n_exposures"], visits=visits)
     else:
-        names = exposure_ids(settings["n_exposures"])
-    pointings = make_pointings(
-        rng,
-        names,
-        shape,
-        settings["ra"],
-        settings["dec"],
-        settings["roll"],
-        settings["dither_spread"],
-        settings["pointing_shift_arcsec"],
-        settings["pointing_roll_deg"],
-        settings["mosaic"],
-        settings["mosaic_overlap"],
-        aperture=focal.aperture,
-        distortion=focal.distortion,
-    )
+        names = exposure_ids(settings["n_exposures"], visits)
+    # each visit its own dither pattern at its own roll, the visits visit_roll_step_deg apart
+    per_visit = len(names) // visits
+    pointings = []
+    for v in range(visits):
+        pointings += make_pointings(
+            rng,
+            names[v * per_visit : (v + 1) * per_visit],
+            shape,
+            settings["ra"],
+            settings["dec"],
+            settings["roll"] + v * settings.get("visit_roll_step_deg", 0.0),
+            settings["dither_spread"],
+            settings["pointing_shift_arcsec"],
+            settings["pointing_roll_deg"],
+            settings["mosaic"],
+            settings["mosaic_overlap"],
+            aperture=focal.aperture,
+            distortion=focal.distortion,
+        )
     # a mosaic's tiles reach this far (arcsec) from the field centre beyond the dithers
     mosaic_reach = float(
         np.hypot(
@@ -187,9 +195,17 @@ def plan(settings):
         settings["star_mag"],
         settings["galaxy_mag"],
     )
+    scene = vstack([scene, artefact_sources(settings, 0.3 * focal.chip_arcsec, len(scene))])
     exposures = [
-        {**p.to_dict(), "sky_level": float(s), "start_time": float(t), "target": target}
-        for p, s, t, target in zip(pointings, sky, starts, targets, strict=True)
+        {
+            **p.to_dict(),
+            "sky_level": float(s),
+            "start_time": float(t),
+            "target": target,
+            "visit": k // per_visit + 1,
+            "exposure_number": k % per_visit + 1,
+        }
+        for k, (p, s, t, target) in enumerate(zip(pointings, sky, starts, targets, strict=True))
     ]
     if focal.detectors is not None:
         exposures = _detector_entries(rng, exposures, focal, settings)
@@ -202,7 +218,7 @@ def _detector_entries(rng, exposures, focal: FocalPlane, settings):
     from ``sky_detector_offset_mjysr``), and where the detector's kept pixels lie."""
     low, high = settings["sky_detector_offset_mjysr"]
     entries = []
-    for number, exposure in enumerate(exposures, start=1):
+    for exposure in exposures:
         pointing = ExposurePointing.from_dict(exposure)
         for d, g in zip(focal.detectors, focal.geometries, strict=True):
             entries.append(
@@ -210,7 +226,6 @@ def _detector_entries(rng, exposures, focal: FocalPlane, settings):
                     **exposure,
                     **pointing.on_detector(f"{exposure['name']}_{d.lower()}", g).to_dict(),
                     "exposure": exposure["name"],
-                    "exposure_number": number,
                     "instrument": settings["instrument"],
                     "detector": d,
                     "start": list(g.start),
@@ -227,6 +242,23 @@ def write_plan(scene, exposures, scene_path, exposures_path):
         scene.write(tmp, format="ascii.ecsv", overwrite=True)
     with atomic_path(exposures_path) as tmp:
         Path(tmp).write_text(json.dumps({"exposures": exposures}, indent=2) + "\n")
+
+
+def write_artefact_truth(artefacts, path):
+    """Write an exposure's artefacts' truth (``exposure.simulate_exposure``) as FITS, atomically:
+    an image extension per entry (SATURATED as uint8, the rest float32 in MJy/sr; ONE_OVER_F is
+    (rows, amplifiers)), and the primary header's ARTEFACT listing them."""
+    from astropy.io import fits
+
+    primary = fits.PrimaryHDU()
+    primary.header["ARTEFACT"] = (" ".join(sorted(artefacts)), "truth images in this file")
+    hdus = [primary]
+    for key, image in sorted(artefacts.items()):
+        data = image.astype(np.uint8) if image.dtype == bool else image.astype(np.float32)
+        hdus.append(fits.ImageHDU(data, name=key.upper()))
+        hdus[-1].header["BUNIT"] = "" if image.dtype == bool else "MJy/sr"
+    with atomic_path(path) as tmp:
+        fits.HDUList(hdus).writeto(tmp, overwrite=True)
 
 
 def read_exposure_truth(path) -> dict:
@@ -255,7 +287,8 @@ def truth_wcs(entry, which="true", shape=None):
 
 
 def render(settings, scene_path, exposures_path, name):
-    """Render exposure ``name``: its ImageModel and cosmic-ray table."""
+    """Render exposure ``name``: its ImageModel, cosmic-ray table and artefacts' truth
+    (``exposure.simulate_exposure``)."""
     scene = Table.read(scene_path, format="ascii.ecsv")
     truth = read_exposure_truth(exposures_path)
     entry = truth[name]

@@ -93,16 +93,24 @@ def pupil(settings) -> str:
     return "N/A" if settings.get("instrument") == "miri" else "CLEAR"
 
 
-def exposure_ids(n_exposures: int) -> list[str]:
-    """Official-style exposure ids (the group id) ``jw01234001001_03101_0000k``, k = 1..n."""
-    return [f"jw{PROGRAM}001001_03101_{k:05d}" for k in range(1, n_exposures + 1)]
+def exposure_ids(n_exposures: int, visits: int = 1) -> list[str]:
+    """Official-style exposure ids (the group id) ``jw01234001<vvv>_03101_0000k``: the exposures
+    split evenly into ``visits`` consecutive visits v = 1.., numbered k = 1.. within each."""
+    if n_exposures % visits:
+        from ..errors import InputError
+
+        raise InputError(f"simulate.visits: {visits} visits do not split n_exposures = {n_exposures} evenly")
+    per_visit = n_exposures // visits
+    return [
+        f"jw{PROGRAM}001{v:03d}_03101_{k:05d}" for v in range(1, visits + 1) for k in range(1, per_visit + 1)
+    ]
 
 
-def exposure_names(n_exposures: int, detectors=None) -> list[str]:
+def exposure_names(n_exposures: int, detectors=None, visits: int = 1) -> list[str]:
     """Official-style file names of the exposures, exposure by exposure and within one detector by
-    detector: ``jw01234001001_03101_0000k_<detector>``, k = 1..n; ``detectors`` None: the synthetic
-    detector, named ``nrca1``."""
-    return [f"{e}_{d.lower()}" for e in exposure_ids(n_exposures) for d in (detectors or ["NRCA1"])]
+    detector: ``<exposure id>_<detector>`` (:func:`exposure_ids`); ``detectors`` None: the
+    synthetic detector, named ``nrca1``."""
+    return [f"{e}_{d.lower()}" for e in exposure_ids(n_exposures, visits) for d in (detectors or ["NRCA1"])]
 
 
 def product_name(filter_name: str, instrument: str = "nircam_sw") -> str:
@@ -130,6 +138,13 @@ PLAN_KEYS = (
     "seed",
     "instrument",
     "detectors",
+    "visits",
+    "visit_roll_step_deg",
+    "artefacts",
+    "bright_star_count",
+    "bright_star_mag",
+    "large_galaxy_mag",
+    "large_galaxy_r_eff",
     "sky_detector_offset_mjysr",
     "n_exposures",
     "shape",
@@ -167,4 +182,10 @@ DETECTOR_KEYS = (
     "cosmic_ray_mix",
     "cosmic_ray_energy_e",
     "bad_pixel_fraction",
+    "artefacts",
+    "full_well_e",
+    "spike_fraction",
+    "one_over_f_rms",
+    "gradient",
+    "wisp",
 )

@@ -11,7 +11,17 @@ from ..io.dq import DQ_FLAGS
 from ..io.level2b import set_fits_wcs
 from ..wcs._interp import coarse_grid_evaluate
 from ..wcs.jwst_wcs import Distortion, imaging_wcs, s_region
-from .detector import DEAD, DO_NOT_USE, HOT, add_noise, bad_pixel_mask, cosmic_rays
+from .artefacts import (
+    MAX_WING_ARCSEC,
+    ArtefactSettings,
+    amplifier_index,
+    one_over_f,
+    psf_wings,
+    saturation,
+    sky_structure,
+    wing_fraction,
+)
+from .detector import DEAD, DO_NOT_USE, HOT, SATURATED, add_noise, bad_pixel_mask, cosmic_rays
 from .observation import ExposurePointing
 from .psf import PixelIntegratedPSF
 from .scene import galaxy_stamp, point_source
@@ -29,6 +39,7 @@ __all__ = [
 
 ARCSEC2_TO_SR = (np.pi / 180.0 / 3600.0) ** 2
 SYNTHETIC_PIXEL_SCALE = Distortion().pixel_scale  # arcsec, the synthetic detector's
+SYNTHETIC_FRAME_TIME = 10.73676  # s, the synthetic detector reads as NIRCam's full frame
 NON_SCIENCE = DQ_FLAGS["NON_SCIENCE"]
 REFERENCE_PIXEL = DQ_FLAGS["REFERENCE_PIXEL"]
 # MIRI's coronagraph, Lyot and LRS pixels see more thermal background than the imager: their
@@ -52,6 +63,7 @@ class DetectorModel:
     cosmic_ray_mix: tuple = ()  # (morphology, relative rate) pairs; () is detector.DEFAULT_MIX
     cosmic_ray_energy_e: tuple = (30.0, 50_000.0)  # brightest pixel, log-uniform, electrons
     instrument: str = "nircam_sw"  # simulate.instrument
+    artefacts: ArtefactSettings = ArtefactSettings()  # simulate.artefacts and their parameters
 
 
 def relative_pixel_area(wcs, shape, step=16, *, pixel_scale=SYNTHETIC_PIXEL_SCALE):
@@ -97,26 +109,52 @@ def _add_stamp(image, stamp, ix, iy):
     image[max(y0, 0) : min(y1, ny), max(x0, 0) : min(x1, nx)] += stamp[sy0:sy1, sx0:sx1]
 
 
-def render_sources(scene, wcs, shape, psf: PixelIntegratedPSF, pixel_scale):
-    """Image of the scene in Jy per pixel through the true ``wcs`` (stars and galaxies)."""
+def render_sources(scene, wcs, shape, psf: PixelIntegratedPSF, pixel_scale, wings=None):
+    """Image of the scene in Jy per pixel through the true ``wcs`` (stars and galaxies).
+
+    ``wings``: None, or a dict of :func:`artefacts.psf_wings`' keyword arguments but the star's
+    (``filter_name``, ``pixel_scale``, ``fraction``, ``noise_jy_arcsec2``): stars bright enough
+    get diffraction spikes and a halo, taken from their core. Returns ``(image, wing_image)``
+    with ``wings``, else the image alone.
+    """
     image = np.zeros(shape)
+    wing_image = np.zeros(shape) if wings is not None else None
     x, y = wcs.invert(np.asarray(scene["ra"]), np.asarray(scene["dec"]), with_bounding_box=False)
     ny, nx = shape
     margin = psf.radius + 60
+    if wings is not None:
+        margin = max(margin, int(np.ceil(MAX_WING_ARCSEC / pixel_scale)))
+        to_v2v3 = wcs.get_transform("detector", "v2v3")
+        core_share = 1.0 - wing_fraction(wings["fraction"])
     inside = (x > -margin) & (x < nx + margin) & (y > -margin) & (y < ny + margin)
-    kernel = psf.kernel(3)
     for row, xs, ys in zip(scene[inside], x[inside], y[inside], strict=True):
         ix, iy = int(np.round(xs)), int(np.round(ys))
+        flux = row["flux_jy"]
         if row["type"] == "star":
             stamp = psf.stamp(xs - ix, ys - iy)
+            drawn = None if wings is None else psf_wings(flux, xs, ys, to_v2v3, shape, **wings)
+            if drawn is not None:
+                index, wing = drawn
+                wing_image[index] += wing
+                flux = flux * core_share
         else:
-            stamp = galaxy_stamp(row, _jacobian(wcs, xs, ys), kernel, 3, pixel_scale, xs - ix, ys - iy)
-        _add_stamp(image, row["flux_jy"] * stamp, ix, iy)
-    return image
+            # a galaxy much wider than the PSF needs no sub-pixel sampling
+            oversample = 1 if row["r_eff"] > 10 * pixel_scale * psf.lambda_d else 3
+            stamp = galaxy_stamp(
+                row, _jacobian(wcs, xs, ys), psf.kernel(oversample), oversample, pixel_scale, xs - ix, ys - iy
+            )
+        _add_stamp(image, flux * stamp, ix, iy)
+    if wings is None:
+        return image
+    return image + wing_image, wing_image
 
 
 def simulate_exposure(scene, truth: dict, index, det: DetectorModel, geometry=None):
-    """One exposure as an ImageModel (nominal WCS, true scene) and its cosmic-ray truth table.
+    """One exposure as an ImageModel (nominal WCS, true scene), its cosmic-ray truth table and its
+    artefacts' truth (``det.artefacts``; see :mod:`.artefacts`): a dict of ``saturated`` (pixels
+    with no slope), and where enabled ``wings`` (the stars' spikes and halo, MJy/sr),
+    ``one_over_f`` (row offsets per amplifier, MJy/sr, shape (ny, 4)), ``gradient`` and ``wisp``
+    (MJy/sr images).
 
     ``truth`` is the exposure's entry of the plan (``dataset.plan``): pointings, sky level, start
     time and the moving target, if any, which is rendered as a point source with the filter's PSF
@@ -137,15 +175,45 @@ def simulate_exposure(scene, truth: dict, index, det: DetectorModel, geometry=No
     nominal_wcs = imaging_wcs(shape, pointing.nominal, distortion)
 
     psf = PixelIntegratedPSF(det.filter, scale)
-    flux = render_sources(scene, true_wcs, shape, psf, scale)
-    area = relative_pixel_area(true_wcs, shape, pixel_scale=scale)
+    art = det.artefacts
     omega_nominal = scale**2 * ARCSEC2_TO_SR
-    signal = flux * 1e-6 / (omega_nominal * area) + truth["sky_level"]
+    sky_noise = np.sqrt(truth["sky_level"] / det.gain + (det.read_noise_e / det.gain) ** 2)  # MJy/sr
+    wings = None
+    if "diffraction_spikes" in art:
+        wings = {
+            "filter_name": det.filter,
+            "pixel_scale": scale,
+            "fraction": art.spike_fraction,
+            "noise_jy_arcsec2": sky_noise * 1e6 * ARCSEC2_TO_SR,
+        }
+    rendered = render_sources(scene, true_wcs, shape, psf, scale, wings)
+    flux, wing_flux = rendered if wings is not None else (rendered, None)
+    area = relative_pixel_area(true_wcs, shape, pixel_scale=scale)
+    to_surface = 1e-6 / (omega_nominal * area)  # Jy per pixel -> MJy/sr
+    signal = flux * to_surface + truth["sky_level"]
     regions = _detector_regions(geometry, shape)
     signal[regions["non_science"]] += truth["sky_level"] * NON_SCIENCE_EXCESS
     signal[regions["coronagraph"]] += truth["sky_level"] * NON_SCIENCE_EXCESS
+    structure = _sky_structure(art, shape, truth["sky_level"], det, geometry)
+    for image in structure.values():
+        signal += image
 
     data, var_p, var_r, var_f = add_noise(rng, signal, det.gain, det.read_noise_e, det.flat_error)
+    artefact_rng = np.random.default_rng([det.seed, index + 1, 28])
+    lost = np.zeros(shape, bool)
+    if "saturated_stars" in art:
+        frame_time = SYNTHETIC_FRAME_TIME if geometry is None else _frame_time(det.instrument)
+        lost, good_time = saturation(signal, det.gain, det.exptime, frame_time, art.full_well_e)
+        # a pixel that saturated part-way has the Poisson noise of its unsaturated groups alone
+        extra = var_p * (det.exptime / good_time - 1.0)
+        short = (extra > 0) & ~lost
+        data[short] += artefact_rng.normal(0.0, np.sqrt(extra[short]))
+        var_p = var_p + np.where(lost, 0.0, extra)
+    stripes = None
+    if "one_over_f" in art:
+        amplifiers = _amplifiers(shape, det.instrument, geometry)
+        image, stripes = one_over_f(artefact_rng, shape, art.one_over_f_rms * sky_noise, amplifiers)
+        data += image
     err = np.sqrt(var_p + var_r + var_f)
     cr_image, cr_dq, cr_table = cosmic_rays(
         rng,
@@ -168,6 +236,10 @@ def simulate_exposure(scene, truth: dict, index, det: DetectorModel, geometry=No
     dq[regions["non_science"]] |= NON_SCIENCE
     dq[regions["reference"]] |= DO_NOT_USE | REFERENCE_PIXEL
     data[regions["reference"]] = 0.0
+    # no slope where the first group saturated: NaN in SCI, ERR and the variances
+    dq[lost] |= SATURATED | DO_NOT_USE
+    for array in (data, err, var_p, var_r, var_f):
+        array[lost] = np.nan
 
     model = datamodels.ImageModel(data=data.astype(np.float32))
     model.err = err.astype(np.float32)
@@ -180,6 +252,7 @@ def simulate_exposure(scene, truth: dict, index, det: DetectorModel, geometry=No
         model,
         pointing,
         truth.get("exposure_number", index + 1),
+        truth.get("visit", 1),
         det,
         omega_nominal,
         scale,
@@ -193,7 +266,37 @@ def simulate_exposure(scene, truth: dict, index, det: DetectorModel, geometry=No
     model.meta.wcs = nominal_wcs
     model.meta.wcsinfo.s_region = s_region(nominal_wcs, shape)
     set_fits_wcs(model, nominal_wcs, shape)
-    return model, cr_table
+    artefacts = {"saturated": lost}
+    if wing_flux is not None:
+        artefacts["wings"] = wing_flux * to_surface
+    if stripes is not None:
+        artefacts["one_over_f"] = stripes
+    artefacts.update(structure)
+    return model, cr_table, artefacts
+
+
+def _sky_structure(art: ArtefactSettings, shape, sky, det, geometry):
+    """The enabled ``gradient`` and ``wisp`` images (MJy/sr) of a detector, fixed on it (the same
+    in every exposure: seeded by the detector)."""
+    detector = "synthetic" if geometry is None else geometry.detector
+    gradient, wisp = sky_structure(
+        shape, sky, gradient=art.gradient, wisp=art.wisp, seed=[det.seed, *map(ord, detector)]
+    )
+    return {k: v for k, v in (("gradient", gradient), ("wisp", wisp)) if k in art}
+
+
+def _frame_time(key):
+    """The frame time (s) of a real detector's mode."""
+    from .instruments import instrument
+
+    return instrument(key).frame_time
+
+
+def _amplifiers(shape, key, geometry):
+    """Each column's readout amplifier (``artefacts.amplifier_index``)."""
+    if geometry is None:
+        return amplifier_index(shape, instrument="synthetic")
+    return amplifier_index(shape, instrument=key, xstart=geometry.start[0])
 
 
 def _detector_regions(geometry, shape):
@@ -240,9 +343,9 @@ def _set_readout(meta, readpatt, frame_time):
     exposure.frame_time = exposure.group_time = frame_time
 
 
-def _set_metadata(model, pointing, number, det, omega_nominal, pixel_scale, start):
+def _set_metadata(model, pointing, number, visit, det, omega_nominal, pixel_scale, start):
     """The level-2b metadata the pipeline steps and astronomers' tools read (``number``: the
-    exposure number, 1-based; ``start``: MJD)."""
+    exposure number within its ``visit``, both 1-based; ``start``: MJD)."""
     meta = model.meta
     meta.filename = f"{pointing.name}_cal.fits"
     meta.model_type = "ImageModel"
@@ -261,10 +364,10 @@ def _set_metadata(model, pointing, number, det, omega_nominal, pixel_scale, star
     meta.exposure.effective_exposure_time = det.exptime
     meta.exposure.measurement_time = det.exptime
     meta.exposure.duration = det.exptime
-    _set_readout(meta, "RAPID", 10.73676)  # the synthetic detector reads as NIRCam's full frame
+    _set_readout(meta, "RAPID", SYNTHETIC_FRAME_TIME)
     meta.observation.program_number = "01234"
     meta.observation.observation_number = "001"
-    meta.observation.visit_number = "001"
+    meta.observation.visit_number = f"{visit:03d}"
     meta.observation.visit_group = "03"
     meta.observation.sequence_id = "1"
     meta.observation.activity_id = "01"

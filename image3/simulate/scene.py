@@ -10,7 +10,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from scipy import signal
 
-__all__ = ["AB_ZEROPOINT_JY", "ab_to_jy", "galaxy_stamp", "make_scene", "point_source"]
+__all__ = ["AB_ZEROPOINT_JY", "ab_to_jy", "galaxy_stamp", "make_scene", "make_scene_rows", "point_source"]
 
 AB_ZEROPOINT_JY = 3631.0
 
@@ -35,7 +35,7 @@ def make_scene(rng, ra0, dec0, half_width_arcsec, star_density, galaxy_density, 
 
     Densities are per square arcmin. Returns an astropy Table with columns id, type, ra, dec (deg),
     mag_ab, flux_jy, and for galaxies sersic_n, r_eff (arcsec), axis_ratio, pa (deg); stars carry
-    zeros there.
+    zeros there; ``artefact`` is empty (see ``artefacts.artefact_sources``).
     """
     area_arcmin2 = (2 * half_width_arcsec / 60.0) ** 2
     n_star = rng.poisson(star_density * area_arcmin2)
@@ -57,6 +57,34 @@ def make_scene(rng, ra0, dec0, half_width_arcsec, star_density, galaxy_density, 
             "r_eff": np.where(is_star, 0.0, np.exp(rng.uniform(np.log(0.06), np.log(0.4), n))),
             "axis_ratio": np.where(is_star, 1.0, rng.uniform(0.3, 1.0, n)),
             "pa": np.where(is_star, 0.0, rng.uniform(0.0, 180.0, n)),
+            "artefact": np.full(n, "", "U12"),
+        }
+    )
+    return _with_units(table)
+
+
+def make_scene_rows(rows, ra0, dec0, first_id=1):
+    """A scene table (the columns of :func:`make_scene`) of ``rows``: dicts with ``type``,
+    ``artefact``, ``mag_ab``, the position ``x``, ``y`` in arcsec from (ra0, dec0) on the tangent
+    plane there (the axes of :func:`make_scene`'s offsets), and for galaxies ``sersic_n``,
+    ``r_eff``, ``axis_ratio``, ``pa``."""
+    x = np.array([r["x"] for r in rows], float)
+    y = np.array([r["y"] for r in rows], float)
+    ra, dec = _tangent_plane(ra0, dec0).wcs_pix2world(x, y, 0) if rows else (x, y)
+    mag = np.array([r["mag_ab"] for r in rows], float)
+    table = Table(
+        {
+            "id": np.arange(first_id, first_id + len(rows)),
+            "type": np.array([r["type"] for r in rows], "U6"),
+            "ra": ra,
+            "dec": dec,
+            "mag_ab": mag,
+            "flux_jy": ab_to_jy(mag),
+            "sersic_n": np.array([r.get("sersic_n", 0.0) for r in rows], float),
+            "r_eff": np.array([r.get("r_eff", 0.0) for r in rows], float),
+            "axis_ratio": np.array([r.get("axis_ratio", 1.0) for r in rows], float),
+            "pa": np.array([r.get("pa", 0.0) for r in rows], float),
+            "artefact": np.array([r["artefact"] for r in rows], "U12"),
         }
     )
     return _with_units(table)
@@ -84,6 +112,7 @@ def point_source(ra, dec, flux_jy, source_id=0):
             "r_eff": [0.0],
             "axis_ratio": [1.0],
             "pa": [0.0],
+            "artefact": [""],
         }
     )
     return _with_units(table)

@@ -7,14 +7,17 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 from image3.io.atomic import atomic_path
 from image3.io.level2b import save_model
 from image3.jobs import run
-from image3.simulate.dataset import render
+from image3.simulate.dataset import render, write_artefact_truth
 
 
 def main():
     sm = snakemake  # noqa: F821
-    model, cosmic_rays = render(sm.params.settings, sm.input.scene, sm.input.exposures, sm.wildcards.exposure)
+    model, cosmic_rays, artefacts = render(
+        sm.params.settings, sm.input.scene, sm.input.exposures, sm.wildcards.exposure
+    )
     with atomic_path(sm.output.cosmic_rays) as tmp:
         cosmic_rays.write(tmp, format="ascii.ecsv", overwrite=True)
+    write_artefact_truth(artefacts, sm.output.artefacts)
     save_model(model, sm.output.cal)
 
 
