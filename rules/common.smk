@@ -493,12 +493,25 @@ def get_tile_catalogs(wildcards):
     return [catalog_paths(f"{p}_{t}", p)["cat"] for t in tile_names(p)]
 
 
+def demo_artefact_look():
+    """The demo's first exposure and its artefacts' truth (the real-sky QA figure's input)."""
+    (product,) = PRODUCTS.values()
+    name = Path(product.members[0]).name.removesuffix("_cal.fits")
+    return {
+        "cal": f"{DEMO_DIR}/{name}_cal.fits",
+        "artefacts": f"{DEMO_DIR}/truth/{name}_artefacts.fits",
+    }
+
+
 def all_products():
     """Every final product of the run (and, for the demo, its association file)."""
     files = []
     if IS_DEMO:
         files += [f"{DEMO_DIR}/{demo.association_name()}"]
         files += list(DEMO_REFERENCE_FILES.values())
+        if config["simulate"]["artefacts"]:
+            (product,) = PRODUCTS
+            files += [qa_path(product, "artefacts")]
     for product in PRODUCTS:
         files += crf_paths(product) + exposure_i2d_paths(product)
         if TILED:  # the tiles (through the merged catalog), their index and figure

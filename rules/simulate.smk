@@ -39,6 +39,29 @@ if IS_DEMO:
         script:
             "../scripts/simulate/simulate_exposure.py"
 
+    # A look at the real-sky artefacts of the first exposure, for the report (rule all asks for
+    # it when simulate.artefacts is not empty).
+    rule simulate_qa:
+        input:
+            cal=demo_artefact_look()["cal"],
+            artefacts=demo_artefact_look()["artefacts"],
+        output:
+            report(
+                qa_path(DEMO_PRODUCT.name, "artefacts"),
+                caption="../report/artefacts.rst",
+                category="Simulated sky",
+                subcategory=DEMO_PRODUCT.name,
+            ),
+        log:
+            f"{DEMO_DIR}/logs/simulate_qa.log",
+        benchmark:
+            f"{DEMO_DIR}/benchmarks/simulate_qa.tsv"
+        priority: LEAF_PRIORITY
+        conda:
+            "../envs/image3.yaml"
+        script:
+            "../scripts/simulate/simulate_qa.py"
+
     rule simulate_association:
         output:
             f"{DEMO_DIR}/{demo.association_name()}",

@@ -20,6 +20,7 @@ __getattr__, __dir__ = lazy_exports(
         "instruments",
         "observation",
         "psf",
+        "qa",
         "reference_files",
         "scene",
     ),

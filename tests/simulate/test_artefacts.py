@@ -221,3 +221,35 @@ def test_artefacts_off_leave_the_clean_simulation_unchanged():
         return np.nanmean(np.where(good, image, np.nan).reshape(8, 32, 8, 32), axis=(1, 3)).ravel()
 
     assert np.corrcoef(blocks(difference), blocks(garts[0]["gradient"]))[0, 1] > 0.9
+
+
+def test_qa_figure_of_the_artefacts(real_sky, tmp_path):
+    """The report's look at the artefacts is drawn from a _cal file and its truth file."""
+    from image3.io.level2b import save_model
+    from image3.simulate.qa import plot_artefacts
+
+    *_, models, crs, arts = real_sky
+    cal, truth, png = tmp_path / "e_cal.fits", tmp_path / "e_artefacts.fits", tmp_path / "e.png"
+    save_model(models[0], cal)
+    write_artefact_truth(arts[0], truth)
+    plot_artefacts(cal, truth, png)
+    assert png.stat().st_size > 20_000
+
+
+@pytest.mark.parametrize("artefacts", [[], ["wisp"]])
+def test_rule_all_asks_for_the_artefacts_figure_only_with_artefacts(tmp_path, artefacts):
+    import subprocess
+    import sys
+
+    import yaml
+    from workflow_helpers import REPO
+
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"simulate": {"artefacts": artefacts}}))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(config),
+         "--directory", str(tmp_path), "--snakefile", str(REPO / "Snakefile")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert ("simulate_qa" in result.stdout) == bool(artefacts)
