@@ -68,4 +68,3 @@ def _image_panel(ax, image, title, log=False):
 def _absent(ax, text):
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
     ax.set_axis_off()
-
