@@ -256,7 +256,9 @@ def simulate(args, src: Path, env: dict[str, str], configfiles=(), settings=None
         merged.update(yaml.safe_load(Path(path).read_text()).get("simulate", {}))
     merged.update(settings)
     # imports image3 from src (sys.path)
-    targets = run_bench.simulation_targets(merged["n_exposures"], merged.get("detectors"))
+    targets = run_bench.simulation_targets(
+        merged["n_exposures"], merged.get("detectors"), merged.get("visits", 1)
+    )
     cmd = [
         args.snakemake,
         "--snakefile",

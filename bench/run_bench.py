@@ -202,12 +202,13 @@ def snapshot(rev: str, workdir: Path, repo: Path = REPO) -> tuple[Path, str]:
     return src, commit
 
 
-def simulation_targets(n_exposures: int, detectors=None) -> list[str]:
+def simulation_targets(n_exposures: int, detectors=None, visits: int = 1) -> list[str]:
     """The demo's association, _cal and reference files, named as rules/common.smk names them
-    (``detectors``: simulate.detectors, one _cal file per exposure and detector)."""
+    (``detectors``: simulate.detectors, one _cal file per exposure and detector; ``visits``:
+    simulate.visits)."""
     from image3.simulate import demo
 
-    names = demo.exposure_names(n_exposures, detectors)
+    names = demo.exposure_names(n_exposures, detectors, visits)
     files = [
         demo.association_name(),
         *(f"{n}_cal.fits" for n in names),
