@@ -22,6 +22,14 @@ How it works (our own algorithm, not the official code):
 - ``local`` takes ``skystat`` of the cell means of an exposure (cells averaging 64 pixels make the
   Poisson skew of single pixels negligible); ``global`` the smallest of the local levels;
   ``global+match`` the matched levels plus the smallest local level after matching, per connected set.
+- Real skies (#28): with ``mask_grow``, the cells within that many radii of an extended source
+  (a large galaxy's outskirts, a saturated star's halo, its NaN core counted in its size) are left
+  out of the local levels, not of the matched differences (light fixed on the sky is the same in
+  both members of a pair, on the aligned WCS). With ``destripe``, 1/f row offsets (per quarter of
+  the columns) measured on the masked sky are taken off each exposure first. A sky gradient fixed
+  on the detector is not modelled: with dithers that are shifts, one common to all exposures is
+  indistinguishable from level offsets proportional to the shifts (it biases matched levels by
+  the gradient times the shift), and local levels, the mean over the detector, are unbiased by it.
 
 Statistics (``skystat``) are taken after ``nclip`` rounds of clipping at ``lsigma``/``usigma``
 standard deviations about the median: ``mean``, ``median``, ``midpt`` (the median interpolated in a
@@ -60,6 +68,7 @@ __all__ = [
     "load_result",
     "measure_files",
     "Pair",
+    "row_offsets",
     "save_result",
     "sky_grid",
     "sky_statistic",
@@ -166,7 +175,9 @@ class ExposureCells:
     """One exposure reduced to the sky cells it touches (flat indices ``cells``, sorted).
 
     ``total``: pixels landing in the cell; ``count``/``sum``: usable pixels and their sum (MJy/sr);
-    ``source``: pixels in detected sources. ``level0`` is a level already subtracted from the data.
+    ``source``: pixels in detected sources; ``outskirts``: pixels in extended sources' outskirts
+    (``mask_grow``: left out of local levels only, see :func:`compute_sky`; None: none).
+    ``level0`` is a level already subtracted from the data.
     """
 
     name: str
@@ -177,6 +188,7 @@ class ExposureCells:
     sum: np.ndarray
     source: np.ndarray
     level0: float = 0.0
+    outskirts: np.ndarray | None = None
 
 
 def _source_mask(data, usable, s: SkySettings):
@@ -186,8 +198,9 @@ def _source_mask(data, usable, s: SkySettings):
     ``s.detect_fwhm`` pixels, normalised by the smoothed usable-pixel weight so bad pixels do not
     pull it down; connected regions of at least ``s.detect_npixels`` above ``s.detect_threshold``
     robust standard deviations are sources. Pixels beyond ``s.usigma`` (``s.lsigma``) standard
-    deviations above (below) the rough sky are outliers (cosmic rays missed by the DQ flags); returns
-    ``(sources, outliers)`` boolean maps.
+    deviations above (below) the rough sky are outliers (cosmic rays missed by the DQ flags).
+    ``outskirts``: pixels beyond the sources within ``s.mask_grow`` times each one's radius (see
+    :func:`_grow_extended`). Returns ``(sources, outliers, outskirts)`` boolean maps.
     """
     sample = data[usable][:: max(1, int(usable.sum() // 200_000))]
     sky = np.median(sample)
@@ -206,9 +219,55 @@ def _source_mask(data, usable, s: SkySettings):
     values = smooth[inner][:: max(1, int(inner.sum() // 200_000))]
     smooth_std = 1.4826 * np.median(np.abs(values - np.median(values)))
     sources = connected_above(smooth, s.detect_threshold * smooth_std, s.detect_npixels)
+    outskirts = _grow_extended(sources | ~usable, sources, s.mask_grow)
     if s.mask_dilate > 0:
         sources = _box_dilation(sources, s.mask_dilate)
-    return sources, outliers
+    return sources, outliers, outskirts & ~sources
+
+
+def _grow_extended(blobs, sources, factor):
+    """Pixels within ``factor`` times its radius of each source (``blobs`` the sources with the
+    unusable pixels: a saturated core counts in its star's size), the radius ``sqrt(area / pi)``
+    of the source's pixels. A large source's faint outskirts (a big galaxy's profile, a saturated
+    star's halo and spikes) stay above the sky far beyond the detection isophote, about in
+    proportion to its size. Each source whose growth exceeds a pixel is done in a cutout."""
+    out = np.zeros(blobs.shape, bool)
+    if factor <= 0:
+        return out
+    labels, count = ndimage.label(blobs, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return out
+    has_source = np.bincount(labels[sources], minlength=count + 1) > 0
+    grow = factor * np.sqrt(np.bincount(labels.ravel(), minlength=count + 1) / np.pi)
+    ny, nx = blobs.shape
+    for k, box in enumerate(ndimage.find_objects(labels), 1):
+        if box is None or not has_source[k] or grow[k] < 1.0:
+            continue
+        g = int(np.ceil(grow[k]))
+        ys = slice(max(box[0].start - g, 0), min(box[0].stop + g, ny))
+        xs = slice(max(box[1].start - g, 0), min(box[1].stop + g, nx))
+        out[ys, xs] |= ndimage.distance_transform_edt(labels[ys, xs] != k) <= grow[k]
+    return out
+
+
+def row_offsets(data, sky, bands=4, min_pixels=16):
+    """1/f striping: each row's offset in each of ``bands`` bands of columns (NIRCam's four
+    readout amplifiers of a full frame), the median of the row's sky pixels (``sky``, a boolean
+    map) less the band's mean of those medians, so removing them keeps each band's mean level.
+    Rows with fewer than ``min_pixels`` sky pixels in a band get no offset. Returns the offsets
+    as an image (MJy/sr). It takes the sky as flat along rows: light that the mask leaves and
+    that varies along the columns (a large galaxy's outskirts) is taken for striping."""
+    ny, nx = data.shape
+    edges = np.linspace(0, nx, bands + 1).round().astype(int)
+    out = np.zeros(data.shape, np.float32)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        enough = sky[:, lo:hi].sum(axis=1) >= min_pixels
+        if not enough.any():
+            continue
+        band = np.where(sky[enough, lo:hi], data[enough, lo:hi], np.nan)
+        medians = np.nanmedian(band, axis=1)
+        out[enough, lo:hi] = (medians - medians.mean())[:, None]
+    return out
 
 
 def connected_above(image, threshold, npixels):
@@ -267,7 +326,12 @@ def exposure_cells(name, group, data, dq, geometry, grid, s: SkySettings, level0
         usable &= data <= s.upper
     if usable.sum() < 100:
         raise InputError(f"exposure {name}: fewer than 100 usable pixels (skymatch.dqbits/lower/upper)")
-    sources, outliers = _source_mask(data, usable, s)
+    sources, outliers, outskirts = _source_mask(data, usable, s)
+    if s.destripe:
+        raw = data
+        data = raw - row_offsets(raw, usable & ~(outliers | sources | outskirts))
+        sources, outliers, outskirts = _source_mask(data, usable, s)  # stripes are no sources now
+        data = raw - row_offsets(raw, usable & ~(outliers | sources | outskirts))
     usable &= ~outliers & ~sources
     xy = geometry.pixel_map(grid.world_to_pixel)
     ny, nx = grid.shape
@@ -283,10 +347,11 @@ def exposure_cells(name, group, data, dq, geometry, grid, s: SkySettings, level0
     count = np.bincount(box[usable], minlength=size)
     sums = np.bincount(box[usable], weights=data[usable].astype(np.float64), minlength=size)
     source = np.bincount(box[sources], minlength=size)
+    outer = np.bincount(box[outskirts], minlength=size)
     touched = np.flatnonzero(total)
     cells = (touched // width + y0) * nx + (touched % width + x0)
     total, count, sums, source = total[touched], count[touched], sums[touched], source[touched]
-    return ExposureCells(name, group, cells, total, count, sums, source, float(level0))
+    return ExposureCells(name, group, cells, total, count, sums, source, float(level0), outer[touched])
 
 
 # --- levels ----------------------------------------------------------------------------------------
@@ -340,10 +405,11 @@ def load_result(path) -> SkyResult:
     return SkyResult(**tree)
 
 
-def _usable_cells(exposures, cell_size):
+def _usable_cells(exposures, cell_size, outskirts=False):
     """Per exposure: (cells, cell means) of cells that are well covered and hold no source in any
-    exposure."""
-    flagged = np.unique(np.concatenate([e.cells[e.source > 0] for e in exposures]))
+    exposure (with ``outskirts``, nor an extended source's outskirts)."""
+    flags = [e.source + (e.outskirts if outskirts and e.outskirts is not None else 0) for e in exposures]
+    flagged = np.unique(np.concatenate([e.cells[f > 0] for e, f in zip(exposures, flags, strict=True)]))
     out = []
     for e in exposures:
         ok = (e.total >= 0.5 * cell_size**2) & (e.count >= 0.5 * e.total) & ~np.isin(e.cells, flagged)
@@ -407,10 +473,13 @@ def compute_sky(exposures: list[ExposureCells], s: SkySettings) -> SkyResult:
     """Levels of ``exposures`` by ``s.skymethod`` (not ``user``: see :func:`user_sky`)."""
     groups = list(dict.fromkeys(e.group for e in exposures))
     usable = _usable_cells(exposures, s.cell_size)
+    sky_only = _usable_cells(exposures, s.cell_size, outskirts=True) if s.mask_grow > 0 else usable
     local = {}
     for g in groups:
-        means = [m for e, (_, m) in zip(exposures, usable, strict=True) if e.group == g]
-        local[g] = sky_statistic(np.concatenate(means), s)
+        means = np.concatenate([m for e, (_, m) in zip(exposures, sky_only, strict=True) if e.group == g])
+        if means.size < s.min_overlap_cells:  # outskirts everywhere: the cells without sources
+            means = np.concatenate([m for e, (_, m) in zip(exposures, usable, strict=True) if e.group == g])
+        local[g] = sky_statistic(means, s)
         if not np.isfinite(local[g].value):
             log.warning("group %s: no usable sky cells; its local level is unknown", g)
     pairs = _pair_differences(exposures, usable, groups, s)
