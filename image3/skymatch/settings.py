@@ -25,8 +25,9 @@ class SkySettings:
     in standard deviations of the smoothed image (Gaussian of ``detect_fwhm`` pixels);
     ``detect_npixels`` the smallest source; ``mask_dilate`` pixels added around each source;
     ``mask_grow`` masks in addition within that many radii (``sqrt(area / pi)``) of each source
-    (0: off); ``destripe`` takes 1/f row offsets off the data first; ``min_overlap_cells`` the
-    fewest common cells that make two exposures overlap.
+    (0: off); ``destripe`` takes 1/f row offsets off the data first and ``sky_plane`` each
+    exposure's tilt; ``min_overlap_cells`` the fewest common cells that make two exposures
+    overlap.
     """
 
     skymethod: str = "match"
@@ -49,6 +50,7 @@ class SkySettings:
     mask_dilate: int = 4
     mask_grow: float = 0.0
     destripe: bool = False
+    sky_plane: bool = False
     min_overlap_cells: int = 25
 
     def __post_init__(self):

@@ -26,10 +26,11 @@ How it works (our own algorithm, not the official code):
   (a large galaxy's outskirts, a saturated star's halo, its NaN core counted in its size) are left
   out of the local levels, not of the matched differences (light fixed on the sky is the same in
   both members of a pair, on the aligned WCS). With ``destripe``, 1/f row offsets (per quarter of
-  the columns) measured on the masked sky are taken off each exposure first. A sky gradient fixed
-  on the detector is not modelled: with dithers that are shifts, one common to all exposures is
-  indistinguishable from level offsets proportional to the shifts (it biases matched levels by
-  the gradient times the shift), and local levels, the mean over the detector, are unbiased by it.
+  the columns) measured on the masked sky are taken off each exposure first; with ``sky_plane``,
+  its tilt (a plane fitted to its masked sky, 0 at the detector's centre). The overlaps cannot
+  tell a gradient fixed on the detector: with dithers that are shifts, one common to every
+  exposure equals level offsets proportional to the shifts (it biases matched levels by the
+  gradient times the shift). Both take the unmasked sky as flat, so both are off by default.
 
 Statistics (``skystat``) are taken after ``nclip`` rounds of clipping at ``lsigma``/``usigma``
 standard deviations about the median: ``mean``, ``median``, ``midpt`` (the median interpolated in a
@@ -71,6 +72,7 @@ __all__ = [
     "row_offsets",
     "save_result",
     "sky_grid",
+    "sky_plane",
     "sky_statistic",
     "SkyResult",
     "Statistic",
@@ -270,6 +272,49 @@ def row_offsets(data, sky, bands=4, min_pixels=16):
     return out
 
 
+def sky_plane(data, sky, block=32, nclip=3):
+    """The sky's tilt across the detector (MJy/sr image, 0 at the detector's centre): a plane
+    ``b (x - xc) + c (y - yc)`` fitted to the medians of the sky pixels (``sky``) in blocks of
+    ``block`` pixels (those at least a quarter sky), clipped at 3 standard deviations ``nclip``
+    times. It takes the unmasked sky as flat: a large source's outskirts tilt it too."""
+    ny, nx = data.shape
+    by, bx = ny // block, nx // block
+    if by < 2 or bx < 2:
+        return np.zeros(data.shape, np.float32)
+    crop = np.s_[: by * block, : bx * block]
+    cube = np.where(sky[crop], data[crop], np.nan).reshape(by, block, bx, block).transpose(0, 2, 1, 3)
+    cube = cube.reshape(by, bx, block * block)
+    enough = np.isfinite(cube).sum(axis=2) >= block * block // 4
+    if enough.sum() < 6:
+        return np.zeros(data.shape, np.float32)
+    values = np.nanmedian(cube[enough], axis=1)
+    yc, xc = (ny - 1) / 2, (nx - 1) / 2
+    iy, ix = np.nonzero(enough)
+    design = np.column_stack(
+        [np.ones(values.size), (ix + 0.5) * block - 0.5 - xc, (iy + 0.5) * block - 0.5 - yc]
+    )
+    keep = np.ones(values.size, bool)
+    for _ in range(nclip + 1):
+        coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+        resid = values - design @ coef
+        new = np.abs(resid) <= 3 * 1.4826 * np.median(np.abs(resid[keep])) + 1e-12
+        if new.sum() < 6 or np.array_equal(new, keep):
+            break
+        keep = new
+    yy, xx = np.ogrid[:ny, :nx]
+    return (coef[1] * (xx - xc) + coef[2] * (yy - yc)).astype(np.float32)
+
+
+def _flattened(data, sky, s: SkySettings):
+    """``data`` less its tilt (``s.sky_plane``) and then its 1/f row offsets (``s.destripe``),
+    both measured on the sky pixels ``sky``."""
+    if s.sky_plane:
+        data = data - sky_plane(data, sky)
+    if s.destripe:
+        data = data - row_offsets(data, sky)
+    return data
+
+
 def connected_above(image, threshold, npixels):
     """Pixels of 8-connected regions of at least ``npixels`` pixels above ``threshold`` (what
     photutils' ``detect_sources`` segments, without importing photutils for a mask)."""
@@ -327,11 +372,11 @@ def exposure_cells(name, group, data, dq, geometry, grid, s: SkySettings, level0
     if usable.sum() < 100:
         raise InputError(f"exposure {name}: fewer than 100 usable pixels (skymatch.dqbits/lower/upper)")
     sources, outliers, outskirts = _source_mask(data, usable, s)
-    if s.destripe:
+    if s.destripe or s.sky_plane:
         raw = data
-        data = raw - row_offsets(raw, usable & ~(outliers | sources | outskirts))
+        data = _flattened(raw, usable & ~(outliers | sources | outskirts), s)
         sources, outliers, outskirts = _source_mask(data, usable, s)  # stripes are no sources now
-        data = raw - row_offsets(raw, usable & ~(outliers | sources | outskirts))
+        data = _flattened(raw, usable & ~(outliers | sources | outskirts), s)
     usable &= ~outliers & ~sources
     xy = geometry.pixel_map(grid.world_to_pixel)
     ny, nx = grid.shape

@@ -16,7 +16,7 @@ from image3.simulate.exposure import ARCSEC2_TO_SR, relative_pixel_area, render_
 from image3.simulate.psf import PixelIntegratedPSF
 from image3.simulate.scene import ab_to_jy
 from image3.skymatch.settings import SkySettings
-from image3.skymatch.sky import compute_sky, exposure_cells, row_offsets, sky_grid
+from image3.skymatch.sky import compute_sky, exposure_cells, row_offsets, sky_grid, sky_plane
 
 TOLERANCE = 0.0005  # MJy/sr, as on clean skies
 
@@ -114,3 +114,39 @@ def test_extended_outskirts_are_left_out_of_local_levels(default_small):
     assert before > 5 * TOLERANCE and after < 0.4 * before, (before, after)
     assert np.array_equal(grown["match"], plain["match"])
     assert pair_error(grown["match"], true, range(len(truth))) < TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def tilted():
+    """4 exposures of 512^2 with a sky gradient fixed on the detector (3 % of the sky from edge to
+    edge), two visits 4 degrees apart in roll, with their true WCS."""
+    sim = simdata.settings(
+        shape=[512, 512], n_exposures=4, visits=2, visit_roll_step_deg=4.0, artefacts=["gradient"]
+    )
+    scene, truth, models, _, arts = simdata.simulate_with_artefacts(sim)
+    wcs = [truth_wcs(e, shape=m.data.shape) for e, m in zip(truth, models, strict=True)]
+    return sim, truth, models, wcs, arts
+
+
+def test_sky_gradient_causes_no_sky_error(tilted):
+    """With ``sky_plane`` (each exposure's tilt, fitted to its masked sky, taken off about the
+    detector's centre) matched level differences are within 0.5 mJy/sr of the truth over both
+    visits and within one, and so are the local levels; the fitted tilt is the injected one.
+    Measured: 0.16 mJy/sr over both visits, 0.02 within one, local 0.22; without it the matched
+    differences are off by up to 1.6 mJy/sr (1.5 within a visit): a gradient fixed on the
+    detector puts the two members of a pair at different heights of it in their overlap. The
+    overlaps alone cannot tell it (dithers are shifts: a gradient common to all exposures equals
+    level offsets proportional to the shifts), so the fit takes the masked sky as flat; a large
+    galaxy filling much of the detector tilts it (see README)."""
+    sim, truth, models, wcs, arts = tilted
+    visit = [k for k, e in enumerate(truth) if e["visit"] == truth[0]["visit"]]
+    both = range(len(truth))
+    plain, true = levels(models, wcs, truth, SkySettings())
+    assert pair_error(plain["match"], true, both) > 2 * TOLERANCE
+    fixed, _ = levels(models, wcs, truth, SkySettings(sky_plane=True))
+    assert pair_error(fixed["match"], true, both) < TOLERANCE
+    assert pair_error(fixed["match"], true, visit) < TOLERANCE
+    assert np.abs(fixed["local"] - true).max() < TOLERANCE
+    model, injected = models[0], arts[0]["gradient"]
+    sky = np.isfinite(model.data) & (np.abs(model.data - truth[0]["sky_level"]) < 0.2)
+    assert np.abs(sky_plane(model.data, sky) - injected).max() < 0.2 * np.ptp(injected)
