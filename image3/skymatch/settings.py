@@ -24,7 +24,10 @@ class SkySettings:
     share one level (as the official step). ``cell_size`` in detector pixels; ``detect_threshold``
     in standard deviations of the smoothed image (Gaussian of ``detect_fwhm`` pixels);
     ``detect_npixels`` the smallest source; ``mask_dilate`` pixels added around each source;
-    ``min_overlap_cells`` the fewest common cells that make two exposures overlap.
+    ``mask_grow`` masks in addition within that many radii (``sqrt(area / pi)``) of each source
+    (0: off); ``destripe`` takes 1/f row offsets off the data first and ``sky_plane`` each
+    exposure's tilt; ``min_overlap_cells`` the fewest common cells that make two exposures
+    overlap.
     """
 
     skymethod: str = "match"
@@ -45,6 +48,9 @@ class SkySettings:
     detect_threshold: float = 3.0
     detect_npixels: int = 10
     mask_dilate: int = 4
+    mask_grow: float = 0.0
+    destripe: bool = False
+    sky_plane: bool = False
     min_overlap_cells: int = 25
 
     def __post_init__(self):
@@ -59,6 +65,7 @@ class SkySettings:
             "detect_threshold": self.detect_threshold > 0,
             "detect_npixels": self.detect_npixels >= 1,
             "mask_dilate": self.mask_dilate >= 0,
+            "mask_grow": self.mask_grow >= 0,
             "min_overlap_cells": self.min_overlap_cells >= 1,
         }
         for key, ok in checks.items():

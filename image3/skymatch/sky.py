@@ -22,6 +22,15 @@ How it works (our own algorithm, not the official code):
 - ``local`` takes ``skystat`` of the cell means of an exposure (cells averaging 64 pixels make the
   Poisson skew of single pixels negligible); ``global`` the smallest of the local levels;
   ``global+match`` the matched levels plus the smallest local level after matching, per connected set.
+- Real skies (#28): with ``mask_grow``, the cells within that many radii of an extended source
+  (a large galaxy's outskirts, a saturated star's halo, its NaN core counted in its size) are left
+  out of the local levels, not of the matched differences (light fixed on the sky is the same in
+  both members of a pair, on the aligned WCS). With ``destripe``, 1/f row offsets (per quarter of
+  the columns) measured on the masked sky are taken off each exposure first; with ``sky_plane``,
+  its tilt (a plane fitted to its masked sky, 0 at the detector's centre). The overlaps cannot
+  tell a gradient fixed on the detector: with dithers that are shifts, one common to every
+  exposure equals level offsets proportional to the shifts (it biases matched levels by the
+  gradient times the shift). Both take the unmasked sky as flat, so both are off by default.
 
 Statistics (``skystat``) are taken after ``nclip`` rounds of clipping at ``lsigma``/``usigma``
 standard deviations about the median: ``mean``, ``median``, ``midpt`` (the median interpolated in a
@@ -60,8 +69,10 @@ __all__ = [
     "load_result",
     "measure_files",
     "Pair",
+    "row_offsets",
     "save_result",
     "sky_grid",
+    "sky_plane",
     "sky_statistic",
     "SkyResult",
     "Statistic",
@@ -166,7 +177,9 @@ class ExposureCells:
     """One exposure reduced to the sky cells it touches (flat indices ``cells``, sorted).
 
     ``total``: pixels landing in the cell; ``count``/``sum``: usable pixels and their sum (MJy/sr);
-    ``source``: pixels in detected sources. ``level0`` is a level already subtracted from the data.
+    ``source``: pixels in detected sources; ``outskirts``: pixels in extended sources' outskirts
+    (``mask_grow``: left out of local levels only, see :func:`compute_sky`; None: none).
+    ``level0`` is a level already subtracted from the data.
     """
 
     name: str
@@ -177,6 +190,7 @@ class ExposureCells:
     sum: np.ndarray
     source: np.ndarray
     level0: float = 0.0
+    outskirts: np.ndarray | None = None
 
 
 def _source_mask(data, usable, s: SkySettings):
@@ -186,8 +200,9 @@ def _source_mask(data, usable, s: SkySettings):
     ``s.detect_fwhm`` pixels, normalised by the smoothed usable-pixel weight so bad pixels do not
     pull it down; connected regions of at least ``s.detect_npixels`` above ``s.detect_threshold``
     robust standard deviations are sources. Pixels beyond ``s.usigma`` (``s.lsigma``) standard
-    deviations above (below) the rough sky are outliers (cosmic rays missed by the DQ flags); returns
-    ``(sources, outliers)`` boolean maps.
+    deviations above (below) the rough sky are outliers (cosmic rays missed by the DQ flags).
+    ``outskirts``: pixels beyond the sources within ``s.mask_grow`` times each one's radius (see
+    :func:`_grow_extended`). Returns ``(sources, outliers, outskirts)`` boolean maps.
     """
     sample = data[usable][:: max(1, int(usable.sum() // 200_000))]
     sky = np.median(sample)
@@ -206,9 +221,98 @@ def _source_mask(data, usable, s: SkySettings):
     values = smooth[inner][:: max(1, int(inner.sum() // 200_000))]
     smooth_std = 1.4826 * np.median(np.abs(values - np.median(values)))
     sources = connected_above(smooth, s.detect_threshold * smooth_std, s.detect_npixels)
+    outskirts = _grow_extended(sources | ~usable, sources, s.mask_grow)
     if s.mask_dilate > 0:
         sources = _box_dilation(sources, s.mask_dilate)
-    return sources, outliers
+    return sources, outliers, outskirts & ~sources
+
+
+def _grow_extended(blobs, sources, factor):
+    """Pixels within ``factor`` times its radius of each source (``blobs`` the sources with the
+    unusable pixels: a saturated core counts in its star's size), the radius ``sqrt(area / pi)``
+    of the source's pixels. A large source's faint outskirts (a big galaxy's profile, a saturated
+    star's halo and spikes) stay above the sky far beyond the detection isophote, about in
+    proportion to its size. Each source whose growth exceeds a pixel is done in a cutout."""
+    out = np.zeros(blobs.shape, bool)
+    if factor <= 0:
+        return out
+    labels, count = ndimage.label(blobs, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return out
+    has_source = np.bincount(labels[sources], minlength=count + 1) > 0
+    grow = factor * np.sqrt(np.bincount(labels.ravel(), minlength=count + 1) / np.pi)
+    ny, nx = blobs.shape
+    for k, box in enumerate(ndimage.find_objects(labels), 1):
+        if box is None or not has_source[k] or grow[k] < 1.0:
+            continue
+        g = int(np.ceil(grow[k]))
+        ys = slice(max(box[0].start - g, 0), min(box[0].stop + g, ny))
+        xs = slice(max(box[1].start - g, 0), min(box[1].stop + g, nx))
+        out[ys, xs] |= ndimage.distance_transform_edt(labels[ys, xs] != k) <= grow[k]
+    return out
+
+
+def row_offsets(data, sky, bands=4, min_pixels=16):
+    """1/f striping: each row's offset in each of ``bands`` bands of columns (NIRCam's four
+    readout amplifiers of a full frame), the median of the row's sky pixels (``sky``, a boolean
+    map) less the band's mean of those medians, so removing them keeps each band's mean level.
+    Rows with fewer than ``min_pixels`` sky pixels in a band get no offset. Returns the offsets
+    as an image (MJy/sr). It takes the sky as flat along rows: light that the mask leaves and
+    that varies along the columns (a large galaxy's outskirts) is taken for striping."""
+    ny, nx = data.shape
+    edges = np.linspace(0, nx, bands + 1).round().astype(int)
+    out = np.zeros(data.shape, np.float32)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        enough = sky[:, lo:hi].sum(axis=1) >= min_pixels
+        if not enough.any():
+            continue
+        band = np.where(sky[enough, lo:hi], data[enough, lo:hi], np.nan)
+        medians = np.nanmedian(band, axis=1)
+        out[enough, lo:hi] = (medians - medians.mean())[:, None]
+    return out
+
+
+def sky_plane(data, sky, block=32, nclip=3):
+    """The sky's tilt across the detector (MJy/sr image, 0 at the detector's centre): a plane
+    ``b (x - xc) + c (y - yc)`` fitted to the medians of the sky pixels (``sky``) in blocks of
+    ``block`` pixels (those at least a quarter sky), clipped at 3 standard deviations ``nclip``
+    times. It takes the unmasked sky as flat: a large source's outskirts tilt it too."""
+    ny, nx = data.shape
+    by, bx = ny // block, nx // block
+    if by < 2 or bx < 2:
+        return np.zeros(data.shape, np.float32)
+    crop = np.s_[: by * block, : bx * block]
+    cube = np.where(sky[crop], data[crop], np.nan).reshape(by, block, bx, block).transpose(0, 2, 1, 3)
+    cube = cube.reshape(by, bx, block * block)
+    enough = np.isfinite(cube).sum(axis=2) >= block * block // 4
+    if enough.sum() < 6:
+        return np.zeros(data.shape, np.float32)
+    values = np.nanmedian(cube[enough], axis=1)
+    yc, xc = (ny - 1) / 2, (nx - 1) / 2
+    iy, ix = np.nonzero(enough)
+    design = np.column_stack(
+        [np.ones(values.size), (ix + 0.5) * block - 0.5 - xc, (iy + 0.5) * block - 0.5 - yc]
+    )
+    keep = np.ones(values.size, bool)
+    for _ in range(nclip + 1):
+        coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+        resid = values - design @ coef
+        new = np.abs(resid) <= 3 * 1.4826 * np.median(np.abs(resid[keep])) + 1e-12
+        if new.sum() < 6 or np.array_equal(new, keep):
+            break
+        keep = new
+    yy, xx = np.ogrid[:ny, :nx]
+    return (coef[1] * (xx - xc) + coef[2] * (yy - yc)).astype(np.float32)
+
+
+def _flattened(data, sky, s: SkySettings):
+    """``data`` less its tilt (``s.sky_plane``) and then its 1/f row offsets (``s.destripe``),
+    both measured on the sky pixels ``sky``."""
+    if s.sky_plane:
+        data = data - sky_plane(data, sky)
+    if s.destripe:
+        data = data - row_offsets(data, sky)
+    return data
 
 
 def connected_above(image, threshold, npixels):
@@ -267,7 +371,12 @@ def exposure_cells(name, group, data, dq, geometry, grid, s: SkySettings, level0
         usable &= data <= s.upper
     if usable.sum() < 100:
         raise InputError(f"exposure {name}: fewer than 100 usable pixels (skymatch.dqbits/lower/upper)")
-    sources, outliers = _source_mask(data, usable, s)
+    sources, outliers, outskirts = _source_mask(data, usable, s)
+    if s.destripe or s.sky_plane:
+        raw = data
+        data = _flattened(raw, usable & ~(outliers | sources | outskirts), s)
+        sources, outliers, outskirts = _source_mask(data, usable, s)  # stripes are no sources now
+        data = _flattened(raw, usable & ~(outliers | sources | outskirts), s)
     usable &= ~outliers & ~sources
     xy = geometry.pixel_map(grid.world_to_pixel)
     ny, nx = grid.shape
@@ -283,10 +392,11 @@ def exposure_cells(name, group, data, dq, geometry, grid, s: SkySettings, level0
     count = np.bincount(box[usable], minlength=size)
     sums = np.bincount(box[usable], weights=data[usable].astype(np.float64), minlength=size)
     source = np.bincount(box[sources], minlength=size)
+    outer = np.bincount(box[outskirts], minlength=size)
     touched = np.flatnonzero(total)
     cells = (touched // width + y0) * nx + (touched % width + x0)
     total, count, sums, source = total[touched], count[touched], sums[touched], source[touched]
-    return ExposureCells(name, group, cells, total, count, sums, source, float(level0))
+    return ExposureCells(name, group, cells, total, count, sums, source, float(level0), outer[touched])
 
 
 # --- levels ----------------------------------------------------------------------------------------
@@ -340,10 +450,11 @@ def load_result(path) -> SkyResult:
     return SkyResult(**tree)
 
 
-def _usable_cells(exposures, cell_size):
+def _usable_cells(exposures, cell_size, outskirts=False):
     """Per exposure: (cells, cell means) of cells that are well covered and hold no source in any
-    exposure."""
-    flagged = np.unique(np.concatenate([e.cells[e.source > 0] for e in exposures]))
+    exposure (with ``outskirts``, nor an extended source's outskirts)."""
+    flags = [e.source + (e.outskirts if outskirts and e.outskirts is not None else 0) for e in exposures]
+    flagged = np.unique(np.concatenate([e.cells[f > 0] for e, f in zip(exposures, flags, strict=True)]))
     out = []
     for e in exposures:
         ok = (e.total >= 0.5 * cell_size**2) & (e.count >= 0.5 * e.total) & ~np.isin(e.cells, flagged)
@@ -407,10 +518,13 @@ def compute_sky(exposures: list[ExposureCells], s: SkySettings) -> SkyResult:
     """Levels of ``exposures`` by ``s.skymethod`` (not ``user``: see :func:`user_sky`)."""
     groups = list(dict.fromkeys(e.group for e in exposures))
     usable = _usable_cells(exposures, s.cell_size)
+    sky_only = _usable_cells(exposures, s.cell_size, outskirts=True) if s.mask_grow > 0 else usable
     local = {}
     for g in groups:
-        means = [m for e, (_, m) in zip(exposures, usable, strict=True) if e.group == g]
-        local[g] = sky_statistic(np.concatenate(means), s)
+        means = np.concatenate([m for e, (_, m) in zip(exposures, sky_only, strict=True) if e.group == g])
+        if means.size < s.min_overlap_cells:  # outskirts everywhere: the cells without sources
+            means = np.concatenate([m for e, (_, m) in zip(exposures, usable, strict=True) if e.group == g])
+        local[g] = sky_statistic(means, s)
         if not np.isfinite(local[g].value):
             log.warning("group %s: no usable sky cells; its local level is unknown", g)
     pairs = _pair_differences(exposures, usable, groups, s)
