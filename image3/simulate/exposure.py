@@ -30,7 +30,9 @@ __all__ = [
     "ARCSEC2_TO_SR",
     "NON_SCIENCE",
     "REFERENCE_PIXEL",
+    "SYNTHETIC_FRAME_TIME",
     "SYNTHETIC_PIXEL_SCALE",
+    "WIDE_GALAXY_ARCSEC",
     "DetectorModel",
     "relative_pixel_area",
     "render_sources",
@@ -39,6 +41,7 @@ __all__ = [
 
 ARCSEC2_TO_SR = (np.pi / 180.0 / 3600.0) ** 2
 SYNTHETIC_PIXEL_SCALE = Distortion().pixel_scale  # arcsec, the synthetic detector's
+WIDE_GALAXY_ARCSEC = 1.0  # effective radius beyond which a galaxy is rendered at one sample per pixel
 SYNTHETIC_FRAME_TIME = 10.73676  # s, the synthetic detector reads as NIRCam's full frame
 NON_SCIENCE = DQ_FLAGS["NON_SCIENCE"]
 REFERENCE_PIXEL = DQ_FLAGS["REFERENCE_PIXEL"]
@@ -138,8 +141,8 @@ def render_sources(scene, wcs, shape, psf: PixelIntegratedPSF, pixel_scale, wing
                 wing_image[index] += wing
                 flux = flux * core_share
         else:
-            # a galaxy much wider than the PSF needs no sub-pixel sampling
-            oversample = 1 if row["r_eff"] > 10 * pixel_scale * psf.lambda_d else 3
+            # a galaxy much wider than the PSF (the large galaxy) needs no sub-pixel sampling
+            oversample = 1 if row["r_eff"] > WIDE_GALAXY_ARCSEC else 3
             stamp = galaxy_stamp(
                 row, _jacobian(wcs, xs, ys), psf.kernel(oversample), oversample, pixel_scale, xs - ix, ys - iy
             )

@@ -253,3 +253,32 @@ def test_rule_all_asks_for_the_artefacts_figure_only_with_artefacts(tmp_path, ar
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert ("simulate_qa" in result.stdout) == bool(artefacts)
+
+
+def test_the_scenes_galaxies_keep_their_sub_pixel_sampling():
+    """Only galaxies wider than WIDE_GALAXY_ARCSEC (the large galaxy) are drawn at one sample per
+    pixel; the scene's own (r_eff <= 0.4") keep three, so clean simulations are as before."""
+    from image3.simulate.exposure import (  # the renderer's own steps
+        WIDE_GALAXY_ARCSEC,
+        _add_stamp,
+        _jacobian,
+        render_sources,
+    )
+    from image3.simulate.psf import PixelIntegratedPSF
+    from image3.simulate.scene import galaxy_stamp, make_scene_rows
+
+    shape = (101, 101)
+    wcs = imaging_wcs(shape, Pointing(53.16, -27.8, 30.0))
+    ra, dec = wcs(50.3, 49.8)
+    rows = [{"type": "galaxy", "artefact": "", "x": 0.0, "y": 0.0, "mag_ab": 20.0, "sersic_n": 1.5,
+             "r_eff": 0.4, "axis_ratio": 0.6, "pa": 30.0}]  # fmt: skip
+    scene = make_scene_rows(rows, ra, dec)
+    psf = PixelIntegratedPSF("F090W", 0.0311)
+    image = render_sources(scene, wcs, shape, psf, 0.0311)
+    x, y = wcs.invert(scene["ra"][0], scene["dec"][0])
+    ix, iy = int(np.round(x)), int(np.round(y))
+    stamp = galaxy_stamp(scene[0], _jacobian(wcs, x, y), psf.kernel(3), 3, 0.0311, x - ix, y - iy)
+    expected = np.zeros(shape)
+    _add_stamp(expected, scene["flux_jy"][0] * stamp, ix, iy)
+    np.testing.assert_allclose(image, expected)
+    assert 0.4 < WIDE_GALAXY_ARCSEC <= 2.0
