@@ -114,3 +114,23 @@ def test_no_saturated_star_or_spike_detection_is_matched(setup):
     scene, truth, models, arts = _field(setup, tuple(ARTEFACTS))
     assert sum(a["saturated"].any() for a in arts) == len(arts)
     assert _artefact_matches(scene, truth, models, arts, _aligned(models)) == 0
+
+
+def test_saturated_star_zone_radius_grows_as_the_core_radius_to_the_power_one_and_a_half():
+    """A core of n NaN pixels flagged SATURATED + DO_NOT_USE excludes every pixel within
+    spike_reach * fwhm * (sqrt(n / pi) / fwhm)^1.5 of it; a snowball's SATURATED pixels that keep
+    a value (no DO_NOT_USE) exclude nothing, and spike_reach None keeps everything."""
+    from image3.io.dq import DQ_FLAGS
+    from image3.tweakreg.source_finding import saturated_star_zones
+
+    data, dq = np.zeros((200, 200)), np.zeros((200, 200), np.uint32)
+    lost = DQ_FLAGS["SATURATED"] | DQ_FLAGS["DO_NOT_USE"]
+    data[50, 50], dq[50, 50] = np.nan, lost  # one pixel
+    data[140:144, 140:144], dq[140:144, 140:144] = np.nan, lost  # 16 pixels
+    dq[50:53, 150:153] = DQ_FLAGS["SATURATED"] | DQ_FLAGS["JUMP_DET"]  # a snowball
+    zones = saturated_star_zones(data, dq, 2.0, 12.0)
+    for (row, last_column), n in (((50, 50), 1), ((141, 143), 16)):  # radius 3.6 and 28.8 pixels
+        radius = int(12.0 * 2.0 * (np.sqrt(n / np.pi) / 2.0) ** 1.5)
+        assert zones[row, last_column + radius] and not zones[row, last_column + radius + 1]
+    assert not zones[40:70, 140:170].any()
+    assert not saturated_star_zones(data, dq, 2.0, None).any()
