@@ -13,14 +13,14 @@ the roll, so they match each other and bias the fit.
 Measured on 8 seeds x the two set-ups below (relative alignment RMS with the artefacts over the
 same field without; seed 4 is the one tested):
 
-- without the handling: ratio <= 1.1 in 7 of 16, median 1.05, worst 3.15 (seed 4: 1.71 with one
+- without the handling: ratio <= 1.1 in 8 of 16, median 1.05, worst 3.15 (seed 4: 1.71 with one
   roll, 1.52 with two visits: 0.325 and 0.262 mas against 0.190 and 0.172 mas);
-- with it (spike_reach 12): <= 1.1 in 10 of 16, median 0.97, worst 1.58 (seed 4: 1.00 and 0.94).
+- with it (spike_reach 12): <= 1.1 in 10 of 16, median 0.98, worst 1.58 (seed 4: 1.00 and 0.94).
 
 What remains above 1.1 is not the artefacts being matched (none is, on any of the 16: the second
-test) but what
-they take away: the AB ~18 stars, the best-measured sources of the clean field, saturate and are
-left out, and 1/f striping raises the detection threshold (about 10 % fewer sources).
+test) but what they take away: the AB ~18 stars, the best-measured sources of the clean field,
+saturate and are left out, and 1/f striping raises the detection threshold (about 10 % fewer
+sources).
 """
 
 import functools
