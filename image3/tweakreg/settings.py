@@ -16,7 +16,9 @@ class DetectionSettings:
     """The source-finding parameters of the ``tweakreg`` config section (official names).
 
     None for ``kernel_fwhm`` means "from the filter"; None for the sharpness/roundness limits means
-    the star finder's own defaults.
+    the star finder's own defaults. ``spike_reach`` (ours): no source is kept within
+    ``spike_reach * fwhm * (r / fwhm) ** 1.5`` pixels of a saturated core of radius ``r`` pixels
+    (source_finding.saturated_star_zones); None or 0 keeps them.
     """
 
     starfinder: str = "iraf"
@@ -30,6 +32,7 @@ class DetectionSettings:
     brightest: int | None = 200
     peakmax: float | None = None
     npixels: int = 10
+    spike_reach: float | None = 12.0
     good_bits: str = "~DO_NOT_USE+NON_SCIENCE"
 
     def __post_init__(self):

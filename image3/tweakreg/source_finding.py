@@ -9,6 +9,12 @@ The star finders' peaks are found here (:func:`circular_peaks`) and handed to ph
 ``xycoords``: photutils tests every local maximum of the whole image against its circular footprint
 before applying the threshold (a Python loop over tens of thousands of noise peaks); here only
 pixels above the threshold are tested, which gives the same peaks.
+
+Saturated stars (:func:`saturated_star_zones`): a star whose core saturated has NaN pixels flagged
+SATURATED and DO_NOT_USE; its centroid is biased by the hole, and the star finder fires on its
+diffraction spikes and Airy rings around it. No detection is kept within a radius of such a core
+that grows with the core's size, as the spikes' reach grows with the star's flux; the zones are
+taken out before the ``brightest`` cut, so they do not take the real sources' places.
 """
 
 import logging
@@ -19,11 +25,17 @@ from astropy.table import Table
 from photutils.detection import DAOStarFinder, IRAFStarFinder
 from scipy import ndimage
 
-from ..io.dq import good_pixels
+from ..io.dq import DQ_FLAGS, good_pixels
 from ..utils.background import background_map
 from .settings import DetectionSettings
 
-__all__ = ["circular_peaks", "find_sources", "find_sources_sparse", "smoothing_kernel"]
+__all__ = [
+    "circular_peaks",
+    "find_sources",
+    "find_sources_sparse",
+    "saturated_star_zones",
+    "smoothing_kernel",
+]
 
 log = logging.getLogger("image3")
 # photutils class and default (sharpness, roundness) ranges of each star finder.
@@ -81,10 +93,12 @@ def find_sources(data, dq, fwhm: float, settings: DetectionSettings) -> Table:
     ``fwhm`` is the detection kernel's FWHM in pixels. The background and its noise come from a
     sigma-clipped ``Background2D`` with boxes of ``bkg_boxsize`` pixels (smaller for small images);
     the threshold is ``snr_threshold`` times the median background noise (image3.utils.background).
+    No source is kept within ``spike_reach`` of a saturated core (:func:`saturated_star_zones`).
     """
     mask = ~good_pixels(dq, settings.good_bits, "tweakreg.good_bits") | ~np.isfinite(data)
     if mask.all():  # no valid pixel (see dq.has_valid_pixels): no sources
         return Table({"x": np.zeros(0), "y": np.zeros(0), "flux": np.zeros(0)})
+    excluded = saturated_star_zones(data, dq, fwhm, settings.spike_reach)
     box = int(min(settings.bkg_boxsize, *(n // 2 for n in data.shape)))
     background, rms = background_map(np.where(mask, 0.0, data), mask, box)
     image = np.where(mask, 0.0, data - background)
@@ -93,9 +107,9 @@ def find_sources(data, dq, fwhm: float, settings: DetectionSettings) -> Table:
         finder_class, default_ranges = STAR_FINDERS[settings.starfinder]
         options = {"n_brightest": settings.brightest, "peak_max": settings.peakmax}
         options |= _ranges(default_ranges, settings)
-        found = _star_finder_sources(finder_class, image, mask, threshold, fwhm, options)
+        found = _star_finder_sources(finder_class, image, mask, excluded, threshold, fwhm, options)
     else:
-        found = _segmentation_sources(image, mask, fwhm, threshold, settings)
+        found = _segmentation_sources(image, mask, excluded, fwhm, threshold, settings)
     if found is None or len(found) == 0:
         return Table({"x": np.zeros(0), "y": np.zeros(0), "flux": np.zeros(0)})
     return Table(
@@ -107,8 +121,42 @@ def find_sources(data, dq, fwhm: float, settings: DetectionSettings) -> Table:
     )
 
 
-def _star_finder_sources(finder_class, image, mask, threshold, fwhm, options):
-    """photutils' DAO or IRAF star finder on ``image``, with the peaks from :func:`circular_peaks`.
+def saturated_star_zones(data, dq, fwhm: float, spike_reach: float | None) -> np.ndarray:
+    """Pixels near a saturated star, where no source is kept for alignment (boolean, data's shape).
+
+    A saturated core is a connected (8 neighbours) set of pixels flagged SATURATED that are not
+    usable (DO_NOT_USE, or not finite): the cores ramp fitting leaves without a slope, not a
+    snowball's flagged but measured pixels. Its zone is every pixel within ``R`` pixels of one of
+    its pixels, ``R = spike_reach * fwhm * (r / fwhm) ** 1.5`` with ``r = sqrt(n / pi)`` the
+    radius of its ``n`` pixels and ``fwhm`` the PSF's (pixels). Why the power 1.5: the PSF's
+    wings fall as the distance^-3, so a star of flux F saturates out to ``r ~ F^(1/3)``; a
+    spike's brightness falls as F / distance^2, so it stays detectable out to ``R ~ F^(1/2)
+    ~ r^(3/2)``. ``spike_reach`` is thus ``R`` in FWHMs for a core of one FWHM's radius; with
+    the default 12 and the F150W PSF (1.6 pixels), a one-pixel core (an AB 18 star) excludes 4
+    pixels around it, a core of 13 pixels (AB 14) 27 pixels. None or 0: no zone.
+    """
+    flags = DQ_FLAGS["SATURATED"], DQ_FLAGS["DO_NOT_USE"]
+    cores = ((dq & flags[0]) > 0) & (((dq & flags[1]) > 0) | ~np.isfinite(data))
+    zones = np.zeros(data.shape, bool)
+    if not spike_reach or not cores.any():
+        return zones
+    labels, n = ndimage.label(cores, structure=np.ones((3, 3)))
+    size = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    reach = spike_reach * fwhm * (np.sqrt(size / np.pi) / fwhm) ** 1.5
+    for label, (rows, cols), radius in zip(range(1, n + 1), ndimage.find_objects(labels), reach, strict=True):
+        pad = int(np.ceil(radius))
+        window = (
+            slice(max(rows.start - pad, 0), rows.stop + pad),
+            slice(max(cols.start - pad, 0), cols.stop + pad),
+        )
+        distance = ndimage.distance_transform_edt(labels[window] != label)
+        zones[window] |= distance <= radius
+    return zones
+
+
+def _star_finder_sources(finder_class, image, mask, excluded, threshold, fwhm, options):
+    """photutils' DAO or IRAF star finder on ``image``, with the peaks from :func:`circular_peaks`
+    outside ``excluded``.
 
     The finder's own kernel, effective threshold (DAOFind scales it by the kernel's relative error)
     and minimum separation define the peaks, as in its ``find_stars``; None when there are none.
@@ -117,6 +165,7 @@ def _star_finder_sources(finder_class, image, mask, threshold, fwhm, options):
     convolved = ndimage.convolve(image, finder.kernel.data, mode="constant", cval=0.0)
     level = getattr(finder, "threshold_eff", finder.threshold)
     xy = circular_peaks(convolved, level, finder.min_separation, mask)
+    xy = xy[~excluded[xy[:, 1], xy[:, 0]]]
     if len(xy) == 0:
         return None
     return finder_class(threshold, fwhm, **options, xycoords=xy).find_stars(image, mask=mask)
@@ -159,8 +208,9 @@ def smoothing_kernel(fwhm):
     return make_2dgaussian_kernel(fwhm, size=2 * int(np.ceil(2 * fwhm)) + 1)
 
 
-def _segmentation_sources(image, mask, fwhm, threshold, settings):
-    """Image segmentation (smoothed with the detection kernel) and centroids of the segments.
+def _segmentation_sources(image, mask, excluded, fwhm, threshold, settings):
+    """Image segmentation (smoothed with the detection kernel) and centroids of the segments, those
+    whose centroid falls in ``excluded`` left out.
 
     photutils.segmentation and astropy.convolution are imported here: the star finders need neither.
     """
@@ -179,7 +229,11 @@ def _segmentation_sources(image, mask, fwhm, threshold, settings):
             "flux": sources.segment_flux,
         }
     )
+    ix = np.clip(np.round(np.nan_to_num(cat["x_centroid"])).astype(int), 0, image.shape[1] - 1)
+    iy = np.clip(np.round(np.nan_to_num(cat["y_centroid"])).astype(int), 0, image.shape[0] - 1)
+    keep = ~excluded[iy, ix]
     if settings.peakmax is not None:
-        cat = cat[np.asarray(sources.max_value) < settings.peakmax]
+        keep &= np.asarray(sources.max_value) < settings.peakmax
+    cat = cat[keep]
     cat.sort("flux", reverse=True)
     return cat[: settings.brightest] if settings.brightest else cat
