@@ -38,6 +38,7 @@ from .aperture_reference import (
     read_abvega_offset,
     read_apcorr,
 )
+from .saturation import SATURATED, fill_cores, saturated_cores, saturation_flags
 from .settings import CatalogSettings
 
 __all__ = [
@@ -488,30 +489,62 @@ def single_band_catalog(band: BandImage, settings: CatalogSettings, apcorr=None,
     """Detect and measure one mosaic; returns (QTable, segmentation map, or (None, None) when no
     source is found). ``apcorr`` and ``abvegaoffset`` are reference file paths or None.
 
-    Dropped: sources whose centre lies at or beyond the data's edge (:func:`_centred_at_data_edge`)
-    and cosmic rays left in where one exposure covers the sky (:func:`_single_coverage_sharp`).
+    Saturated cores (:mod:`.saturation`) are filled for detection, masked for the measurements, and
+    their sources flagged (``flags``) with fluxes NaN. Dropped: sources whose centre lies at or
+    beyond the data's edge (:func:`_centred_at_data_edge`) and cosmic rays left in where one
+    exposure covers the sky (:func:`_single_coverage_sharp`).
     """
     band, rms = _subtract_background(band, settings.bkg_boxsize)
-    segm, smoothed = segment(band.data, rms, band.mask, settings)
+    cores = saturated_cores(band.data, band.mask, rms, settings.snr_threshold)
+    filled = fill_cores(band.data, cores)
+    segm, smoothed = segment(filled, rms, band.mask & ~cores, settings)
     if segm is None:
         return None, None
     segm_cat = source_catalog(band, segm, smoothed, settings)
     apertures = _band_apertures(band, segm, segm_cat, settings.ee, apcorr)
     log.info("%s apertures: %s", band.filter, apertures.to_meta())
     table = measure(band, segm, segm_cat, apertures, _band_abvega_offset(band, abvegaoffset), settings)
+    _flag_saturated(table, saturation_flags(segm.data, table["label"], cores))
     return _without(
         table,
         segm,
         band.filter,
         {
             "centred at or beyond the data's edge": _centred_at_data_edge(
-                band.data, band.mask, segm, settings.kernel_fwhm
+                filled, band.mask & ~cores, segm, settings.kernel_fwhm
             ),
             "only one exposure sees and sharper than the PSF": _single_coverage_sharp(
                 band, segm, segm_cat, table, apertures.ee
             ),
         },
     )
+
+
+def _flag_saturated(table, flags):
+    """Set the ``flags`` column (:mod:`.saturation`) and blank the photometry of the saturated
+    sources (:func:`_blank_photometry`)."""
+    table["flags"] = np.asarray(flags, np.int32)
+    saturated = (table["flags"] & SATURATED) > 0
+    _blank_photometry(table, saturated)
+    if saturated.any():
+        log.info("%d saturated sources flagged (flags %d), their fluxes NaN", saturated.sum(), SATURATED)
+
+
+def _blank_photometry(table, rows, prefix=""):
+    """NaN in the fluxes, magnitudes and concentration indices of ``rows`` (boolean) in the columns
+    named ``prefix``... (a band's, in a multi-band catalog): a saturated source's core is missing,
+    so no flux of its is whole. The local sky (``aper_bkg_flux``) is kept; ``is_extended`` is
+    False (nothing is known of the profile's core)."""
+    if not np.any(rows):
+        return
+    for name in table.colnames:
+        short = name[len(prefix) :]
+        if not name.startswith(prefix) or short.startswith("aper_bkg"):
+            continue
+        if short.endswith(("_flux", "_flux_err", "mag", "mag_err")) or short.startswith("CI_"):
+            table[name][rows] = np.nan
+        elif short == "is_extended":
+            table[name][rows] = False
 
 
 def _without(table, segm, name, reasons):
@@ -622,7 +655,9 @@ def multiband_catalog(bands, settings: CatalogSettings, apcorr=None, abvegaoffse
         [b.data for b, _ in subtracted], [r for _, r in subtracted], [b.mask for b in bands]
     )
     det_rms = background_map(image, mask, settings.bkg_boxsize)[1]
-    segm, smoothed = segment(image, det_rms, mask, settings)
+    cores = saturated_cores(image, mask, det_rms, settings.snr_threshold)
+    image = fill_cores(image, cores)
+    segm, smoothed = segment(image, det_rms, mask & ~cores, settings)
     if segm is None:
         return None, None
     detection = replace(bands[0], data=image, err=np.ones_like(image), mask=mask, name="detection")
@@ -638,5 +673,8 @@ def multiband_catalog(bands, settings: CatalogSettings, apcorr=None, abvegaoffse
             if name not in COMMON_COLUMNS:
                 table[f"{band.name}_{name}"] = measured[name]
         table.meta[band.name] = dict(measured.meta)
-    at_edge = _centred_at_data_edge(image, mask, segm, settings.kernel_fwhm)
+        band_saturated = saturation_flags(segm.data, table["label"], cores & band.mask) > 0
+        _blank_photometry(table, band_saturated, f"{band.name}_")
+    table["flags"] = saturation_flags(segm.data, table["label"], cores)
+    at_edge = _centred_at_data_edge(image, mask & ~cores, segm, settings.kernel_fwhm)
     return _without(table, segm, "detection image", {"centred at or beyond the data's edge": at_edge})
