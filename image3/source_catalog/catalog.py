@@ -332,7 +332,37 @@ def _photometry_columns(band, positions, segm_cat, apertures, abvega_offset, sou
     cols["isophotal_vegamag"], cols["isophotal_vegamag_err"] = mag - abvega_offset, err
     cols["kron_flux"] = np.asarray(segm_cat.kron_flux)
     cols["kron_flux_err"] = np.asarray(segm_cat.kron_flux_err)
+    total, total_err = _kron_total(segm_cat)
+    cols["kron_total_flux"], cols["kron_total_flux_err"] = total, total_err
+    mag, err = abmag(total, total_err)
+    cols["kron_total_abmag"], cols["kron_total_abmag_err"] = mag, err
+    cols["kron_total_vegamag"], cols["kron_total_vegamag_err"] = mag - abvega_offset, err
     return cols
+
+
+# The Kron apertures' scales (x the Kron radius) of kron_total_flux: from photutils' (and the
+# official step's) 2.5 outwards, with photutils' minimum Kron radius; and the growth below which
+# the flux has converged (relative), unless the noise is larger.
+KRON_SCALES = (2.5, 3.0, 3.5, 4.0, 5.0)
+KRON_MIN_RADIUS = 1.4
+KRON_CONVERGED = 0.01
+
+
+def _kron_total(segm_cat):
+    """Total flux and error of each source (Jy): the flux in its Kron ellipse scaled by the first
+    of ``KRON_SCALES`` where growing to the next scale adds less than ``KRON_CONVERGED`` of the flux
+    or less than the added noise, else by the largest. The Kron flux at 2.5 misses the wings of
+    profiles more extended than exponential (about 7 % of a Sersic n = 2)."""
+    runs = [segm_cat.kron_photometry((k, KRON_MIN_RADIUS, 0.0)) for k in KRON_SCALES]
+    flux = np.array([np.atleast_1d(f) for f, _ in runs], float)
+    err = np.array([np.atleast_1d(e) for _, e in runs], float)
+    growth = np.diff(flux, axis=0)
+    with np.errstate(invalid="ignore"):
+        added_noise = np.sqrt(np.abs(np.diff(err**2, axis=0)))
+        converged = growth < np.maximum(added_noise, KRON_CONVERGED * np.abs(flux[1:]))
+    scale = np.where(converged.any(axis=0), converged.argmax(axis=0), len(KRON_SCALES) - 1)
+    columns = np.arange(flux.shape[1])
+    return flux[scale, columns], err[scale, columns]
 
 
 def source_catalog(band: BandImage, segm, smoothed, settings: CatalogSettings, segm_cat=None):
