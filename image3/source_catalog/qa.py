@@ -4,13 +4,14 @@ import numpy as np
 from astropy.table import Table
 
 from .._plotting import SKY_PANELS, plt, read_mosaic, sci_panel
+from .saturation import SATURATED
 
 __all__ = ["plot_catalog"]
 
 
 def plot_catalog(i2d_path, catalog_path, png_path, max_side=1200):
-    """Catalog QA: the mosaic with the sources circled (point sources green, extended orange), and
-    the histograms of the total (point-source) and isophotal AB magnitudes."""
+    """Catalog QA: the mosaic with the sources circled (point sources green, extended orange,
+    saturated red), and the histograms of the total (point-source) and isophotal AB magnitudes."""
     sci, wcs, _, product = read_mosaic(i2d_path)
     table = Table.read(catalog_path, format="ascii.ecsv")
     step = max(1, int(np.ceil(max(sci.shape) / max_side)))
@@ -19,7 +20,10 @@ def plot_catalog(i2d_path, catalog_path, png_path, max_side=1200):
     hist = fig.add_subplot(1, 2, 2)
     if len(table) and "is_extended" in table.colnames:
         extended = np.asarray(table["is_extended"], bool)
-        for sel, colour, label in ((~extended, "lime", "point"), (extended, "orange", "extended")):
+        flags = np.asarray(table["flags"]) if "flags" in table.colnames else np.zeros(len(table), int)
+        saturated = (flags & SATURATED) > 0
+        kinds = ((~extended & ~saturated, "lime", "point"), (extended, "orange", "extended"))
+        for sel, colour, label in (*kinds, (saturated, "red", "saturated")):
             x, y = np.asarray(table["xcentroid"])[sel] / step, np.asarray(table["ycentroid"])[sel] / step
             ax.scatter(x, y, s=40, facecolors="none", edgecolors=colour, linewidths=0.7, label=label)
         ax.legend(loc="upper right", fontsize=8)
