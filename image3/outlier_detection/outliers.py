@@ -38,6 +38,13 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
   along tracks. The brightest-in-3x3 and 7x7-contrast tests (and, on sources, L.A.Cosmic's
   fine-structure test) keep the wings and rings of bright stars. Its statistics are computed only
   near candidates.
+- **Diffraction spikes of another roll.** Spikes are fixed in the telescope's V2/V3 frame, so
+  exposures of another visit (another roll) show a bright star's spikes elsewhere on the sky; far
+  from the star the median then holds only part of each visit's spike and the rest stands out in
+  each exposure like a cosmic ray. A flagged pixel whose excess runs ``spike_reach`` pixels to
+  both sides along one of the spike lines (:mod:`.spikes`: their directions on the detector from
+  the roll) is tested again with that excess taken off (:func:`_off_spikes`); a cosmic ray, on a
+  spike or not, does not run that far and stays flagged.
 """
 
 import numpy as np
