@@ -82,7 +82,7 @@ CORE_CONTRAST = 3.0  # a core stands this many times above the median of its 7x7
 INNER_3X3 = np.array([16, 17, 18, 23, 24, 25, 30, 31, 32])  # of a 7x7 cut-out, flattened
 GROW_SHARPNESS = 0.5  # x lacosmic_sharpness: what a neighbour of a cosmic ray must pass
 SKY_SNR = 2.0  # the blot's 3x3 maximum below this x ERR: sky, for the derivative's noise
-SPIKE_SNR = 1.0  # an excess running along a spike line at least this x the noise: on a spike
+SPIKE_SNR = 2.0  # an excess running along a spike line at least this x the noise: on a spike
 SPIKE_TOLERANCE = 0.3  # of that excess, what its estimate along the line may miss at the pixel
 
 

@@ -542,7 +542,7 @@ def test_spikes_and_wings_of_one_roll_are_not_flagged(tmp_path):
     to handle here, the test guards it). Cosmic rays above S/N 10 away from the saturated stars
     >= 99 % (100 % of 473). 1/f striping (row offsets of 0.5 x the pixel noise, differing between
     exposures) adds no false flags: flags more than a pixel from any cosmic ray with the stripes
-    no more than 1.1 x without them (the truth's offsets taken off; measured 35 and 38). Nothing
+    no more than 1.1 x without them (the truth's offsets taken off; measured 36 and 38). Nothing
     specific to the stripes: they stay far below the thresholds."""
     truth, models, crs, arts = _artefact_field(1)
     for name in ("striped", "unstriped"):
@@ -570,8 +570,8 @@ def test_spikes_of_two_rolls_are_not_flagged(tmp_path):
     visits no longer overlap, the median (between the two visits' values) holds half of each, and
     the official rule takes the other half for cosmic rays. Here an excess that runs 16 pixels
     both ways along a spike line is the exposure's own spike and is not flagged: at most 1 % of
-    spike pixels flagged (measured 0.09 %; 3.6 % without the spike test, 4.1 % with the official
-    thresholds; 3 + 3 exposures: 0.04 %, 1.5 % and 1.9 %); cosmic rays above S/N 10 away from the
+    spike pixels flagged (measured 0.12 %; 3.6 % without the spike test, 4.1 % with the official
+    thresholds; 3 + 3 exposures: 0.05 %, 1.5 % and 1.9 %); cosmic rays above S/N 10 away from the
     saturated stars >= 99 % (99.8 % of 469, as without the spike test), and over the whole field
     no fewer than without it (99.6 % of 475 both)."""
     truth, models, crs, arts = _artefact_field(2)
