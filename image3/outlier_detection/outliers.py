@@ -38,6 +38,13 @@ Images in MJy/sr, pixels 0-based. Beyond the official step:
   along tracks. The brightest-in-3x3 and 7x7-contrast tests (and, on sources, L.A.Cosmic's
   fine-structure test) keep the wings and rings of bright stars. Its statistics are computed only
   near candidates.
+- **Diffraction spikes of another roll.** Spikes are fixed in the telescope's V2/V3 frame, so
+  exposures of another visit (another roll) show a bright star's spikes elsewhere on the sky; far
+  from the star the median then holds only part of each visit's spike and the rest stands out in
+  each exposure like a cosmic ray. A flagged pixel whose excess runs ``spike_reach`` pixels to
+  both sides along one of the spike lines (:mod:`.spikes`: their directions on the detector from
+  the roll) is tested again with that excess taken off (:func:`_off_spikes`); a cosmic ray, on a
+  spike or not, does not run that far and stays flagged.
 """
 
 import numpy as np
@@ -48,6 +55,7 @@ from ..resample.settings import DrizzleSettings
 from ..wcs.pixmap import pixel_map
 from .files import SingleImage, read_median
 from .settings import FlagSettings, threshold_pair
+from .spikes import along_lines
 
 __all__ = [
     "KERNEL_REACH",
@@ -74,6 +82,8 @@ CORE_CONTRAST = 3.0  # a core stands this many times above the median of its 7x7
 INNER_3X3 = np.array([16, 17, 18, 23, 24, 25, 30, 31, 32])  # of a 7x7 cut-out, flattened
 GROW_SHARPNESS = 0.5  # x lacosmic_sharpness: what a neighbour of a cosmic ray must pass
 SKY_SNR = 2.0  # the blot's 3x3 maximum below this x ERR: sky, for the derivative's noise
+SPIKE_SNR = 2.0  # an excess running along a spike line at least this x the noise: on a spike
+SPIKE_TOLERANCE = 0.3  # of that excess, what its estimate along the line may miss at the pixel
 
 
 def single_image(
@@ -574,12 +584,46 @@ def _single_coverage_in_box(image, err, usable, candidates, templates, settings:
     return mask
 
 
-def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettings, usable=None):
+def _off_spikes(mask, diff, noise, coverage, usable, thresholds, directions, reach):
+    """``mask`` less the excess that runs along a diffraction spike.
+
+    For each flagged pixel where two or more exposures overlap, the excess ``diff`` (data -
+    background - blot) that continues along any of ``directions`` (the spike lines' unit vectors
+    on the detector) ``reach`` pixels to both sides (:func:`.spikes.along_lines`) is the exposure's
+    own spike (or a part of it that the median lacks); where it is above ``SPIKE_SNR`` x
+    ``noise``, the pixel is tested again on ``diff`` less ``1 + SPIKE_TOLERANCE`` times it against
+    the (strict, loose) ``thresholds`` (callables of pixel indices giving MJy/sr): it stays flagged
+    if it passes the loose one next to a pixel that passes the strict one, or next to a flagged
+    pixel off the spikes (a cosmic ray on a spike stays found). Other pixels keep their flags.
+    """
+    iy, ix = np.nonzero(mask & (coverage >= 2))
+    along = along_lines(np.where(usable, diff, np.nan), iy, ix, directions, reach)
+    spike = along > SPIKE_SNR * noise[iy, ix]
+    if not spike.any():
+        return mask
+    iy, ix, along = iy[spike], ix[spike], along[spike]
+    residual = diff[iy, ix] - (1.0 + SPIKE_TOLERANCE) * along
+    strict, loose = (residual > threshold(iy, ix) for threshold in thresholds)
+    out = mask.copy()
+    out[iy, ix] = False
+    cores = out.copy()
+    cores[iy[strict], ix[strict]] = True
+    near = maximum_3x3(cores)
+    keep = loose & near[iy, ix]
+    out[iy[keep], ix[keep]] = True
+    return out
+
+
+def flag_outliers(
+    data, err, blotted, coverage, background, settings: FlagSettings, usable=None, spike_directions=None
+):
     """Boolean mask of outliers in an exposure, and the psf_term used: [elsewhere, where two overlap].
 
     ``data`` and ``err`` are the exposure's SCI and ERR, ``blotted`` the median seen from it (sky
     subtracted), ``coverage`` the number of exposures in that median, ``background`` the sky level
-    the exposure still contains, ``usable`` the pixels that may be used (default: finite data).
+    the exposure still contains, ``usable`` the pixels that may be used (default: finite data),
+    ``spike_directions`` the diffraction spikes' directions on the detector (:mod:`.spikes`; None:
+    no spike test).
     Official scheme: a pixel is flagged when it exceeds the loose threshold (snr[1], scale[1]) and a
     pixel of its 3x3 neighbourhood exceeds the strict one (snr[0], scale[0]); see the module
     docstring for what is added. Unusable pixels are never flagged.
@@ -652,4 +696,12 @@ def flag_outliers(data, err, blotted, coverage, background, settings: FlagSettin
         mask |= _source_cosmic_rays(image, err, usable, cores, grows, templates, settings.source_sharpness)
         if single_crs:
             mask |= _single_coverage_cosmic_rays(image, err, usable, single, templates, settings)
+    if spike_directions is not None and settings.spike_reach > 0 and mask.any():
+        thresholds = [
+            lambda iy, ix, snr=snr, scale=scale: snr * noise[iy, ix] + scale * deriv[iy, ix] + extra[iy, ix]
+            for snr, scale in ((snr1, scale1), (snr2, scale2))
+        ]
+        mask = _off_spikes(
+            mask, diff, noise, coverage, usable, thresholds, spike_directions, settings.spike_reach
+        )
     return mask & usable, psf_term

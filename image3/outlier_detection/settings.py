@@ -36,6 +36,7 @@ class FlagSettings:
     lacosmic_objlim: float = 5.0
     lacosmic_sharpness: float = 3.0
     source_sharpness: float = 5.0
+    spike_reach: int = 16
 
     def __post_init__(self):
         threshold_pair(self.snr, "snr")

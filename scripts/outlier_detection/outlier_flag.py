@@ -15,6 +15,7 @@ from image3.jobs import run
 from image3.outlier_detection.files import read_median, write_mask
 from image3.outlier_detection.outliers import blotted_median, flag_outliers
 from image3.outlier_detection.settings import FlagSettings
+from image3.outlier_detection.spikes import spike_directions
 from image3.resample.grid import read_grid
 from image3.skymatch.store import read_sky_entry
 from image3.wcs.geometry import read_geometry
@@ -31,8 +32,9 @@ def main():
         log.warning("one exposure: outlier detection skipped")
         mask, psf_term = np.zeros(data.shape, bool), [0.0, 0.0]
     else:
+        geometry = read_geometry(sm.input.geometry, name)
         if sm.params.resample_data:  # the median where this exposure lies on the grid, blotted
-            grid, geometry = read_grid(sm.input.grid), read_geometry(sm.input.geometry, name)
+            grid = read_grid(sm.input.grid)
             pixmap = geometry.pixel_map(grid.world_to_pixel)
             blotted, coverage = blotted_median(sm.input.median, pixmap, grid.shape)
         else:
@@ -41,7 +43,11 @@ def main():
         sky = lean.remaining_sky(read_sky_entry(sm.input.sky, name)["level"])
         usable = good_pixels(lean.arrays["dq"], "~DO_NOT_USE+NON_SCIENCE")  # nothing to add there
         settings = FlagSettings(**sm.params.flag)
-        mask, psf_term = flag_outliers(data, err, blotted, coverage, sky, settings, usable)
+        v3_pa = lean.reference_angles.get("roll_ref")
+        if v3_pa is None and settings.spike_reach > 0:
+            log.warning("no ROLL_REF: diffraction spikes' directions unknown, no spike test")
+        directions = None if v3_pa is None else spike_directions(geometry, v3_pa)
+        mask, psf_term = flag_outliers(data, err, blotted, coverage, sky, settings, usable, directions)
     log.info(
         "%d pixels flagged (%.4f %%), psf_term %.3f (%.3f where two overlap)",
         mask.sum(),
