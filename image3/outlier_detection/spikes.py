@@ -12,9 +12,10 @@ Pixels 0-based (x, y); angles in degrees, position angles east of north; sky off
 
 import numpy as np
 
-__all__ = ["SPIKE_LINES_DEG", "along_lines", "detector_directions", "spike_directions"]
+__all__ = ["OFF_LINE_DEG", "SPIKE_LINES_DEG", "along_lines", "detector_directions", "spike_directions"]
 
 SPIKE_LINES_DEG = (0.0, 60.0, 120.0, 90.0)  # lines through a star, degrees from +V3
+OFF_LINE_DEG = 15.0  # the lines either side a spike's level is compared with (a spike is narrow)
 
 
 def detector_directions(xs, ys, ra, dec, position_angles):
@@ -53,10 +54,13 @@ def along_lines(image, iy, ix, directions, reach, first=2):
     every pixel from ``first`` to ``reach`` pixels away (bilinear interpolation; samples touching
     NaN pixels or beyond the edges left out; a side with fewer than half its samples left, at an
     edge or a saturated core, gives way to the other side's median); the largest of these over
-    ``directions`` ((m, 2) unit vectors (dx, dy)). A feature that runs along a direction to both
+    ``directions`` ((m, 2) unit vectors (dx, dy)), less the larger of the same along the lines
+    ``OFF_LINE_DEG`` to either side (clipped at 0). A feature that runs along a direction to both
     sides (a diffraction spike, also where its brightness falls off along it) keeps about its
     level; one that does not reach about (first + reach) / 2 pixels to both sides drops to the
-    sky's (a cosmic-ray track would have to lie along a spike and be twice that long).
+    sky's (a cosmic-ray track would have to lie along a spike and be twice that long), and one as
+    bright off the line as on it (a star's round wings: a static star seen by one exposure of a
+    moving target's) is no spike.
     Returns float64 (len(iy),), NaN where no direction has enough samples.
     """
     iy, ix = np.asarray(iy, float), np.asarray(ix, float)
@@ -64,17 +68,31 @@ def along_lines(image, iy, ix, directions, reach, first=2):
     best = np.full(np.size(iy), np.nan)
     if steps.size == 0:
         return best
-    for dx, dy in np.asarray(directions, float):
-        up, down = (
-            np.clip(
-                _median(_bilinear(image, iy[:, None] + dy * offsets, ix[:, None] + dx * offsets)), 0, None
-            )
-            for offsets in (steps, -steps)
-        )
-        level = np.sqrt(up * down)  # NaN when either side is short: then the other side's
-        level = np.where(np.isfinite(level), level, np.fmin(up, down))
-        best = np.fmax(best, level)
+    for direction in np.asarray(directions, float):
+        off = [
+            _line_level(image, iy, ix, _turned(direction, a), steps) for a in (OFF_LINE_DEG, -OFF_LINE_DEG)
+        ]
+        level = _line_level(image, iy, ix, direction, steps) - np.fmax(*off)
+        best = np.fmax(best, np.clip(level, 0, None))
     return best
+
+
+def _line_level(image, iy, ix, direction, steps):
+    """The geometric mean of the medians of ``image`` at ``steps`` pixels to both sides of (iy,
+    ix) along ``direction`` (negative medians count as 0; a short side gives way to the other)."""
+    dx, dy = direction
+    up, down = (
+        np.clip(_median(_bilinear(image, iy[:, None] + dy * offsets, ix[:, None] + dx * offsets)), 0, None)
+        for offsets in (steps, -steps)
+    )
+    level = np.sqrt(up * down)  # NaN when either side is short: then the other side's
+    return np.where(np.isfinite(level), level, np.fmin(up, down))
+
+
+def _turned(direction, degrees):
+    """``direction`` (dx, dy) turned by ``degrees`` on the detector."""
+    a = np.deg2rad(degrees)
+    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ direction
 
 
 def _bilinear(image, y, x):
