@@ -150,7 +150,7 @@ def psf_wings(flux_jy, x, y, to_v2v3, shape, *, filter_name, pixel_scale, fracti
     lam_d = lambda_over_d_pixels(filter_name, pixel_scale) * pixel_scale  # arcsec
     r0, r_halo, sigma = 2.0 * lam_d, 10.0 * lam_d, 0.45 * lam_d
     rays = spike_angles()
-    per_ray = flux_jy * fraction / sum(w for a, w in rays if w == 1.0)
+    per_ray = flux_jy * _main_ray_share(fraction)
     peak_density = per_ray * (2 / np.pi) * r0 / (np.sqrt(2 * np.pi) * sigma)  # Jy/arcsec^2 x arcsec^2
     reach = np.sqrt(peak_density / (_WING_LIMIT * noise_jy_arcsec2))
     if reach <= 2 * r_halo:  # below the noise beyond the core: not worth drawing
@@ -188,11 +188,14 @@ def psf_wings(flux_jy, x, y, to_v2v3, shape, *, filter_name, pixel_scale, fracti
     return (slice(y0, y1), slice(x0, x1)), binned
 
 
+def _main_ray_share(fraction):
+    """The share of a star's flux in one main spike when the six carry ``fraction``."""
+    return fraction / sum(1 for _, w in spike_angles() if w == 1.0)
+
+
 def wing_fraction(fraction):
     """The share of a star's flux its wings take from its core (rays + halo)."""
-    rays = spike_angles()
-    main = sum(w for a, w in rays if w == 1.0)
-    return fraction * sum(w for a, w in rays) / main + HALO_FRACTION
+    return _main_ray_share(fraction) * sum(w for _, w in spike_angles()) + HALO_FRACTION
 
 
 def saturation(signal, gain, exptime, group_time, full_well_e):
