@@ -199,17 +199,16 @@ def engage(workflow, log_path, **server_options) -> bool:
     from snakemake import __version__
 
     missing = missing_snakemake_internals()
+    executor_unknown = any(name.startswith("snakemake.workflow:") for name in missing)
+    if not executor_unknown and (not workflow.local_exec or workflow.touch):
+        return False
     if missing:
         _warn_once(
             f"this Snakemake ({__version__}) lacks {', '.join(missing)}, which the hook on its "
             "script jobs relies on (image3/job_server.py SNAKEMAKE_INTERNALS): each job starts its own "
             "Python (slower)"
         )
-    if any(name.startswith("snakemake.workflow:") for name in missing):
-        return False  # the run's executor is unknown: no server
-    if not workflow.local_exec or workflow.touch:
-        return False
-    return bool(start(log_path, **server_options)) and take_over_script_jobs()
+    return not executor_unknown and bool(start(log_path, **server_options)) and take_over_script_jobs()
 
 
 def take_over_script_jobs() -> bool:

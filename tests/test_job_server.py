@@ -311,6 +311,23 @@ def test_each_job_sees_its_own_tmpdir_and_a_disengaged_hook_is_reported_once(
         assert warning in warnings[0]
 
 
+def test_no_warning_where_no_job_runs_by_design(tmp_path):
+    """With --touch no job runs and no server starts: nothing to report, even with an internal
+    missing (as on a cluster, where the jobs run elsewhere)."""
+    (tmp_path / "Snakefile").write_text(CONTRACT_SNAKEFILE)
+    (tmp_path / "contract_job.py").write_text(CONTRACT_SCRIPT)
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).touch()
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--touch", "--forceall", "a.txt", "b.txt",
+         "--config", "case=no benchmarked", f"tmpdir={tmp_path}"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "image3 job server" not in result.stderr
+    assert not (tmp_path / "server.log").exists()
+
+
 def test_missing_snakemake_internals_are_named(monkeypatch):
     """Each internal the hook relies on is checked: the script runner's attributes (as its
     ``__init__`` arguments), ``execute_script``'s arguments, ``benchmarked``."""
