@@ -10,23 +10,28 @@ and how many at once; only the start-up of each job's Python is skipped.
 
 Two ways in: :func:`take_over_script_jobs` makes Snakemake's own process send each script job to
 the server (no Python is started for the job at all), and :func:`hand_off`, a job script's first
-statement, does it from the job's process when Snakemake started one anyway (another Snakemake
-version, say). Nothing changes for the job when no server runs (a cluster job, ``job_server:
-false``, ``--no-hooks``, another Python environment, the server gone): the script runs in its own
-process as before.
+statement, does it from the job's process when Snakemake started one anyway (a Snakemake lacking
+one of the internals the hook relies on, :data:`SNAKEMAKE_INTERNALS`, say). Nothing changes for
+the job when no server runs (a cluster job, ``job_server: false``, ``--no-hooks``, another Python
+environment, the server gone): the script runs in its own process as before. :func:`engage`, from
+the Snakefile's ``onstart``, does all this, and says so once in the run's log when the server or the
+hook is not engaged for a reason the user can act on (Snakemake lacks an internal, the server did
+not start or stopped), not when that is by design (cluster runs, ``--touch``).
 
 The server lives as long as the Snakemake process that started it: it exits when that process
 exits (``atexit``) or dies (it polls its parent), and a child exits when its job's connection
 closes (Snakemake cancelled the job, or died). This module imports only the standard library (and
-Snakemake's, inside :func:`take_over_script_jobs`), so a job pays nothing for the hand-off and
-Snakemake nothing for starting the server.
+Snakemake's, inside the functions Snakemake's process calls), so a job pays nothing for the
+hand-off and Snakemake nothing for starting the server.
 """
 
 import atexit
 import contextlib
 import gc
 import importlib
+import inspect
 import json
+import logging
 import os
 import pkgutil
 import runpy
@@ -46,8 +51,11 @@ __all__ = [
     "ENV_VAR",
     "FIRST",
     "PRELOAD",
+    "SNAKEMAKE_INTERNALS",
+    "engage",
     "hand_off",
     "in_worker",
+    "missing_snakemake_internals",
     "serve",
     "start",
     "take_over_script_jobs",
@@ -95,11 +103,66 @@ READY_TIMEOUT = 120
 
 _MAX_MESSAGE = 1 << 20  # bytes of one job request (JSON), environment included
 _in_worker = False
+_warned = set()  # the warnings this process gave (_warn_once)
+_warn_lock = threading.Lock()
 
 
 def in_worker() -> bool:
     """Whether this process is a job run by the server (a forked child)."""
     return _in_worker
+
+
+# --- Snakemake's internals the hook relies on ------------------------------------------------------
+
+SNAKEMAKE_INTERNALS = {
+    "snakemake.script:PythonScript.execute_script(self, fname, edit)": "runs a script job: the hook "
+    "replaces it, and calls it for the jobs it leaves to Snakemake",
+    "snakemake.script:PythonScript.conda_env": "set: the job runs in a conda environment (left to Snakemake)",
+    "snakemake.script:PythonScript.container_img": "set: the job runs in a container (left to Snakemake)",
+    "snakemake.script:PythonScript.env_modules": "set: the job loads environment modules (left to Snakemake)",
+    "snakemake.script:PythonScript.threads": "the job's threads: its OMP_NUM_THREADS and the like",
+    "snakemake.script:PythonScript.resources": "the job's resources: tmpdir is its TMPDIR",
+    "snakemake.script:PythonScript.bench_record": "the job's benchmark record, or None",
+    "snakemake.benchmark:benchmarked(pid, benchmark_record)": "measures the job's process into its record",
+    "snakemake.workflow:Workflow.local_exec": "False when jobs run elsewhere (a cluster): no server then",
+    "snakemake.workflow:Workflow.touch": "True for --touch (no job runs): no server then",
+}
+"""What of Snakemake, none of it its documented API, :func:`engage` and :func:`take_over_script_jobs`
+rely on (in Snakemake 9's ``script/__init__.py``, ``shell.py``, ``benchmark.py``, ``workflow.py``),
+and what for: ``module:object.attribute``, with a callable's first arguments. An attribute of a
+class is there when the class has it or its ``__init__`` takes an argument of that name (the script
+runner keeps each argument under its own name). :func:`missing_snakemake_internals` checks them all;
+a Snakemake lacking one runs the workflow without the hook (see :func:`engage`)."""
+
+
+def missing_snakemake_internals() -> list[str]:
+    """The entries of :data:`SNAKEMAKE_INTERNALS` that this Snakemake lacks ([] when it has them all)."""
+    return [name for name in SNAKEMAKE_INTERNALS if not _has_internal(name)]
+
+
+def _has_internal(name) -> bool:
+    """Whether ``name`` (an entry of :data:`SNAKEMAKE_INTERNALS`) exists in this Snakemake."""
+    module_name, _, rest = name.partition(":")
+    path, _, args = rest.partition("(")
+    *owners, attribute = path.split(".")
+    try:
+        owner = importlib.import_module(module_name)
+    except ImportError:
+        return False
+    for part in owners:
+        owner = getattr(owner, part, None)
+    if not hasattr(owner, attribute):
+        return inspect.isclass(owner) and attribute in _arguments(owner.__init__)
+    wanted = [arg.strip() for arg in args.rstrip(")").split(",") if arg.strip()]
+    return _arguments(getattr(owner, attribute))[: len(wanted)] == wanted
+
+
+def _arguments(function):
+    """The names of ``function``'s arguments ([] when it has no signature)."""
+    try:
+        return list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return []
 
 
 # --- the job's side --------------------------------------------------------------------------------
@@ -121,6 +184,33 @@ def hand_off() -> None:
         sys.exit(status)
 
 
+def engage(workflow, log_path, **server_options) -> bool:
+    """Start the server for this run and let Snakemake send it the script jobs (the Snakefile's
+    ``onstart``, with config ``job_server: true``); whether Snakemake's script jobs go to it.
+
+    ``workflow``: Snakemake's ``Workflow``. Nothing starts, by design, when the jobs run elsewhere
+    (a cluster executor) or none runs (``--touch``). One warning in the run's log says why the jobs
+    do not go to the server from Snakemake itself when this Snakemake lacks one of
+    :data:`SNAKEMAKE_INTERNALS` (it names them) or the server does not start (:func:`start`); the
+    workflow then runs as in plain Snakemake, each job in its own Python (slower), which hands
+    itself to the server if there is one (:func:`hand_off`). ``server_options``: :func:`start`'s
+    ``first`` and ``preload``.
+    """
+    from snakemake import __version__
+
+    missing = missing_snakemake_internals()
+    executor_unknown = any(name.startswith("snakemake.workflow:") for name in missing)
+    if not executor_unknown and (not workflow.local_exec or workflow.touch):
+        return False
+    if missing:
+        _warn_once(
+            f"this Snakemake ({__version__}) lacks {', '.join(missing)}, which the hook on its "
+            "script jobs relies on (image3/job_server.py SNAKEMAKE_INTERNALS): each job starts its own "
+            "Python (slower)"
+        )
+    return not executor_unknown and bool(start(log_path, **server_options)) and take_over_script_jobs()
+
+
 def take_over_script_jobs() -> bool:
     """Make this Snakemake process send its Python ``script:`` jobs to the server itself.
 
@@ -129,30 +219,32 @@ def take_over_script_jobs() -> bool:
     and more of every job before :func:`hand_off` is reached). Once this is called, a job that
     would run in this very Python (no conda environment, container or environment modules) is
     sent to the server from Snakemake's job thread instead: the server's child runs the same
-    temporary script, with the job's working directory, environment (the thread variables
-    Snakemake sets for a job included) and streams, and its exit status fails the job as a
-    process's would. The benchmark record measures that child. Returns False, changing nothing,
-    when this Snakemake has no such hook (jobs then go through :func:`hand_off`).
+    temporary script, with the job's working directory, environment (with the variables
+    Snakemake's ``shell`` sets for a job: its threads, its ``tmpdir`` resource) and streams, and its
+    exit status fails the job as a process's would. The benchmark record measures that child.
+    Returns False, changing nothing, when this Snakemake lacks one of :data:`SNAKEMAKE_INTERNALS`
+    (jobs then go through :func:`hand_off`). Should the server be gone, the run's log says so once
+    and the jobs run through Snakemake's own ``execute_script``.
     """
-    try:
-        from snakemake.script import PythonScript
-    except ImportError:
+    if missing_snakemake_internals():
         return False
-    through_a_process = getattr(PythonScript, "execute_script", None)
-    if through_a_process is None or getattr(through_a_process, "_image3", False):
-        return through_a_process is not None
+    from snakemake.script import PythonScript
+
+    through_a_process = PythonScript.execute_script
+    if getattr(through_a_process, "_image3", False):
+        return True
 
     def execute_script(self, fname, edit=False):
-        local = not (
-            edit
-            or getattr(self, "conda_env", True)
-            or getattr(self, "container_img", True)
-            or getattr(self, "env_modules", True)
-        )
         status = None
-        if local and os.environ.get(ENV_VAR):
-            env = {**os.environ, **_thread_variables(getattr(self, "threads", 1))}
-            status = _run_in_server([fname], env, getattr(self, "bench_record", None))
+        address = os.environ.get(ENV_VAR)
+        if address and not (edit or self.conda_env or self.container_img or self.env_modules):
+            env = {**os.environ, **_job_variables(self.threads, self.resources)}
+            status = _run_in_server([fname], env, self.bench_record)
+            if status is None:
+                _warn_once(
+                    f"the server at {address} is gone (its log: logs/job_server.log in the outdir): "
+                    "the run's remaining jobs start their own Python (slower)"
+                )
         if status is None:
             return through_a_process(self, fname, edit)
         if status:
@@ -164,12 +256,27 @@ def take_over_script_jobs() -> bool:
     return True
 
 
-def _thread_variables(threads):
-    """The environment variables Snakemake's ``shell`` sets for a job of ``threads`` threads."""
+def _job_variables(threads, resources):
+    """The environment variables Snakemake's ``shell`` sets for a job (``snakemake/shell.py``):
+    its ``threads`` for the numerical libraries, and its ``tmpdir`` resource, if any, as its
+    temporary folder."""
     names = ("OMP", "GOTO", "OPENBLAS", "MKL", "NUMEXPR")
     variables = {f"{name}_NUM_THREADS": str(threads) for name in names}
     variables["VECLIB_MAXIMUM_THREADS"] = str(threads)
+    tmpdir = resources.get("tmpdir")
+    if tmpdir:
+        variables.update(dict.fromkeys(("TMPDIR", "TMP", "TEMPDIR", "TEMP"), str(tmpdir)))
     return variables
+
+
+def _warn_once(message):
+    """A warning in the Snakemake run's log (Snakemake's logger; stderr should it be named otherwise),
+    once per process, i.e. per run. Formatted here: Snakemake prints a record's message as it is."""
+    with _warn_lock:
+        if message in _warned:
+            return
+        _warned.add(message)
+    logging.getLogger("snakemake.logging").warning(f"image3 job server: {message}")
 
 
 def _run_in_server(argv, env, bench_record=None):
@@ -225,8 +332,9 @@ def _read_reply(replies):
 # --- the server's side -----------------------------------------------------------------------------
 
 
-def start(log_path, *, first=FIRST, preload=PRELOAD) -> str:
-    """Start a job server for this process's jobs; return its socket path (also set in ENV_VAR).
+def start(log_path, *, first=FIRST, preload=PRELOAD) -> str | None:
+    """Start a job server for this process's jobs; return its socket path (also set in ENV_VAR), or
+    None, with a warning in the run's log, if it failed before it was ready.
 
     The server is a child of this process: its output goes to ``log_path``, it stops when this
     process exits, and every job this process starts afterwards inherits the socket path. It
@@ -265,7 +373,9 @@ def start(log_path, *, first=FIRST, preload=PRELOAD) -> str:
     os.close(ready_to_write)
     atexit.register(_stop, server, socket_dir)
     with os.fdopen(ready, "rb") as signal_pipe:  # a byte when ready; EOF if the server failed
-        select.select([signal_pipe], [], [], READY_TIMEOUT)
+        if select.select([signal_pipe], [], [], READY_TIMEOUT)[0] and not signal_pipe.read(1):
+            _warn_once(f"did not start (its log: {log_path}): each job starts its own Python (slower)")
+            return None
     os.environ[ENV_VAR] = address
     return address
 
@@ -450,6 +560,10 @@ def _become(request, fds):
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    # The server's warm-up fixed its temporary folder (tempfile.gettempdir() keeps the first answer):
+    # the job's is the one its environment names (TMPDIR: Snakemake's tmpdir resource), as in a fresh
+    # Python.
+    tempfile.tempdir = None
     sys.argv = list(request["argv"])
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)

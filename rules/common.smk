@@ -531,11 +531,12 @@ def start_job_server():
     """Local runs: start the warm job server the job scripts hand themselves to (config job_server).
 
     Snakemake then sends its script jobs to the server itself (no Python started per job). Jobs on
-    a cluster run elsewhere, in their own Python; they never see it.
+    a cluster run elsewhere, in their own Python; they never see it. The run's log says when the
+    server or Snakemake's hook is not engaged for a reason the user can act on
+    (image3/job_server.py, engage).
     """
-    if config["job_server"] and workflow.local_exec and not workflow.touch:
-        job_server.start(f"{OUT}/logs/job_server.log")
-        job_server.take_over_script_jobs()
+    if config["job_server"]:
+        job_server.engage(workflow, f"{OUT}/logs/job_server.log")
 
 
 def end_of_run():

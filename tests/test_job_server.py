@@ -229,3 +229,121 @@ def test_snakemake_sends_script_jobs_to_the_server_itself(tmp_path):
     benchmark = (tmp_path / "ok.tsv").read_text().splitlines()
     max_rss = float(dict(zip(benchmark[0].split("\t"), benchmark[1].split("\t"), strict=True))["max_rss"])
     assert max_rss > 60, benchmark
+
+
+# --- the contract with Snakemake (job_server.SNAKEMAKE_INTERNALS, engage) ---------------------------
+
+# A workflow whose onstart engages the server as the real one does (job_server.engage), in one of
+# four cases (config "case"): all is well; a Snakemake without snakemake.benchmark.benchmarked; a
+# server that dies before it is ready; a server gone once the run has started (its address no longer
+# answers). Each job has its own tmpdir resource.
+CONTRACT_SNAKEFILE = """
+import os
+import snakemake.benchmark
+from image3 import job_server
+
+onstart:
+    case = config["case"]
+    if case == "no benchmarked":
+        del snakemake.benchmark.benchmarked
+    first = ("server_dies",) if case == "server fails" else ("fixes_its_tmp",)
+    job_server.engage(workflow, "server.log", first=first, preload=())
+    if case == "server gone":
+        os.environ[job_server.ENV_VAR] = os.path.abspath("gone.sock")
+
+rule job:
+    output: "{name}.txt"
+    resources: tmpdir=config["tmpdir"]
+    script: "contract_job.py"
+"""
+
+CONTRACT_SCRIPT = """
+import os, tempfile
+from image3.job_server import hand_off, in_worker
+hand_off()
+with open(snakemake.output[0], "w") as out:
+    print(in_worker(), tempfile.gettempdir(), os.environ.get("TMPDIR"), file=out)
+"""
+
+# Modules the server imports before it is ready (its ``first``), from the work directory: one asks
+# for the temporary folder, as the server's warm-up does (tempfile keeps the first answer); the
+# other kills the server.
+SERVER_MODULES = {
+    "fixes_its_tmp.py": "import tempfile\ntempfile.gettempdir()\n",
+    "server_dies.py": "import os\nos._exit(3)\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "in_worker", "warning"),
+    [
+        ("engaged", "True", None),
+        ("no benchmarked", "True", "lacks snakemake.benchmark:benchmarked(pid, benchmark_record), which"),
+        ("server fails", "False", "did not start (its log: server.log)"),
+        ("server gone", "False", "is gone (its log: logs/job_server.log in the outdir)"),
+    ],
+)
+def test_each_job_sees_its_own_tmpdir_and_a_disengaged_hook_is_reported_once(
+    tmp_path, case, in_worker, warning
+):
+    """Whether Snakemake sends its jobs to the server (engaged), each job's own Python hands itself
+    to it (no benchmarked: the hook's internals missing), or no server serves them (failed, gone),
+    the run completes, each job's temporary folder is its ``tmpdir`` resource, not the server's
+    (before the fix every job run by the server had the server's, /tmp), and when the jobs do not
+    go to the server from Snakemake itself the run's log says why, once (two jobs)."""
+    job_tmp = tmp_path / "job_tmp"
+    job_tmp.mkdir()
+    (tmp_path / "Snakefile").write_text(CONTRACT_SNAKEFILE)
+    (tmp_path / "contract_job.py").write_text(CONTRACT_SCRIPT)
+    for name, text in SERVER_MODULES.items():
+        (tmp_path / name).write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "a.txt", "b.txt",
+         "--config", f"case={case}", f"tmpdir={job_tmp}"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for name in ("a", "b"):
+        assert (tmp_path / f"{name}.txt").read_text().split() == [in_worker, str(job_tmp), str(job_tmp)]
+    warnings = [line for line in result.stderr.splitlines() if "image3 job server:" in line]
+    assert len(warnings) == (warning is not None), warnings
+    if warning:
+        assert warning in warnings[0]
+
+
+def test_no_warning_where_no_job_runs_by_design(tmp_path):
+    """With --touch no job runs and no server starts: nothing to report, even with an internal
+    missing (as on a cluster, where the jobs run elsewhere)."""
+    (tmp_path / "Snakefile").write_text(CONTRACT_SNAKEFILE)
+    (tmp_path / "contract_job.py").write_text(CONTRACT_SCRIPT)
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).touch()
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--touch", "--forceall", "a.txt", "b.txt",
+         "--config", "case=no benchmarked", f"tmpdir={tmp_path}"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "image3 job server" not in result.stderr
+    assert not (tmp_path / "server.log").exists()
+
+
+def test_missing_snakemake_internals_are_named(monkeypatch):
+    """Each internal the hook relies on is checked: the script runner's attributes (as its
+    ``__init__`` arguments), ``execute_script``'s arguments, ``benchmarked``."""
+    import snakemake.api  # noqa: F401 (snakemake.workflow imports only after it, as in a run)
+    import snakemake.benchmark
+    from snakemake.script import PythonScript
+
+    assert job_server.missing_snakemake_internals() == []
+    monkeypatch.setattr(PythonScript, "__init__", lambda self, *args, **kwargs: None)
+    monkeypatch.setattr(PythonScript, "execute_script", lambda self, path: None)
+    monkeypatch.delattr(snakemake.benchmark, "benchmarked")
+    script = "snakemake.script:PythonScript."
+    assert job_server.missing_snakemake_internals() == [
+        f"{script}execute_script(self, fname, edit)",
+        *(f"{script}{name}" for name in ("conda_env", "container_img", "env_modules", "threads")),
+        *(f"{script}{name}" for name in ("resources", "bench_record")),
+        "snakemake.benchmark:benchmarked(pid, benchmark_record)",
+    ]
+    assert not job_server.take_over_script_jobs()
