@@ -1,9 +1,10 @@
 """Snakemake's planning time for a large association: ``snakemake -n`` (the DAG alone) on N members.
 
-Makes N small level-2b files (the headers of one simulated exposure, an 8 x 8 SCI: the workflow
-reads only headers while it loads), an image3 association of them, and times a dry run of the
-workflow on it, with and without tiles. The tile jobs themselves are not planned: they follow the
-tile index, a checkpoint, which needs the exposures' geometry (a dry run plans up to it).
+Makes N small level-2b files (the headers and ASDF tree of one simulated exposure, 8 x 8 arrays:
+the workflow reads only headers and the tree's text while it loads), an image3 association of them,
+and times a dry run of the workflow on it, with and without tiles. The tile jobs themselves are not
+planned: they follow the tile index, a checkpoint, which needs the exposures' geometry (a dry run
+plans up to it).
 
     python bench/dag_planning.py --counts 1000 10000 --template demo/jw..._cal.fits
 
@@ -37,13 +38,17 @@ def parse_args(argv=None):
 
 
 def small_copy(template: Path, path: Path):
-    """``path``: the template's primary and SCI headers with an 8 x 8 SCI (and DQ), nothing else."""
+    """``path``: the template's headers, its image extensions cut to 8 x 8 and its ASDF extension
+    (what the member scan at load checks; the tree's arrays are not read)."""
     with fits.open(template) as hdul:
-        primary, sci = hdul[0].header, hdul["SCI"].header
-    data = np.zeros((8, 8), np.float32)
-    hdus = [fits.PrimaryHDU(header=primary), fits.ImageHDU(data, header=sci, name="SCI")]
-    hdus.append(fits.ImageHDU(np.zeros((8, 8), np.uint32), name="DQ"))
-    fits.HDUList(hdus).writeto(path, overwrite=True)
+        hdus = [fits.PrimaryHDU(header=hdul[0].header)]
+        for hdu in hdul[1:]:
+            if hdu.is_image:
+                small = np.zeros((8, 8), hdu.data.dtype)
+                hdus.append(fits.ImageHDU(small, header=hdu.header, name=hdu.name))
+            else:
+                hdus.append(hdu.copy())
+        fits.HDUList(hdus).writeto(path, overwrite=True)
 
 
 def make_association(workdir: Path, template: Path, n: int) -> Path:

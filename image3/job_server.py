@@ -246,14 +246,32 @@ def take_over_script_jobs() -> bool:
                     "the run's remaining jobs start their own Python (slower)"
                 )
         if status is None:
-            return through_a_process(self, fname, edit)
+            try:
+                return through_a_process(self, fname, edit)
+            except subprocess.CalledProcessError as err:
+                _explain_kill(err.returncode)
+                raise
         if status:
+            _explain_kill(status)
             raise subprocess.CalledProcessError(status, f"{sys.executable} {fname}")
         return None
 
     execute_script._image3 = True
     PythonScript.execute_script = execute_script
     return True
+
+
+def _explain_kill(status):
+    """Say in the run's log what a job killed by SIGKILL (exit status -9, or 137 through a shell;
+    a server's child that ended without reporting a status) most likely met, since it could not say
+    it itself: the kernel's out-of-memory killer."""
+    if status in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        logging.getLogger("snakemake.logging").error(
+            "image3: a job was killed (SIGKILL), most likely because the machine ran out of memory: "
+            "run the same command with --retries 1 (a retry asks for more memory, mem_mb, and "
+            "Snakemake runs fewer such jobs at once under --resources mem_mb=...), with fewer "
+            "--cores, or with tiles (tiles.size) for a large mosaic"
+        )
 
 
 def _job_variables(threads, resources):
@@ -308,9 +326,8 @@ def _run_in_server(argv, env, bench_record=None):
                     reply = _read_reply(replies)
         except OSError:
             reply = None
-    if reply is None:
-        sys.stderr.write("image3 job server: the worker running this job died without a status\n")
-        return 1
+    if reply is None:  # the child was killed before it could report (the OOM killer's SIGKILL)
+        return -signal.SIGKILL
     return None if "declined" in reply else reply["status"]
 
 

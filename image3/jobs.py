@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from astropy.utils.exceptions import AstropyDeprecationWarning
 
 from . import job_server
-from .errors import InputError
+from .errors import InputError, MachineError, machine_error
 
 __all__ = ["prepare_libraries", "run"]
 
@@ -71,12 +71,18 @@ def _call(main):
 def run(main, log_path=None):
     """Call ``main()`` with logging to ``log_path`` (and stderr); exit 1 on any error.
 
-    An :class:`InputError` is reported as its message alone (it names the file or key); any other
-    exception with its traceback.
+    An :class:`InputError` or :class:`MachineError` (an OS error of a full, read-only, forbidden or
+    vanished folder, or MemoryError, become one: :func:`~image3.errors.machine_error`) is reported
+    as its message alone (it names the file, key or folder and the remedy); any other exception
+    with its traceback. A log file that cannot be written (the disk full) is not reported again.
     """
+    logging.raiseExceptions = False
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_path:
-        handlers.append(logging.FileHandler(log_path, mode="w"))
+        try:
+            handlers.append(logging.FileHandler(log_path, mode="w"))
+        except OSError as err:  # a full or read-only disk: the job's own outputs will say so
+            print(f"cannot write the job's log {log_path}: {err.strerror}", file=sys.stderr)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
     )
@@ -93,8 +99,15 @@ def run(main, log_path=None):
     start = time.perf_counter()
     try:
         _call(main)
-    except InputError as err:
+    except (InputError, MachineError) as err:
         log.error("%s", err)
+        sys.exit(1)
+    except (OSError, MemoryError) as err:
+        fault = machine_error(err)
+        if fault is None:
+            log.exception("job failed")
+        else:
+            log.error("%s", fault)
         sys.exit(1)
     except Exception:
         log.exception("job failed")

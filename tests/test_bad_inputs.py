@@ -127,6 +127,27 @@ def three_d_sci(dataset, data):
     return {"p": files}, {}
 
 
+def without_extension(ext):
+    """Member 1 with its ``ext`` extension removed (its ASDF tree still names it)."""
+
+    def prepare(dataset, data):
+        files = copy(dataset, data, 0, 1)
+        with fits.open(data / files[1]) as hdul:
+            del hdul[ext]
+            hdul.writeto(data / "edited.fits")
+        (data / "edited.fits").replace(data / files[1])
+        return {"p": files}, {}
+
+    return prepare
+
+
+def err_of_another_shape(dataset, data):
+    files = copy(dataset, data, 0, 1)
+    with fits.open(data / files[1], mode="update") as hdul:
+        hdul["ERR"].data = hdul["ERR"].data[:100]
+    return {"p": files}, {}
+
+
 def corrupt_asdf(dataset, data):
     """The ASDF extension's bytes overwritten (same size: the headers cannot tell)."""
     files = copy(dataset, data, 0, 1)
@@ -201,11 +222,17 @@ STOPS = [
         ["resample.pixel_scale", "resample.pixel_scale_ratio", "contradict"],
     ),
     Stops("unwritable_outdir", unwritable_outdir, ["outdir", "afile", "is not a folder"]),
-    # These stop in the first job that reads the culprit, so its message is in that job's log.
-    Stops("three_d_sci", three_d_sci, [FILES[1], "not a level-2b calibrated image"]),
+    Stops("three_d_sci", three_d_sci, [FILES[1], "not a level-2b calibrated image", "SCI is 3-D"]),
+    *(
+        Stops(f"no_{ext.lower()}", without_extension(ext), [FILES[1], f"no {ext} extension"])
+        for ext in ("ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT", "ASDF")
+    ),
+    Stops("no_area", without_extension("AREA"), [FILES[1], "extension(s) AREA, which it lacks"]),
+    Stops("err_of_another_shape", err_of_another_shape, [FILES[1], "ERR is 256 x 100, its SCI 256 x 256"]),
     Stops(
         "corrupt_asdf", corrupt_asdf, [FILES[1], "truncated or corrupt", "its ASDF extension cannot be read"]
     ),
+    # This stops in the first job that reads the culprit, so its message is in that job's log.
     Stops(
         "refcat_without_rows", refcat_without_rows, ["tweakreg.abs_refcat", "refcat.ecsv", "no usable rows"]
     ),

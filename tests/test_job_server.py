@@ -190,7 +190,8 @@ rule job:
     script: "job_script.py"
 """
 
-# Its job script: records where it ran and what it saw; a job named "fail" fails.
+# Its job script: records where it ran and what it saw; a job named "fail" fails, one named "killed"
+# is killed (SIGKILL).
 SNAKEMAKE_SCRIPT = """
 import os, sys, time
 from image3.job_server import in_worker
@@ -198,6 +199,8 @@ with open(snakemake.output[0], "w") as out:
     print(in_worker(), os.getpid(), os.getppid(), os.environ["OMP_NUM_THREADS"], file=out)
 held = b"x" * (60 << 20)  # 60 MiB written and held for a second: the benchmark measures this process
 time.sleep(1.2)
+if snakemake.wildcards.name == "killed":  # as the kernel's out-of-memory killer does
+    os.kill(os.getpid(), 9)
 sys.exit(3 if snakemake.wildcards.name == "fail" else 0)
 """
 
@@ -216,11 +219,15 @@ def run_workflow(workdir, *targets):
 def test_snakemake_sends_script_jobs_to_the_server_itself(tmp_path):
     """No Python is started per job: the job's process is a child of the server, which is a child
     of Snakemake; the job's thread variables are set; a failing script fails its job (and only it);
-    the benchmark measures the job's own process (60 MiB and more), not Snakemake's side."""
-    result = run_workflow(tmp_path, "ok.txt", "fail.txt")
+    the benchmark measures the job's own process (60 MiB and more), not Snakemake's side; a job
+    killed by SIGKILL (as by the out-of-memory killer) is explained in the run's log, once, and a
+    job that fails otherwise is not."""
+    result = run_workflow(tmp_path, "ok.txt", "fail.txt", "killed.txt")
     assert result.returncode != 0
     assert "Error in rule job" in result.stderr and "fail.txt" in result.stderr
     assert "returned non-zero exit status 3" in result.stderr
+    assert result.stderr.count("most likely because the machine ran out of memory") == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     in_worker, pid, parent, threads = (tmp_path / "ok.txt").read_text().split()[:4]
     assert (in_worker, threads) == ("True", "2")
     assert int(pid) != int(parent)  # forked by the server...

@@ -301,6 +301,33 @@ def test_run_killed_finishes_with_rerun_incomplete(demo, tmp_path, moment):
     assert rerun_jobs(work, SMALL) == {}
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs, which needs root")
+def test_full_disk_stops_with_one_line_and_the_same_command_resumes(demo, tmp_path):
+    """The outdir on a 4 MiB file system (the small demo writes about 26): the run stops with one
+    line naming the file it could not write and what to do, no traceback, nothing half-written;
+    once space is freed the same command finishes with the uninterrupted run's products."""
+    work = copy_workdir(demo, tmp_path / "work")
+    results = work / "results"
+    shutil.rmtree(results)
+    results.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(results)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        result = snakemake(work, check=False)
+        logs = "".join(p.read_text(errors="replace") for p in results.rglob("*.log"))
+        seen = result.stdout + result.stderr + logs
+        assert result.returncode != 0
+        assert f"no space left on the disk writing {results}/" in seen, seen[-3000:]
+        assert "free space there or set outdir on a larger disk" in seen
+        assert "Traceback" not in seen, seen[-5000:]
+        assert not [p for p in results.rglob("*") if ".tmp" in p.name]
+        subprocess.run(["mount", "-o", "remount,size=200m", str(results)], check=True)
+        snakemake(work)
+        assert_same_bytes_but_dates(_products(demo), _products(work))
+    finally:
+        subprocess.run(["umount", "-l", str(results)])
+
+
 def test_added_member_runs_its_own_jobs_and_the_products(demo, tmp_path):
     """A user association with N-1 of the demo's exposures, then all N: the new member's source
     catalog and the per-product jobs (and so every crf) run, the other members' catalogs are not

@@ -4,6 +4,7 @@ header-only reads cheap enough for the workflow while it builds the DAG (astropy
 imported on first use, not by importing this module)."""
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,12 +227,19 @@ def moving_target_position(path) -> tuple:
 class HeaderScan:
     """What :func:`scan_headers` read of a FITS file: every HDU's name and the asked-for keywords of
     its primary header (``primary``) and of its first ``SCI`` extension (``sci``; empty when none).
-    ``sci_ndim`` is the SCI array's number of axes (0 when there is no SCI extension)."""
+    ``sci_ndim`` is the SCI array's number of axes (0 when there is no SCI extension); ``shapes``
+    each named extension's array shape (numpy order: rows first; the first of a name);
+    ``asdf_sources`` the extensions the ASDF tree stores its arrays in (``"DQ"`` for
+    ``source: fits:DQ,1``) and ``asdf_wcs`` whether that tree holds a gwcs (None: no ASDF
+    extension)."""
 
     hdus: list
     primary: dict
     sci: dict
     sci_ndim: int = 0
+    shapes: dict = field(default_factory=dict)
+    asdf_sources: set = field(default_factory=set)
+    asdf_wcs: bool | None = None
 
 
 _STRUCTURE_KEYS = {"BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "EXTNAME"}
@@ -290,6 +298,11 @@ def scan_headers(path, primary_keys=(), sci_keys=()) -> HeaderScan:
                     scan.primary = {k: cards.get(k) for k in primary_keys}
                 elif name.upper() == "SCI" and not scan.sci_ndim:
                     scan.sci, scan.sci_ndim = {k: cards.get(k) for k in sci_keys}, len(naxis)
+                if name.upper() == "ASDF" and scan.asdf_wcs is None:
+                    f.seek(header_end)
+                    if not _read_asdf_tree(scan, f.read(data_end - header_end)):
+                        raise _corrupt(path, "its ASDF extension cannot be read (it holds no ASDF file)")
+                scan.shapes.setdefault(name.upper(), tuple(naxis[::-1]))
                 scan.hdus.append(name)
                 offset = header_end + -(-(data_end - header_end) // 2880) * 2880
     except FileNotFoundError:
@@ -299,6 +312,21 @@ def scan_headers(path, primary_keys=(), sci_keys=()) -> HeaderScan:
     if not scan.hdus:
         raise InputError(f"{path}: not a FITS file (it is empty)")
     return scan
+
+
+_ASDF_SOURCE = re.compile(rb"source:\s*fits:([A-Za-z0-9_]+),")
+_GWCS_TAG = re.compile(rb"wcs:\s*!<?tag:stsci\.edu:gwcs/wcs-")
+
+
+def _read_asdf_tree(scan, data: bytes) -> bool:
+    """From the ASDF extension's bytes (a binary table of one cell holding an ASDF file): the
+    FITS extensions its arrays live in and whether it holds a gwcs (``meta.wcs``), by their YAML
+    tags and keys (no YAML parsed). False when the bytes hold no ASDF file."""
+    if b"#ASDF " not in data[:4096]:
+        return False
+    scan.asdf_sources = {m.decode().upper() for m in _ASDF_SOURCE.findall(data)}
+    scan.asdf_wcs = _GWCS_TAG.search(data) is not None
+    return True
 
 
 def _read_header(f, path, offset, index, wanted):

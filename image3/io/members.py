@@ -10,7 +10,15 @@ import math
 from ..errors import InputError
 from .fits_read import HeaderScan, scan_headers
 
-__all__ = ["PRIMARY_KEYS", "SETUP_KEYS", "check_setup", "scan_members"]
+__all__ = [
+    "PRIMARY_KEYS",
+    "REQUIRED_ARRAYS",
+    "SETUP_KEYS",
+    "check_setup",
+    "check_structure",
+    "scan_members",
+    "structure_problems",
+]
 
 # The primary keywords read from every member, and those the members of one product must share.
 SETUP_KEYS = ("INSTRUME", "FILTER", "PUPIL")
@@ -21,13 +29,67 @@ SCI_KEYS = ("PIXAR_A2",)
 PIXEL_SCALE_TOLERANCE = 0.1
 
 
+# The arrays every step may read, beside SCI, each of SCI's shape, and who needs it. None has a safe
+# default: without DQ a file has lost its saturated, dead, hot and jump-flagged (cosmic-ray) pixels,
+# which would be drizzled as good; without ERR or a variance the mosaic's errors and weights cannot
+# be made.
+REQUIRED_ARRAYS = {
+    "ERR": "outlier detection's thresholds and the catalog's errors",
+    "DQ": "every step's pixel flags (saturated, dead, hot, cosmic rays)",
+    "VAR_POISSON": "resample's variance arrays",
+    "VAR_RNOISE": "resample's and outlier detection's inverse-variance weights",
+    "VAR_FLAT": "resample's variance arrays",
+}
+
+
 def scan_members(name, members) -> dict[str, HeaderScan]:
     """{member path: its HeaderScan} of product ``name``'s member files, checked: InputError naming
-    the file when one is truncated or not FITS, naming the members and their values when they
-    disagree on the instrument set-up (see :func:`check_setup`)."""
+    the file when one is truncated or not FITS, or lacks what the steps read (see
+    :func:`check_structure`), naming the members and their values when they disagree on the
+    instrument set-up (see :func:`check_setup`)."""
     scans = {str(m): scan_headers(m, PRIMARY_KEYS, SCI_KEYS) for m in members}
+    check_structure(name, scans)
     check_setup(name, scans)
     return scans
+
+
+def structure_problems(scan: HeaderScan) -> list[str]:
+    """What a member file lacks of a level-2b image as the steps read it: a 2-D SCI; ERR, DQ and
+    the three variance arrays of SCI's shape; an ASDF extension holding the WCS (a gwcs), and
+    every extension that tree keeps an array in (else the datamodel cannot be opened)."""
+    sci = scan.shapes.get("SCI")
+    if sci is None:
+        return ["no SCI extension"]
+    if len(sci) != 2:
+        return [f"its SCI is {len(sci)}-D, not a 2-D image"]
+    problems = []
+    for ext, needed_by in REQUIRED_ARRAYS.items():
+        shape = scan.shapes.get(ext)
+        if shape is None:
+            problems.append(f"no {ext} extension ({needed_by} need it)")
+        elif shape != sci:
+            problems.append(f"its {ext} is {_dims(shape)}, its SCI {_dims(sci)}")
+    if scan.asdf_wcs is None:
+        problems.append("no ASDF extension (the datamodel's tree with its WCS)")
+    elif not scan.asdf_wcs:
+        problems.append("no WCS (meta.wcs) in its ASDF tree: run assign_wcs (calwebb_image2) first")
+    lost = sorted(scan.asdf_sources - set(scan.shapes) - set(REQUIRED_ARRAYS))
+    if lost:
+        problems.append(f"its ASDF tree keeps arrays in extension(s) {', '.join(lost)}, which it lacks")
+    return problems
+
+
+def _dims(shape) -> str:
+    return " x ".join(map(str, shape[::-1])) if shape else "empty"
+
+
+def check_structure(name, scans: dict[str, HeaderScan]) -> None:
+    """Every member of product ``name`` is a level-2b image as the steps read it (see
+    :func:`structure_problems`); else an InputError listing each bad member and what it lacks."""
+    bad = {path: p for path, s in scans.items() if (p := structure_problems(s))}
+    if bad:
+        listing = "\n".join(f"  {path}: {'; '.join(p)}" for path, p in bad.items())
+        raise InputError(f"product {name}: not a level-2b calibrated image as the steps read it:\n{listing}")
 
 
 def _shown(value) -> str:
@@ -35,9 +97,9 @@ def _shown(value) -> str:
 
 
 def check_setup(name, scans: dict[str, HeaderScan]) -> None:
-    """The images of product ``name`` (members with a 2-D SCI; others are refused by the first job
-    that reads them) must agree on INSTRUME, FILTER and PUPIL, and their pixel scales within
-    ``PIXEL_SCALE_TOLERANCE``; else an InputError listing each member's value."""
+    """The images of product ``name`` (members with a 2-D SCI) must agree on INSTRUME, FILTER and
+    PUPIL, and their pixel scales within ``PIXEL_SCALE_TOLERANCE``; else an InputError listing each
+    member's value."""
     images = {path: s for path, s in scans.items() if s.sci_ndim == 2}
     for key in SETUP_KEYS:
         values = {path: s.primary.get(key) for path, s in images.items()}

@@ -50,9 +50,10 @@ def _level2b_like(path):
     sci = fits.ImageHDU(np.ones((30, 50), np.float32), name="SCI")
     sci.header.update(BUNIT="MJy/sr", PIXAR_A2=0.00096721)
     dq = fits.ImageHDU(np.zeros((30, 50), np.uint32), name="DQ")
-    table = fits.BinTableHDU.from_columns(
-        [fits.Column("ASDF_METADATA", "5000B", array=[np.arange(5000) % 256])]
-    )
+    tree = b"#ASDF 1.0.0\n%YAML 1.1\n---\ndata: !core/ndarray-1.0.0\n  source: fits:SCI,1\n"
+    tree += b"meta:\n  wcs: !<tag:stsci.edu:gwcs/wcs-1.4.0>\n    name: ''\n"
+    payload = np.frombuffer(tree.ljust(5000, b" "), np.uint8)
+    table = fits.BinTableHDU.from_columns([fits.Column("ASDF_METADATA", "5000B", array=[payload])])
     table.header["EXTNAME"] = "ASDF"
     fits.HDUList([primary, sci, dq, table]).writeto(path)
     return path
@@ -71,6 +72,8 @@ def test_header_scan_agrees_with_astropy(tmp_path):
         "MISSING": None,
     }
     assert scan.sci == {"PIXAR_A2": 0.00096721, "BUNIT": "MJy/sr"} and scan.sci_ndim == 2
+    assert scan.shapes["SCI"] == scan.shapes["DQ"] == (30, 50)
+    assert scan.asdf_sources == {"SCI"} and scan.asdf_wcs
 
 
 @pytest.mark.parametrize(
