@@ -10,8 +10,10 @@ it fires on the diffraction spikes and Airy rings.
   and a constant, fitted by least squares to the usable pixels around the core, give the lost
   pixels their values, so the star is detected and centred as if whole. The fit needs no PSF model:
   the model is symmetric about its centre, and within a few pixels of the peak a Gaussian follows
-  the diffraction core closely enough that the pixels missing on one side do not pull the centre
-  (0.009 pixel RMS from the truth over 67 such stars, as the same stars unsaturated, 0.010).
+  the diffraction core closely enough that the pixels missing on one side do not pull the centre.
+  Simulated F150W fields (8 seeds x 2 set-ups, 67 such stars): the fitted centres are 0.009 pixel
+  RMS from the truth, the star finder's centroids on the refilled image 0.016 (63 detected), the
+  same stars unsaturated 0.010, and with the hole 0.19.
 - A large core (a bright star, whose spikes and rings reach far) is not refilled: no detection is
   kept within a zone around it (:func:`saturated_star_zones`).
 
