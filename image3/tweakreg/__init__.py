@@ -7,4 +7,6 @@ Re-exports its modules' public names (their ``__all__``), each imported on first
 
 from .._lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, ("alignment", "global_fit", "qa", "settings", "source_finding"))
+__getattr__, __dir__ = lazy_exports(
+    __name__, ("alignment", "global_fit", "qa", "saturated", "settings", "source_finding")
+)

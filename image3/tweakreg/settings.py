@@ -18,7 +18,11 @@ class DetectionSettings:
     None for ``kernel_fwhm`` means "from the filter"; None for the sharpness/roundness limits means
     the star finder's own defaults. ``spike_reach`` (ours): no source is kept within
     ``spike_reach * fwhm * (r / fwhm) ** 1.5`` pixels of a saturated core of radius ``r`` pixels
-    (source_finding.saturated_star_zones); None or 0 keeps them.
+    (saturated.saturated_star_zones); None or 0 keeps them. ``small_core_pixels`` (ours): cores of
+    at most this many pixels are refilled from a fit instead (saturated.refill_small_cores) and
+    their stars kept; 0 refills none. ``max_pedestal`` (ours): a source whose surroundings are
+    brighter than this times its own peak above them is left out (source_finding.on_extended_light);
+    None keeps them.
     """
 
     starfinder: str = "iraf"
@@ -33,6 +37,8 @@ class DetectionSettings:
     peakmax: float | None = None
     npixels: int = 10
     spike_reach: float | None = 12.0
+    small_core_pixels: int = 4
+    max_pedestal: float | None = 1.0
     good_bits: str = "~DO_NOT_USE+NON_SCIENCE"
 
     def __post_init__(self):

@@ -10,11 +10,16 @@ The star finders' peaks are found here (:func:`circular_peaks`) and handed to ph
 before applying the threshold (a Python loop over tens of thousands of noise peaks); here only
 pixels above the threshold are tested, which gives the same peaks.
 
-Saturated stars (:func:`saturated_star_zones`): a star whose core saturated has NaN pixels flagged
-SATURATED and DO_NOT_USE; its centroid is biased by the hole, and the star finder fires on its
-diffraction spikes and Airy rings around it. No detection is kept within a radius of such a core
-that grows with the core's size, as the spikes' reach grows with the star's flux; the zones are
-taken out before the ``brightest`` cut, so they do not take the real sources' places.
+Saturated stars (image3.tweakreg.saturated): a small saturated core (an AB ~18 star's one or two
+NaN pixels in F150W) is refilled from a fit to the pixels around it, so the star is detected and
+centred as if whole; no detection is kept within a zone around a larger core (a bright star, whose
+spikes and rings the star finder would fire on). The zones are taken out before the ``brightest``
+cut, so they do not take the real sources' places.
+
+Sources on extended light (:func:`on_extended_light`): the nucleus of a large galaxy is a small
+bump on a broad bright profile, its centroid a tenth of a pixel or more off and different in each
+exposure; a detection whose surroundings (the median 3-5 FWHM from it) are brighter than
+``max_pedestal`` times its own peak above them is left out.
 """
 
 import logging
@@ -25,15 +30,16 @@ from astropy.table import Table
 from photutils.detection import DAOStarFinder, IRAFStarFinder
 from scipy import ndimage
 
-from ..io.dq import DQ_FLAGS, good_pixels
+from ..io.dq import good_pixels
 from ..utils.background import background_map
+from .saturated import refill_small_cores, saturated_cores, saturated_star_zones
 from .settings import DetectionSettings
 
 __all__ = [
     "circular_peaks",
     "find_sources",
     "find_sources_sparse",
-    "saturated_star_zones",
+    "on_extended_light",
     "smoothing_kernel",
 ]
 
@@ -93,16 +99,22 @@ def find_sources(data, dq, fwhm: float, settings: DetectionSettings) -> Table:
     ``fwhm`` is the detection kernel's FWHM in pixels. The background and its noise come from a
     sigma-clipped ``Background2D`` with boxes of ``bkg_boxsize`` pixels (smaller for small images);
     the threshold is ``snr_threshold`` times the median background noise (image3.utils.background).
-    No source is kept within ``spike_reach`` of a saturated core (:func:`saturated_star_zones`).
+    Saturated cores of at most ``small_core_pixels`` are refilled (saturated.refill_small_cores);
+    no source is kept within ``spike_reach`` of the others (saturated.saturated_star_zones), nor
+    one on extended light (:func:`on_extended_light`).
     """
     mask = ~good_pixels(dq, settings.good_bits, "tweakreg.good_bits") | ~np.isfinite(data)
     if mask.all():  # no valid pixel (see dq.has_valid_pixels): no sources
         return Table({"x": np.zeros(0), "y": np.zeros(0), "flux": np.zeros(0)})
-    excluded = saturated_star_zones(data, dq, fwhm, settings.spike_reach)
     box = int(min(settings.bkg_boxsize, *(n // 2 for n in data.shape)))
     background, rms = background_map(np.where(mask, 0.0, data), mask, box)
-    image = np.where(mask, 0.0, data - background)
     threshold = settings.snr_threshold * np.median(rms[~mask])
+    cores = saturated_cores(data, dq)
+    image, refilled = refill_small_cores(
+        np.where(mask, 0.0, data - background), ~mask, cores, fwhm, settings.small_core_pixels
+    )
+    mask &= ~refilled
+    excluded = saturated_star_zones(cores & ~refilled, fwhm, settings.spike_reach)
     if settings.starfinder in STAR_FINDERS:
         finder_class, default_ranges = STAR_FINDERS[settings.starfinder]
         options = {"n_brightest": settings.brightest, "peak_max": settings.peakmax}
@@ -112,46 +124,32 @@ def find_sources(data, dq, fwhm: float, settings: DetectionSettings) -> Table:
         found = _segmentation_sources(image, mask, excluded, fwhm, threshold, settings)
     if found is None or len(found) == 0:
         return Table({"x": np.zeros(0), "y": np.zeros(0), "flux": np.zeros(0)})
-    return Table(
-        {
-            "x": np.asarray(found["x_centroid"], float),
-            "y": np.asarray(found["y_centroid"], float),
-            "flux": np.asarray(found["flux"], float),
-        }
-    )
+    x, y = np.asarray(found["x_centroid"], float), np.asarray(found["y_centroid"], float)
+    keep = ~on_extended_light(image, mask, x, y, fwhm, settings.max_pedestal)
+    return Table({"x": x[keep], "y": y[keep], "flux": np.asarray(found["flux"], float)[keep]})
 
 
-def saturated_star_zones(data, dq, fwhm: float, spike_reach: float | None) -> np.ndarray:
-    """Pixels near a saturated star, where no source is kept for alignment (boolean, data's shape).
-
-    A saturated core is a connected (8 neighbours) set of pixels flagged SATURATED that are not
-    usable (DO_NOT_USE, or not finite): the cores ramp fitting leaves without a slope, not a
-    snowball's flagged but measured pixels. Its zone is every pixel within ``R`` pixels of one of
-    its pixels, ``R = spike_reach * fwhm * (r / fwhm) ** 1.5`` with ``r = sqrt(n / pi)`` the
-    radius of its ``n`` pixels and ``fwhm`` the PSF's (pixels). Why the power 1.5: the PSF's
-    wings fall as the distance^-3, so a star of flux F saturates out to ``r ~ F^(1/3)``; a
-    spike's brightness falls as F / distance^2, so it stays detectable out to ``R ~ F^(1/2)
-    ~ r^(3/2)``. ``spike_reach`` is thus ``R`` in FWHMs for a core of one FWHM's radius; with
-    the default 12 and the F150W PSF (1.6 pixels), a one-pixel core (an AB 18 star) excludes 4
-    pixels around it, a core of 13 pixels (AB 14) 27 pixels. None or 0: no zone.
-    """
-    flags = DQ_FLAGS["SATURATED"], DQ_FLAGS["DO_NOT_USE"]
-    cores = ((dq & flags[0]) > 0) & (((dq & flags[1]) > 0) | ~np.isfinite(data))
-    zones = np.zeros(data.shape, bool)
-    if not spike_reach or not cores.any():
-        return zones
-    labels, n = ndimage.label(cores, structure=np.ones((3, 3)))
-    size = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    reach = spike_reach * fwhm * (np.sqrt(size / np.pi) / fwhm) ** 1.5
-    for label, (rows, cols), radius in zip(range(1, n + 1), ndimage.find_objects(labels), reach, strict=True):
-        pad = int(np.ceil(radius))
-        window = (
-            slice(max(rows.start - pad, 0), rows.stop + pad),
-            slice(max(cols.start - pad, 0), cols.stop + pad),
-        )
-        distance = ndimage.distance_transform_edt(labels[window] != label)
-        zones[window] |= distance <= radius
-    return zones
+def on_extended_light(image, mask, x, y, fwhm: float, max_pedestal: float | None) -> np.ndarray:
+    """Sources (boolean per source) that sit on extended light: the median of the unmasked pixels
+    of background-subtracted ``image`` between 3 and 5 ``fwhm`` from the source's pixel (``x``,
+    ``y``, 0-based, rounded) exceeds ``max_pedestal`` times the source's brightest pixel within one
+    pixel of it less that median. None: none."""
+    on = np.zeros(len(x), bool)
+    if max_pedestal is None or len(x) == 0:
+        return on
+    half = int(np.ceil(5 * fwhm))
+    offsets = np.arange(-half, half + 1)
+    distance = np.hypot(offsets[None, :], offsets[:, None])
+    annulus = (distance >= 3 * fwhm) & (distance <= 5 * fwhm)
+    padded = np.pad(np.where(mask, np.nan, image), half, constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (2 * half + 1,) * 2)
+    ix = np.clip(np.round(x).astype(int), 0, image.shape[1] - 1)
+    iy = np.clip(np.round(y).astype(int), 0, image.shape[0] - 1)
+    stamps = windows[iy, ix]
+    with np.errstate(all="ignore"):
+        pedestal = np.nanmedian(stamps[:, annulus], axis=1)
+        peak = np.nanmax(stamps[:, half - 1 : half + 2, half - 1 : half + 2], axis=(1, 2))
+        return pedestal > max_pedestal * (peak - pedestal)
 
 
 def _star_finder_sources(finder_class, image, mask, excluded, threshold, fwhm, options):
