@@ -354,46 +354,56 @@ KRON_MIN_RADIUS = 1.4
 KRON_CONVERGED = 0.01
 
 
-# The total-flux sky (:func:`_total_flux_sky`): rounds of masking, the side (pixels) of the box
-# that smooths the image, the threshold (x the smoothed image's noise) of faint light, and the
-# fewest sky pixels to measure on.
-LOW_SB_ROUNDS = 3
+# The total-flux sky (:func:`_total_flux_sky`): the side (pixels) of the box that smooths the
+# image, the threshold (x the smoothed image's noise) of faint light, the growth of the masked
+# area (share of the pixels with data) below which the masking has converged, the most rounds,
+# and the fewest sky pixels to measure on.
 LOW_SB_SMOOTH = 25
-LOW_SB_SNR = 1.0
+LOW_SB_SNR = 1.5
+LOW_SB_CONVERGED = 0.01
+LOW_SB_MAX_ROUNDS = 10
 MIN_SKY_PIXELS = 100
 
 
 def _total_flux_sky(band: BandImage, segm, box_size):
     """The sky left in ``band`` (background subtracted, Jy per pixel) under the sources, for total
-    fluxes: the background map (``box_size`` boxes) again, without the segments and the faint light
-    around them: the pixels where the image, box-smoothed over ``LOW_SB_SMOOTH`` pixels, less the
-    previous round's sky, exceeds its clipped median by ``LOW_SB_SNR`` times its clipped standard
-    deviation (the smoothed noise). ``LOW_SB_ROUNDS`` rounds: a sky too high hides the faintest
-    wings. The last round's map; zeros if fewer than ``MIN_SKY_PIXELS`` sky pixels are left.
+    fluxes: the background map (``box_size`` boxes) again, without the segments and the faint
+    light around them, the pixels where the image box-smoothed over ``LOW_SB_SMOOTH`` pixels, less
+    the sky, exceeds its clipped median by ``LOW_SB_SNR`` times its clipped standard deviation (the
+    smoothed image's noise). A sky too high hides the faintest wings, so masking and measuring
+    alternate until the masked area grows by less than ``LOW_SB_CONVERGED`` of the pixels with data
+    (at most ``LOW_SB_MAX_ROUNDS`` rounds). Zeros if fewer than ``MIN_SKY_PIXELS`` sky pixels are
+    left at the first round.
 
     The catalog's background map (the official recipe, kept for detection and the apertures) is a
     clipped median over every pixel of a box: the wings of large sources below the detection
-    threshold, spread over much of a mosaic, raise it (the real-sky demo's galaxy of AB 16 and r_eff
-    3.5" and its saturated stars: 11 mJy/sr above the true sky). That error times a Kron aperture of
-    a large galaxy (near 10^6 pixels) is 10 % of its flux, and the growth of the aperture stops
-    where the wings drop below it. Smoothing lowers the noise by about the box's side, so wings of
-    a twentieth of the pixel noise are seen (the demo: 253.4 mJy/sr against the true 253 +- 1).
-    The threshold of one standard deviation also leaves out the sky's own brightest sixth, which
-    lowers the level by about 0.3 of the smoothed noise (under 1 mJy/sr); two would leave 4 mJy/sr
-    of the demo galaxy's wings in.
+    threshold, spread over much of a mosaic, raise it (a galaxy of AB 16 and r_eff 3.3" on 1024^2:
+    10.3 mJy/sr above the true sky; -0.3 so). That error times a Kron aperture of a large galaxy
+    (near 10^6 pixels) is 10 % of its flux, and the growth of the aperture stops where the wings
+    drop below it. Smoothing lowers the noise by up to the box's side, so wings well below the
+    pixel noise are seen. At 2 sigma the faintest wings stay in (the real-sky demo's galaxy, AB 16
+    and r_eff 3.5" among saturated stars: 3 mJy/sr above the true sky, 0.3 at 1.5); at 1 sigma the
+    masking eats into the noise round after round (the 1024^2 field: -1.3 mJy/sr). Where the sky
+    itself has structure (1/f stripes, gradients, wisps) the smoothed image's noise is larger and
+    more of the wings stay in; a sky that differs under a large source from around it is not seen.
     """
     sources = segm.data > 0
     count = ndimage.uniform_filter((~band.mask).astype(float), LOW_SB_SMOOTH)
-    sky = np.zeros_like(band.data)
-    for _ in range(LOW_SB_ROUNDS):
-        if (~sources & ~band.mask).sum() < MIN_SKY_PIXELS:
-            break
+    if (~sources & ~band.mask).sum() < MIN_SKY_PIXELS:
+        return np.zeros_like(band.data)
+    for _ in range(LOW_SB_MAX_ROUNDS):
         sky = background_map(band.data, band.mask, box_size, sources=sources)[0]
         residual = np.where(band.mask, 0.0, band.data - sky)
         with np.errstate(invalid="ignore", divide="ignore"):
             smoothed = ndimage.uniform_filter(residual, LOW_SB_SMOOTH) / count
         _, centre, noise = sigma_clipped_stats(smoothed[~sources & ~band.mask & (count > 0.5)])
-        sources = (segm.data > 0) | (smoothed - centre > LOW_SB_SNR * noise)
+        grown = (segm.data > 0) | (smoothed - centre > LOW_SB_SNR * noise)
+        added = (grown & ~sources & ~band.mask).sum()
+        if (~grown & ~band.mask).sum() < MIN_SKY_PIXELS:
+            break
+        sources = grown | sources
+        if added < LOW_SB_CONVERGED * (~band.mask).sum():
+            break
     return sky
 
 
