@@ -37,22 +37,32 @@ def _upsample(mesh, box_size, shape, dtype):
     return np.clip(image, mesh.min(), mesh.max(), out=image)
 
 
-def background_map(data, mask, box_size):
+# With ``sources`` masked, a box is used when at least this share of its pixels is left (photutils'
+# default, 10 % masked at most, is for bad pixels, not for sources, which fill much of a box).
+SOURCES_EXCLUDE_PERCENTILE = 75.0
+
+
+def background_map(data, mask, box_size, sources=None):
     """(background, background RMS) images in the data's units, zero where ``mask``.
 
-    ``box_size`` is in pixels, capped at the image's size.
+    ``box_size`` is in pixels, capped at the image's size. ``sources`` (boolean, optional) marks
+    source pixels left out of the statistics but not out of the map (it is given there too); a box
+    is then used when at least a quarter of its pixels are left.
     """
     options = {
-        "mask": mask,
+        "mask": mask if sources is None else mask | sources,
         "filter_size": 3,
         "sigma_clip": SigmaClip(sigma=3.0),
         "bkg_estimator": MedianBackground(),
     }
+    if sources is not None:
+        options["exclude_percentile"] = SOURCES_EXCLUDE_PERCENTILE
     box = int(min(box_size, *data.shape))
     try:
         bkg = Background2D(data, box, **options)
     except ValueError:
-        bkg = Background2D(data, data.shape, exclude_percentile=100.0, **options)
+        options["exclude_percentile"] = 100.0
+        bkg = Background2D(data, data.shape, **options)
     dtype = data.dtype if data.dtype.kind == "f" else np.float32
     images = [
         _upsample(m, bkg.box_size, data.shape, dtype) for m in (bkg.background_mesh, bkg.background_rms_mesh)
