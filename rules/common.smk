@@ -55,6 +55,10 @@ def demo_product():
 
 # product -> {member path: its image3.io.fits_read.HeaderScan}, for user products
 MEMBER_HEADERS = {}
+# product -> why it was refused while the workflow loaded (a member not a level-2b image as the steps
+# read it, members of different set-ups): a job of its own fails with that message
+# (rules/refused.smk), so that the other products run on under --keep-going.
+REFUSED = {}
 
 
 def user_products():
@@ -65,14 +69,19 @@ def user_products():
     if missing:
         listing = "\n".join(f"  product {name}: {path}" for name, path in missing)
         raise InputError(f"association member file(s) not found:\n{listing}")
+    usable = []
     for p in products:  # whole files of one instrument set-up, from their headers alone
-        MEMBER_HEADERS[p.name] = scan_members(p.name, p.members)
-    return products
+        try:
+            MEMBER_HEADERS[p.name] = scan_members(p.name, p.members)
+            usable.append(p)
+        except InputError as err:
+            REFUSED[p.name] = str(err)
+    return usable
 
 
 def load_products():
     products = [demo_product()] if IS_DEMO else user_products()
-    names = [p.name for p in products]
+    names = [p.name for p in products] + list(REFUSED)
     if len(set(names)) != len(names):
         raise InputError(f"asn: product names repeat across associations: {names}")
     return {p.name: p for p in products}
@@ -108,10 +117,14 @@ def is_moving_target(product):
     return bool(moving)
 
 
-try:
-    MOVING = {name for name, p in PRODUCTS.items() if is_moving_target(p)}
-except InputError as err:
-    raise WorkflowError(f"bad input: {err}") from None
+MOVING = set()
+for _name, _product in list(PRODUCTS.items()):
+    try:
+        if is_moving_target(_product):
+            MOVING.add(_name)
+    except InputError as err:
+        REFUSED[_name] = str(err)
+        del PRODUCTS[_name]
 
 
 def _alternatives(names):
@@ -126,6 +139,11 @@ wildcard_constraints:
     exposure=r"[^/]+",
     asn_id=_alternatives(p.asn_id for p in PRODUCTS.values()),
     tile=r"t\d+-\d+",
+
+
+def refused_path(product):
+    """What the refused product's job would make, and never does (rules/refused.smk)."""
+    return f"{OUT}/logs/{product}/refused.txt"
 
 
 def cal_path(product, exposure):
@@ -512,6 +530,7 @@ def all_products():
         if config["simulate"]["artefacts"]:
             (product,) = PRODUCTS
             files += [qa_path(product, "artefacts")]
+    files += [refused_path(name) for name in REFUSED]
     for product in PRODUCTS:
         files += crf_paths(product) + exposure_i2d_paths(product)
         if TILED:  # the tiles (through the merged catalog), their index and figure
