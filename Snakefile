@@ -33,6 +33,7 @@ include: "rules/outlier_detection.smk"
 include: "rules/exposure_products.smk"
 include: "rules/source_catalog.smk"
 include: "rules/tiles.smk"
+include: "rules/relay.smk"
 
 
 onstart:
