@@ -34,6 +34,7 @@ include: "rules/exposure_products.smk"
 include: "rules/source_catalog.smk"
 include: "rules/tiles.smk"
 include: "rules/refused.smk"
+include: "rules/relay.smk"
 
 
 onstart:

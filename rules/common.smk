@@ -451,6 +451,33 @@ def get_sky(wildcards):
     return sky_path(wildcards.product)
 
 
+def relayed(path):
+    """A per-product file as its per-exposure and per-tile consumers read it: through its relay
+    (rules/relay.smk), a hard link that keeps Snakemake's DAG building linear in the members.
+    """
+    path = Path(path)
+    return str(path.parent / "relay" / path.name)
+
+
+def shared(getter):
+    """``getter`` (an input function of a per-product file) through the file's relay."""
+
+    def through_relay(wildcards):
+        return relayed(getter(wildcards))
+
+    through_relay.__name__ = f"relayed_{getter.__name__}"
+    return through_relay
+
+
+def median_path(product):
+    """Outlier detection's median image of the product (outlier_median's output)."""
+    return f"{OUT}/{product}/work/{product}_median.fits"
+
+
+def get_median(wildcards):
+    return median_path(wildcards.product)
+
+
 def get_grid_geometry(wildcards):
     """resample_grid's geometry: a list of one file (as resample_common_grid's, one per product)."""
     return [geometry_path(wildcards.product)]
@@ -489,9 +516,9 @@ def get_drizzle_inputs(wildcards):
     return {
         "cal": [cal_path(product, e) for e in exposures],
         "outliers": [outlier_mask_path(product, e) for e in exposures],
-        "sky": sky_path(product),
-        "mtwcs": wcs_set_path(product) if product in MOVING else [],
-        "geometry": geometry_path(product),
+        "sky": relayed(sky_path(product)),
+        "mtwcs": relayed(wcs_set_path(product)) if product in MOVING else [],
+        "geometry": relayed(geometry_path(product)),
         "grid": grid_path(product),
     }
 

@@ -4,8 +4,8 @@
 rule crf:
     input:
         cal=get_cal,
-        wcs=get_wcs_set,
-        sky=get_sky,
+        wcs=shared(get_wcs_set),
+        sky=shared(get_sky),
         outliers=get_outlier_mask,
     output:
         crf_path("{product}", "{exposure}", "{asn_id}"),

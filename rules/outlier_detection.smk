@@ -7,7 +7,7 @@ OD = config["outlier_detection"]
 rule outlier_single:
     input:
         cal=get_cal,
-        geometry=get_geometry,
+        geometry=shared(get_geometry),
         grid=rules.resample_grid.output[0],
     output:
         intermediate(single_path("{product}", "{exposure}")),
@@ -34,7 +34,7 @@ rule outlier_median:
         singles=get_singles,
         sky=get_sky,
     output:
-        intermediate(f"{OUT}/{{product}}/work/{{product}}_median.fits"),
+        intermediate(median_path("{product}")),
     log:
         f"{OUT}/logs/{{product}}/outlier_median.log",
     benchmark:
@@ -58,10 +58,10 @@ rule outlier_median:
 rule outlier_flag:
     input:
         cal=get_cal,
-        geometry=get_geometry,
-        sky=rules.skymatch.output.sky,
+        geometry=shared(get_geometry),
+        sky=shared(get_sky),
         grid=rules.resample_grid.output[0],
-        median=rules.outlier_median.output[0],
+        median=shared(get_median),
     output:
         outlier_mask_path("{product}", "{exposure}"),
     log:

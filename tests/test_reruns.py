@@ -33,11 +33,13 @@ pytestmark = pytest.mark.workflow
 N = N_EXPOSURES
 # Downstream blocks. Outlier detection's single images and median are temporary files, so any rerun of
 # its flags re-creates them.
-OUTLIERS = {"outlier_single": N, "outlier_median": 1, "outlier_flag": N, "outlier_qa": 1}
+OUTLIERS = {"outlier_single": N, "outlier_median": 1, "relay_median": 1, "outlier_flag": N, "outlier_qa": 1}
 CATALOG = {"source_catalog": 1, "catalog_qa": 1}
 PRODUCTS = {"crf": N, "resample": 1, "preview": 1, **CATALOG}
+# The relays (rules/relay.smk) of the WCS set, the geometry and the sky levels.
 AFTER_ALIGNMENT = {
     "tweakreg": 1,
+    "relay": 3,
     "tweakreg_qa": 1,
     "skymatch": 1,
     "skymatch_qa": 1,
@@ -76,11 +78,19 @@ STEPS = {
     "tweakreg": ({"tweakreg": {"searchrad": 1.5}}, AFTER_ALIGNMENT),
     "skymatch": (
         {"skymatch": {"skystat": "median"}},
-        {"skymatch": 1, "skymatch_qa": 1, **OUTLIERS, **PRODUCTS},
+        {"skymatch": 1, "relay": 1, "skymatch_qa": 1, **OUTLIERS, **PRODUCTS},
     ),
     "geometry": (
         {"resample": {"pixmap_step": 8}},
-        {"geometry": 1, "skymatch": 1, "skymatch_qa": 1, "resample_grid": 1, **OUTLIERS, **PRODUCTS},
+        {
+            "geometry": 1,
+            "relay": 2,
+            "skymatch": 1,
+            "skymatch_qa": 1,
+            "resample_grid": 1,
+            **OUTLIERS,
+            **PRODUCTS,
+        },
     ),
     "resample_grid": ({"resample": {"rotation": 0.0}}, {"resample_grid": 1, **OUTLIERS, **PRODUCTS}),
     "outlier_single": ({"outlier_detection": {"pixfrac": 0.9}}, {**OUTLIERS, **PRODUCTS}),
@@ -144,7 +154,10 @@ TILED_STEPS = {
 }
 # Steps that take no parameter from the config: they rerun only as someone's downstream (in the tiled
 # DAG the merged catalog: its parameters are the tile layout's, tile_index's too).
-WITHOUT_PARAMETERS = {"outlier_qa", "tweakreg_qa", "skymatch_qa", "preview", "catalog_qa", "assign_mtwcs"}
+WITHOUT_PARAMETERS = {
+    *("outlier_qa", "tweakreg_qa", "skymatch_qa", "preview", "catalog_qa", "assign_mtwcs"),
+    *("relay", "relay_median"),
+}
 TILED_WITHOUT_PARAMETERS = {"merge_tile_catalogs"}
 # A member added to an association: its source catalog and every per-product job rerun, and with them
 # every crf (they all depend on the product's alignment); the other members' source catalogs do not.
