@@ -21,6 +21,8 @@ rule relay:
         f"{OUT}/logs/{{product}}/relay/{{name}}.log",
     wildcard_constraints:
         name=r"[^/]+(?<!_median\.fits)",
+    conda:
+        "../envs/image3.yaml"
     shell:
         "ln -sfn ../{wildcards.name} {output} 2> {log}"
 
@@ -33,5 +35,7 @@ rule relay_median:
         intermediate(relayed(median_path("{product}"))),
     log:
         f"{OUT}/logs/{{product}}/relay/median.log",
+    conda:
+        "../envs/image3.yaml"
     shell:
         "ln -f {input} {output} 2> {log}"
