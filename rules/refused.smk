@@ -15,9 +15,9 @@ rule refuse_product:
         f"{OUT}/logs/{{refused}}/refused.log",
     wildcard_constraints:
         refused=_alternatives(REFUSED) or "(?!)",
-    params:
-        message=lambda w: f"bad input: {REFUSED[w.refused]}",
     conda:
         "../envs/image3.yaml"
+    params:
+        message=lambda w: f"bad input: {REFUSED[w.refused]}",
     shell:
         "printf '%s\\n' {params.message:q} | tee {log} >&2; exit 1"
