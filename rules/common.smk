@@ -4,6 +4,7 @@
 import dataclasses
 import os
 import re
+import sys
 import threading
 from pathlib import Path
 
@@ -125,6 +126,9 @@ for _name, _product in list(PRODUCTS.items()):
     except InputError as err:
         REFUSED[_name] = str(err)
         del PRODUCTS[_name]
+if workflow.is_main_process:  # at once, and in a dry run too (the job says it again)
+    for _message in REFUSED.values():
+        print(f"bad input: {_message}", file=sys.stderr)
 
 
 def _alternatives(names):

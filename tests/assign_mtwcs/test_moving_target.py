@@ -215,7 +215,8 @@ def test_single_exposure_i2d_on_the_product_grid(moving_demo):
 @pytest.mark.workflow
 def test_user_association_target_type_decides_the_dag(moving_demo, demo, tmp_path):
     """Read from the members' headers when the workflow loads: moving members get assign_mtwcs;
-    a product mixing moving and fixed members stops with a message naming them."""
+    a product mixing moving and fixed members is refused with a message naming them (its job
+    refuse_product fails)."""
     data = tmp_path / "data"
     data.mkdir()
     moving = [f"moving{k}_nrca1_cal.fits" for k in range(2)]
@@ -225,7 +226,7 @@ def test_user_association_target_type_decides_the_dag(moving_demo, demo, tmp_pat
     user_asn(data / "m_asn.json", {"m": moving})
     assert planned_jobs(tmp_path, {"asn": str(data / "m_asn.json")})["assign_mtwcs"] == 1
     user_asn(data / "x_asn.json", {"x": [*moving, "fixed_nrca1_cal.fits"]})
-    result = snakemake(tmp_path, "-n", config={"asn": str(data / "x_asn.json")}, check=False)
+    result = snakemake(tmp_path, config={"asn": str(data / "x_asn.json")}, check=False)
     assert result.returncode != 0
     assert "mix moving and fixed" in result.stderr + result.stdout
     assert "fixed_nrca1_cal.fits: FIXED" in result.stderr + result.stdout
