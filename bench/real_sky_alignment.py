@@ -31,10 +31,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import simdata  # noqa: E402
 
-from image3.io.exposure_groups import exposure_group  # noqa: E402
 from image3.tweakreg import alignment  # noqa: E402
 from image3.tweakreg.settings import DetectionSettings, FitSettings  # noqa: E402
-from image3.tweakreg.source_finding import find_sources  # noqa: E402
 from image3.utils.psf_width import detection_fwhm  # noqa: E402
 
 ARTEFACTS = ["saturated_stars", "diffraction_spikes", "one_over_f", "large_galaxy", "gradient", "wisp"]
@@ -49,19 +47,7 @@ FWHM = detection_fwhm("F150W", 0.0311)
 
 def alignment_rms(models, truth, detection: DetectionSettings):
     """Relative alignment RMS (mas) of ``models`` aligned with ``detection``'s catalogs."""
-    exposures = []
-    for m in models:
-        info = m.meta.wcsinfo
-        exposures.append(
-            alignment.ExposureCatalog(
-                m.meta.filename,
-                exposure_group(m.meta, m.meta.filename),
-                m.meta.wcs,
-                {"v2_ref": info.v2_ref, "v3_ref": info.v3_ref, "roll_ref": info.roll_ref},
-                find_sources(m.data, m.dq, FWHM, detection),
-                m.data.shape,
-            )
-        )
+    exposures = simdata.exposure_catalogs(models, FWHM, detection)
     alignment.align_relative(exposures, FitSettings())
     return simdata.relative_alignment_rms([e.wcs for e in exposures], truth, exposures[0].shape)
 

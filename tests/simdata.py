@@ -196,6 +196,29 @@ def wcs_errors_mas(wcs_list, truth, shape, step=64):
     return points, np.array(offsets)
 
 
+def exposure_catalogs(models, fwhm, detection):
+    """tweakreg's per-exposure catalogs of ``models`` (``detection``: DetectionSettings; ``fwhm``
+    the star finder's kernel, pixels), as the workflow hands them to the alignment."""
+    from image3.io.exposure_groups import exposure_group
+    from image3.tweakreg import alignment
+    from image3.tweakreg.source_finding import find_sources
+
+    out = []
+    for m in models:
+        info = m.meta.wcsinfo
+        out.append(
+            alignment.ExposureCatalog(
+                m.meta.filename,
+                exposure_group(m.meta, m.meta.filename),
+                m.meta.wcs,
+                {"v2_ref": info.v2_ref, "v3_ref": info.v3_ref, "roll_ref": info.roll_ref},
+                find_sources(m.data, m.dq, fwhm, detection),
+                m.data.shape,
+            )
+        )
+    return out
+
+
 def relative_alignment_rms(wcs_list, truth, shape):
     """RMS (mas) of the exposures' WCS errors about their common part.
 

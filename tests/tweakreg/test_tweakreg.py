@@ -8,30 +8,15 @@ import simdata
 from astropy.table import Table
 
 from image3.errors import InputError
-from image3.io.exposure_groups import exposure_group
 from image3.tweakreg import alignment
 from image3.tweakreg.settings import DetectionSettings, FitSettings
-from image3.tweakreg.source_finding import find_sources
 from image3.utils.psf_width import detection_fwhm
 
 
 def _exposure_catalogs(models, filter_name, settings=None):
     settings = settings or DetectionSettings()
-    out = []
-    for m in models:
-        fwhm = settings.kernel_fwhm or detection_fwhm(filter_name, 0.0311)
-        info = m.meta.wcsinfo
-        out.append(
-            alignment.ExposureCatalog(
-                m.meta.filename,
-                exposure_group(m.meta, m.meta.filename),
-                m.meta.wcs,
-                {"v2_ref": info.v2_ref, "v3_ref": info.v3_ref, "roll_ref": info.roll_ref},
-                find_sources(m.data, m.dq, fwhm, settings),
-                m.data.shape,
-            )
-        )
-    return out
+    fwhm = settings.kernel_fwhm or detection_fwhm(filter_name, 0.0311)
+    return simdata.exposure_catalogs(models, fwhm, settings)
 
 
 @functools.cache

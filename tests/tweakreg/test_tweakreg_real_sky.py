@@ -41,7 +41,6 @@ import pytest
 import simdata
 from scipy import ndimage
 
-from image3.io.exposure_groups import exposure_group
 from image3.simulate.dataset import truth_wcs
 from image3.tweakreg import alignment
 from image3.tweakreg.qa import match_residuals
@@ -65,19 +64,7 @@ def _field(setup, artefacts, seed):
 def _aligned(models, **detection):
     """The exposures with their catalogs (``detection``: DetectionSettings fields), aligned as the
     workflow does (global fit)."""
-    exposures = []
-    for m in models:
-        info = m.meta.wcsinfo
-        exposures.append(
-            alignment.ExposureCatalog(
-                m.meta.filename,
-                exposure_group(m.meta, m.meta.filename),
-                m.meta.wcs,
-                {"v2_ref": info.v2_ref, "v3_ref": info.v3_ref, "roll_ref": info.roll_ref},
-                find_sources(m.data, m.dq, FWHM, DetectionSettings(**detection)),
-                m.data.shape,
-            )
-        )
+    exposures = simdata.exposure_catalogs(models, FWHM, DetectionSettings(**detection))
     alignment.align_relative(exposures, FitSettings())
     return exposures
 
