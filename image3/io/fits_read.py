@@ -350,12 +350,12 @@ def _read_header(f, path, offset, index, wanted):
                 n = cards.get("NAXIS")
                 naxis = [axes.get(i) for i in range(1, n + 1)] if isinstance(n, int) and n >= 0 else None
                 return cards, naxis, f.tell()
-            if key == "CONTINUE":  # FITS long strings: each piece but the last ends with &
-                if continued:
+            if continued:  # FITS long strings: CONTINUE cards, each piece but the last ending with &
+                if key == "CONTINUE":
                     cards[continued] = cards[continued][:-1] + str(_card_value(_value_field(block, k)) or "")
                     continued = continued if cards[continued].endswith("&") else None
-                continue
-            continued = None
+                    continue
+                continued = None
             if block[k + 8 : k + 10] != b"= ":
                 continue
             if key in wanted:
