@@ -104,21 +104,15 @@ def test_a_product_above_auto_pixels_is_tiled_as_with_its_tile_size_given(demo, 
     """The demo's files as a user's association (the demo itself is never tiled by auto: its files
     are made in the run) with auto_pixels below its grid: the run says so in one line, makes the
     tile index, the 4 tiles and the merged catalog, and each tile's SCI, WHT, CON and ERR equal
-    those of the explicitly tiled demo (tiles.size 360) array for array.
+    those of the explicitly tiled demo (tiles.size 360) array for array. Its jobs and parameters are
+    those of tiles.size 360: with it, nothing is left to do.
 
     The work directory is a copy of the demo's, which holds every file up to the grid; the
     association names the same files by absolute paths, which Snakemake's `input` trigger takes for
     a new input set, so the run leaves that trigger out (mtime, params, code and software-env stay)."""
     work = copy_workdir(demo, tmp_path / "work")
-    result = snakemake(
-        work,
-        "--rerun-triggers",
-        "mtime",
-        "params",
-        "code",
-        "software-env",
-        config=merged(AUTO, {"asn": _asn(work)}),
-    )
+    triggers = ("--rerun-triggers", "mtime", "params", "code", "software-env")
+    result = snakemake(work, *triggers, config=merged(AUTO, {"asn": _asn(work)}))
     assert LINE in result.stderr.splitlines()
     assert executed_jobs(result) == {
         "tile_index": 1,
@@ -135,6 +129,8 @@ def test_a_product_above_auto_pixels_is_tiled_as_with_its_tile_size_given(demo, 
         ):
             for name in ("SCI", "WHT", "CON", "ERR"):
                 np.testing.assert_array_equal(got[name].data, want[name].data, err_msg=f"{tile} {name}")
+    again = snakemake(work, "-n", *triggers, config=merged(TILED, {"asn": _asn(work)}))
+    assert "Nothing to be done" in again.stdout + again.stderr and "auto_pixels" not in again.stderr
 
 
 def test_size_0_forces_one_mosaic_and_products_are_decided_one_by_one(demo, tmp_path):
