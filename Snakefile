@@ -2,8 +2,8 @@
 #
 # Per association product: exposures (_cal) -> sources -> alignment (WCS) -> sky levels ->
 # output grid -> outlier detection (singles, median, flags) -> per-exposure _crf -> _i2d mosaic ->
-# source catalog (_cat.ecsv, _segm.fits); with tiles.size > 0 the mosaic and catalog tile by tile
-# (rules/tiles.smk).
+# source catalog (_cat.ecsv, _segm.fits); a tiled product (tiles.size > 0, or auto and a grid above
+# tiles.auto_pixels) makes its mosaic and catalog tile by tile (rules/tiles.smk).
 # With no `asn` in the config the demo dataset is simulated first (rules/simulate.smk).
 
 from pathlib import Path

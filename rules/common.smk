@@ -15,6 +15,7 @@ from image3.io.association import Product, load_association
 from image3.io.members import scan_members
 from image3.resample.grid import check_grid_options
 from image3.simulate import demo
+from image3.tiles.auto import auto_tile_size, auto_tiling, check_auto_settings
 from image3.tiles.layout import check_tile_count, check_tile_settings, read_tile_index
 
 # The settings dataclasses whose fields are the rules' parameters (settings_params): light modules
@@ -259,16 +260,22 @@ def grid_path(product):
 
 
 TILES = config["tiles"]
-TILED = TILES["size"] > 0
+# tiles.size auto (the default): the products whose grid exceeds tiles.auto_pixels, in tiles of its
+# square root (image3/tiles/auto.py); 0: none; > 0: every product, in tiles of that size.
+AUTO_TILES = TILES["size"] == "auto"
+TILE_SIZE = auto_tile_size(TILES["auto_pixels"]) if AUTO_TILES else TILES["size"]
 
 
 def check_tiles():
     """Refuse a tiling that cannot work, when the workflow loads: interiors must be non-empty; the
     tile count is checked here when resample.output_shape fixes the grid's shape, else by the
     tile_index job, the first to know the grid."""
-    if not TILED:
+    if AUTO_TILES:
+        check_auto_settings(auto_pixels=TILES["auto_pixels"], margin=TILES["margin"])
         return
-    check_tile_settings(size=TILES["size"], margin=TILES["margin"])
+    if TILE_SIZE == 0:
+        return
+    check_tile_settings(size=TILE_SIZE, margin=TILES["margin"])
     if config["resample"]["output_wcs"]:
         raise InputError(
             "tiles.size > 0 needs a TAN output grid: set resample.output_wcs to ''"
@@ -282,10 +289,30 @@ def check_tiles():
     if shape is not None:
         check_tile_count(
             shape,
-            size=TILES["size"],
+            size=TILE_SIZE,
             margin=TILES["margin"],
             max_tiles=TILES["max_tiles"],
         )
+
+
+def is_tiled(product):
+    """Whether a product's mosaic is made in tiles: tiles.size > 0, or auto and its grid exceeds
+    tiles.auto_pixels (from its members' headers; the demo's files are made in the run, so the
+    demo is never tiled by auto). Says so when the workflow loads."""
+    if not AUTO_TILES:
+        return TILE_SIZE > 0
+    if IS_DEMO:
+        return False
+    decision = auto_tiling(
+        product,
+        MEMBER_HEADERS[product],
+        config["resample"],
+        auto_pixels=TILES["auto_pixels"],
+        multiband=MULTIBAND,
+    )
+    if decision.message and workflow.is_main_process:
+        print(decision.message, file=sys.stderr)
+    return decision.tiled
 
 
 def tile_index_path(product):
@@ -336,6 +363,10 @@ try:
     check_outdir()
 except InputError as err:
     raise WorkflowError(f"bad config: {err}") from None
+
+# The products made in tiles (rules/tiles.smk) and those made as one mosaic.
+TILED = {p for p in PRODUCTS if is_tiled(p)}
+UNTILED = set(PRODUCTS) - TILED
 
 
 def reference_file(key):
@@ -530,7 +561,7 @@ def get_drizzle_inputs(wildcards):
 
 def get_tile(wildcards):
     """resample_tile's tile: its name and the layout."""
-    return {"name": wildcards.tile, "size": TILES["size"], "margin": TILES["margin"]}
+    return {"name": wildcards.tile, "size": TILE_SIZE, "margin": TILES["margin"]}
 
 
 def get_tile_names(wildcards):
@@ -565,7 +596,8 @@ def all_products():
     files += [refused_path(name) for name in REFUSED]
     for product in PRODUCTS:
         files += crf_paths(product) + exposure_i2d_paths(product)
-        if TILED:  # the tiles (through the merged catalog), their index and figure
+        # a tiled product: the tiles (through the merged catalog), their index and figure
+        if product in TILED:
             files += [catalog_paths(product, product)[k] for k in ("cat", "regions")]
             files += [tile_index_path(product)]
             qa = ("tweakreg", "skymatch", "outliers", "tiles")

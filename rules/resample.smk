@@ -108,7 +108,7 @@ rule resample_exposure:
 
 
 # The mosaic's preview (with tiles there is no single mosaic: rules/tiles.smk draws the tiles).
-if not TILED:
+if UNTILED:
 
     rule preview:
         input:

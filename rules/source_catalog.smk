@@ -7,7 +7,7 @@ CATALOG_SETTINGS = settings_params(CatalogSettings, "source_catalog")
 
 
 # With tiles, the product's catalog is its tiles' merged (rules/tiles.smk).
-if not TILED:
+if UNTILED:
 
     rule source_catalog:
         input:
@@ -20,6 +20,8 @@ if not TILED:
             f"{OUT}/logs/{{product}}/source_catalog.log",
         benchmark:
             f"{OUT}/benchmarks/{{product}}/source_catalog.tsv"
+        wildcard_constraints:
+            product=_alternatives(UNTILED),
         conda:
             "../envs/image3.yaml"
         resources:
@@ -57,7 +59,7 @@ rule multiband_catalog:
 
 
 # The catalog's QA figure (with tiles there is no single mosaic or catalog to show).
-if not TILED:
+if UNTILED:
 
     rule catalog_qa:
         input:

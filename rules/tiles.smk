@@ -1,7 +1,8 @@
-# Sky tiles (tiles.size > 0): the product's grid cut into overlapping tiles on its tangent plane. The
-# tile index is a checkpoint (the layout depends on the output grid, a job's output); each tile is
-# drizzled from the exposures that reach it and catalogued by its own jobs, and the tiles' catalogs
-# are merged into the product's, each source once.
+# Sky tiles (tiles.size > 0, or auto for a product whose grid exceeds tiles.auto_pixels): the
+# product's grid cut into overlapping tiles on its tangent plane. The tile index is a checkpoint (the
+# layout depends on the output grid, a job's output); each tile is drizzled from the exposures that
+# reach it and catalogued by its own jobs, and the tiles' catalogs are merged into the product's,
+# each source once.
 
 
 checkpoint tile_index:
@@ -23,7 +24,9 @@ checkpoint tile_index:
     conda:
         "../envs/image3.yaml"
     params:
-        **TILES,
+        size=TILE_SIZE,
+        margin=TILES["margin"],
+        max_tiles=TILES["max_tiles"],
     script:
         "../scripts/tiles/tile_index.py"
 
@@ -42,8 +45,7 @@ rule resample_tile:
     resources:
         # The tile's 7 float32 output planes and context, plus one exposure at a time and its pixel map.
         mem_mb=lambda w, input, attempt: int(
-            attempt
-            * (600 + 40e-6 * TILES["size"] ** 2 + 3 * input.size_mb / len(input.cal))
+            attempt * (600 + 40e-6 * TILE_SIZE**2 + 3 * input.size_mb / len(input.cal))
         ),
     params:
         drizzle=settings_params(DrizzleSettings, "resample"),
@@ -94,11 +96,14 @@ if TILED:
             f"{OUT}/logs/{{product}}/merge_tile_catalogs.log",
         benchmark:
             f"{OUT}/benchmarks/{{product}}/merge_tile_catalogs.tsv"
+        wildcard_constraints:
+            # the untiled products' catalogs are source_catalog's
+            product=_alternatives(TILED),
         conda:
             "../envs/image3.yaml"
         params:
             tiles=get_tile_names,
-            size=TILES["size"],
+            size=TILE_SIZE,
             margin=TILES["margin"],
         script:
             "../scripts/tiles/merge_tile_catalogs.py"

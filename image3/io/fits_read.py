@@ -334,6 +334,7 @@ def _read_header(f, path, offset, index, wanted):
     and the offset where its data starts."""
     f.seek(offset)
     cards, axes = {}, {}
+    continued = None  # the wanted key whose string value goes on in CONTINUE cards (ends with &)
     while True:
         block = f.read(2880)
         if f.tell() - len(block) == offset:  # the header's first block
@@ -349,12 +350,25 @@ def _read_header(f, path, offset, index, wanted):
                 n = cards.get("NAXIS")
                 naxis = [axes.get(i) for i in range(1, n + 1)] if isinstance(n, int) and n >= 0 else None
                 return cards, naxis, f.tell()
+            if continued:  # FITS long strings: CONTINUE cards, each piece but the last ending with &
+                if key == "CONTINUE":
+                    cards[continued] = cards[continued][:-1] + str(_card_value(_value_field(block, k)) or "")
+                    continued = continued if cards[continued].endswith("&") else None
+                    continue
+                continued = None
             if block[k + 8 : k + 10] != b"= ":
                 continue
             if key in wanted:
-                cards.setdefault(key, _card_value(block[k + 10 : k + 80].decode("ascii", "replace")))
+                if key not in cards:
+                    cards[key] = value = _card_value(_value_field(block, k))
+                    continued = key if isinstance(value, str) and value.endswith("&") else None
             elif key.startswith("NAXIS") and key[5:].isdigit():
-                axes[int(key[5:])] = _card_value(block[k + 10 : k + 80].decode("ascii", "replace"))
+                axes[int(key[5:])] = _card_value(_value_field(block, k))
+
+
+def _value_field(block: bytes, k: int) -> str:
+    """The value field (columns 11-80) of the card at byte ``k`` of a header block."""
+    return block[k + 10 : k + 80].decode("ascii", "replace")
 
 
 def _data_bytes(cards, naxis, path, index) -> int:

@@ -23,7 +23,8 @@ __all__ = [
 # The primary keywords read from every member, and those the members of one product must share.
 SETUP_KEYS = ("INSTRUME", "FILTER", "PUPIL")
 PRIMARY_KEYS = (*SETUP_KEYS, "TARGTYPE")
-SCI_KEYS = ("PIXAR_A2",)
+# PIXAR_A2 and S_REGION (the footprint) also give the grid's size for tiles.size auto (image3.tiles.auto).
+SCI_KEYS = ("PIXAR_A2", "S_REGION")
 # Pixel scales (sqrt of PIXAR_A2, the nominal pixel area) may differ by this fraction: the detectors
 # of one NIRCam channel differ by about 1 %, the short and long channels by a factor 2.
 PIXEL_SCALE_TOLERANCE = 0.1

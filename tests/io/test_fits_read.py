@@ -76,6 +76,22 @@ def test_header_scan_agrees_with_astropy(tmp_path):
     assert scan.asdf_sources == {"SCI"} and scan.asdf_wcs
 
 
+def test_long_strings_are_read_whole_as_astropy_reads_them(tmp_path):
+    """A string longer than one card goes on in CONTINUE cards (each piece but the last ending with
+    &): a wanted one is read whole; an unwanted one before it, a card between them and a wanted
+    short string after it are not mixed in."""
+    sci = fits.ImageHDU(np.zeros((2, 2), np.float32), name="SCI")
+    polygon = "POLYGON ICRS  " + " ".join(f"{53.1 + k / 1e4:.9f} {-27.8 - k / 1e4:.9f}" for k in range(4))
+    sci.header["HISTLONG"] = "an unwanted long string " * 6
+    sci.header["S_REGION"] = (polygon, "Spatial footprint of the observation")
+    sci.header["BUNIT"] = "MJy/sr"
+    path = tmp_path / "long_cal.fits"
+    fits.HDUList([fits.PrimaryHDU(), sci]).writeto(path)
+    scan = scan_headers(path, (), ("S_REGION", "BUNIT"))
+    assert scan.sci == {"S_REGION": fits.getheader(path, "SCI")["S_REGION"], "BUNIT": "MJy/sr"}
+    assert scan.sci["S_REGION"] == polygon and len(polygon) > 100
+
+
 @pytest.mark.parametrize(
     "where, message",
     [
