@@ -563,15 +563,17 @@ def _free_fit(groups, pairs):
     labels = np.zeros(len(groups), int)
     for c, comp in enumerate(components):
         labels[[index[g] for g in comp]] = c
-    design = np.zeros((len(pairs), len(groups)))
-    rows = np.arange(len(pairs))
     weight = np.array([1.0 / p.error for p in pairs])
-    design[rows, [index[p.a] for p in pairs]] = weight
-    design[rows, [index[p.b] for p in pairs]] = -weight
+    rows = np.repeat(np.arange(len(pairs)), 2)
+    cols = np.ravel([(index[p.a], index[p.b]) for p in pairs])
+    design = coo_matrix(
+        (np.ravel(np.column_stack([weight, -weight])), (rows, cols)), (len(pairs), len(groups))
+    )
+    design = design.tocsr()
     resid = design @ levels - weight * np.array([p.before for p in pairs])
     dof = len(pairs) - (len(groups) - len(components))
     scale = max(1.0, float(resid @ resid) / dof) if dof > 0 else 1.0
-    normal = design.T @ design
+    normal = (design.T @ design).toarray()
     cov = np.zeros_like(normal)
     for comp in components:
         k = np.array([index[g] for g in comp])
@@ -579,25 +581,26 @@ def _free_fit(groups, pairs):
     return levels, cov, labels
 
 
-def _equal_levels_chi2(rows, levels, cov, labels):
-    """Chi-square and degrees of freedom of ``rows @ levels = 0`` (each row a difference of two
-    levels) on the combinations of the rows that the overlaps determine (those with no part along
-    any component's common level); (NaN, 0) when there is none."""
-    gauge = (labels[:, None] == np.arange(labels.max() + 1)).astype(float)
+def _equal_levels_chi2(sets, levels, cov, labels):
+    """Chi-square and degrees of freedom of the hypothesis that the levels of each set (lists of
+    indices into ``levels``) are equal, on the differences that the overlaps determine (those
+    with no part along any component's common level); (NaN, 0) when there is none."""
+    used = np.unique(np.concatenate(sets))
+    column = {k: c for c, k in enumerate(used)}
+    rows = np.zeros((sum(len(m) - 1 for m in sets), used.size))
+    start = 0
+    for m in sets:  # rows: level(first member) - level(other member)
+        rows[start : start + len(m) - 1, column[m[0]]] = 1.0
+        rows[np.arange(start, start + len(m) - 1), [column[k] for k in m[1:]]] = -1.0
+        start += len(m) - 1
+    gauge = (labels[used][:, None] == np.unique(labels[used])).astype(float)
     basis = null_space((rows @ gauge).T)
     if basis.shape[1] == 0:
         return np.nan, 0
     contrasts = basis.T @ rows
-    r = contrasts @ levels
-    return float(r @ np.linalg.pinv(contrasts @ cov @ contrasts.T) @ r), basis.shape[1]
-
-
-def _difference_rows(members, size):
-    """Rows ``level(first member) - level(other member)`` of a set of ``size`` levels."""
-    rows = np.zeros((len(members) - 1, size))
-    rows[:, members[0]] = 1.0
-    rows[np.arange(len(members) - 1), members[1:]] = -1.0
-    return rows
+    r = contrasts @ levels[used]
+    v = contrasts @ cov[np.ix_(used, used)] @ contrasts.T
+    return float(r @ np.linalg.pinv(v) @ r), basis.shape[1]
 
 
 def _auto_groups(exposures, usable, s: SkySettings):
@@ -616,12 +619,12 @@ def _auto_groups(exposures, usable, s: SkySettings):
     alpha = s.group_significance
     tests = {}
     for g, m in several.items():
-        chi2, dof = _equal_levels_chi2(_difference_rows(m, len(names)), levels, cov, labels)
+        chi2, dof = _equal_levels_chi2([m], levels, cov, labels)
         p = float(chi2_distribution.sf(chi2, dof)) if dof else np.nan
         spreads = [np.ptp(levels[[k for k in m if labels[k] == c]]) for c in set(labels[m])]
         spread = max(spreads) if dof else np.nan
         if not dof:
-            reason = "its detectors share no overlap with one another: one level, as the official step"
+            reason = "no overlap links its detectors' levels: one level, as the official step"
         elif p < alpha:
             reason = f"its detectors' levels differ: chi2 {chi2:.1f} for {dof} dof, p {p:.2g} < {alpha:g}"
         else:
@@ -649,8 +652,7 @@ def _test_links(several, tests, levels, cov, labels, alpha):
     linking = [g for g, m in several.items() if tests[g].one_level and len(set(labels[m])) > 1]
     if not linking:
         return
-    rows = np.vstack([_difference_rows(several[g], len(levels)) for g in linking])
-    chi2, dof = _equal_levels_chi2(rows, levels, cov, labels)
+    chi2, dof = _equal_levels_chi2([several[g] for g in linking], levels, cov, labels)
     if not dof:
         return
     p = float(chi2_distribution.sf(chi2, dof))
