@@ -242,6 +242,10 @@ def test_user_levels_and_bad_settings(tmp_path, small):
         SkySettings(skystat="average")
     with pytest.raises(InputError, match="skymatch.lower"):
         SkySettings(lower=1.0, upper=0.5)
+    with pytest.raises(InputError, match="skymatch.group_exposures"):
+        SkySettings(group_exposures="yes")
+    with pytest.raises(InputError, match="skymatch.group_significance"):
+        SkySettings(group_significance=1.0)
 
 
 def test_files_sky_side_file_and_crf(default_small, tmp_path):
