@@ -13,7 +13,7 @@ def plot_skymatch(result, png_path):
 
     ``result`` is an :class:`image3.skymatch.sky.SkyResult`; exposures are numbered in their order (a
     pair is labelled by the first exposure of each group), and groups of exposures that overlap
-    nothing else are named in the title.
+    nothing else are named in the title, as is what ``group_exposures: auto`` chose.
     """
     names = list(result.levels)
     number = {name: k + 1 for k, name in enumerate(names)}
@@ -50,14 +50,26 @@ def plot_skymatch(result, png_path):
         ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_xlabel("pair of exposures")
         ax.set_ylabel("level difference (MJy/sr)")
-    split = len(result.components) > 1 and "match" in result.method
-    if split:
+    titles = []
+    if len(result.components) > 1 and "match" in result.method:
         parts = ["{" + ",".join(str(first[g]) for g in comp) + "}" for comp in result.components]
-        fig.suptitle(
+        titles.append(
             f"{len(parts)} groups of exposures do not overlap each other: {' '.join(parts)}; "
-            "each is matched on its own",
-            color="C3",
+            "each is matched on its own"
         )
-    fixed_margins(fig, top=0.75 if split else 0.45, bottom=0.9 if len(result.pairs) > 20 else 0.6)
+    if result.group_tests:
+        titles.append(_group_tests_line(result.group_tests))
+    if titles:
+        fig.suptitle("\n".join(titles), color="C3")
+    fixed_margins(fig, top=0.45 + 0.3 * len(titles), bottom=0.9 if len(result.pairs) > 20 else 0.6)
     fig.savefig(png_path, dpi=90, format="png")
     plt.close(fig)
+
+
+def _group_tests_line(tests):
+    """One line on ``group_exposures: auto``'s choices (:class:`image3.skymatch.sky.GroupTest`)."""
+    split = sum(not t.one_level for t in tests)
+    return (
+        f"group_exposures auto: {len(tests) - split} of {len(tests)} exposures of several detectors "
+        f"keep one level, {split} one level per detector (their detectors' levels differ)"
+    )

@@ -20,8 +20,11 @@ class SkySettings:
 
     ``lower``/``upper`` bound usable pixel values (MJy/sr); ``nclip``, ``lsigma``, ``usigma`` and
     ``binwidth`` (in standard deviations) configure ``skystat``. ``skylist`` is the user file of
-    ``exposure level`` lines for ``skymethod: user``. ``group_exposures``: detectors of one exposure
-    share one level (as the official step). ``cell_size`` in detector pixels; ``detect_threshold``
+    ``exposure level`` lines for ``skymethod: user``. ``group_exposures``: True, the detectors of one
+    exposure share one level (as the official step); False, each detector has its own; ``"auto"``,
+    each detector's level is fitted and an exposure keeps one level only where its detectors agree
+    within their noise (a chi-square test at significance ``group_significance``, see
+    :func:`image3.skymatch.sky.compute_sky`). ``cell_size`` in detector pixels; ``detect_threshold``
     in standard deviations of the smoothed image (Gaussian of ``detect_fwhm`` pixels);
     ``detect_npixels`` the smallest source; ``mask_dilate`` pixels added around each source;
     ``mask_grow`` masks in addition within that many radii (``sqrt(area / pi)``) of each source
@@ -42,7 +45,8 @@ class SkySettings:
     lsigma: float = 4.0
     usigma: float = 4.0
     binwidth: float = 0.1
-    group_exposures: bool = True
+    group_exposures: bool | str = "auto"
+    group_significance: float = 1e-3
     cell_size: int = 8
     detect_fwhm: float = 3.0
     detect_threshold: float = 3.0
@@ -61,6 +65,10 @@ class SkySettings:
             "lsigma": self.lsigma > 0,
             "usigma": self.usigma > 0,
             "binwidth": self.binwidth > 0,
+            "group_exposures": self.group_exposures is True
+            or self.group_exposures is False
+            or self.group_exposures == "auto",
+            "group_significance": 0 < self.group_significance < 1,
             "cell_size": self.cell_size >= 2,
             "detect_threshold": self.detect_threshold > 0,
             "detect_npixels": self.detect_npixels >= 1,

@@ -22,6 +22,17 @@ How it works (our own algorithm, not the official code):
 - ``local`` takes ``skystat`` of the cell means of an exposure (cells averaging 64 pixels make the
   Poisson skew of single pixels negligible); ``global`` the smallest of the local levels;
   ``global+match`` the matched levels plus the smallest local level after matching, per connected set.
+- Exposure groups (``group_exposures``): ``true`` gives the detectors of one exposure one level
+  (the official step), ``false`` each detector its own; ``auto`` fits each detector's level first
+  and keeps one level per exposure only where its detectors agree within their noise. The test is
+  a chi-square of the detectors' level differences against their covariance from the per-detector
+  least-squares fit (pair errors from the scatter of the cell differences, scaled up by the fit's
+  reduced chi-square when above 1), on the differences that the overlaps determine; an exposure
+  whose detectors differ at ``group_significance`` gets their levels. Detectors that no overlap
+  links (NIRCam's two modules) are tested together over all exposures: their exposures' shared
+  levels must give one offset between the two sets of detectors; where they do not, those
+  exposures are split and the sets linked by their local levels (``match``). A detector set that
+  cannot be tested keeps one level per exposure.
 - Real skies (#28): with ``mask_grow``, the cells within that many radii of an extended source
   (a large galaxy's outskirts, a saturated star's halo, its NaN core counted in its size) are left
   out of the local levels, not of the matched differences (light fixed on the sky is the same in
@@ -41,6 +52,7 @@ bin widths; ours is about as steady as a median and still gives little weight to
 light.
 """
 
+import dataclasses
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -48,8 +60,10 @@ from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+from scipy.linalg import null_space
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from scipy.stats import chi2 as chi2_distribution
 
 from ..errors import InputError
 from ..io.association import exposure_name
@@ -66,6 +80,7 @@ __all__ = [
     "connected_above",
     "exposure_cells",
     "ExposureCells",
+    "GroupTest",
     "load_result",
     "measure_files",
     "Pair",
@@ -419,12 +434,34 @@ class Pair:
 
 
 @dataclass
+class GroupTest:
+    """``group_exposures: auto`` on one exposure read out by several detectors (``files``): whether
+    they keep one level (``one_level``) and why (``reason``, in words).
+
+    ``chi2`` with ``dof`` degrees of freedom and its probability ``p`` under one shared level test
+    the differences of the detectors' fitted levels that the overlaps determine (NaN, 0 and NaN:
+    none can be tested); ``spread`` is the largest such difference (MJy/sr; NaN: none).
+    """
+
+    exposure: str
+    files: list
+    one_level: bool
+    chi2: float
+    dof: int
+    p: float
+    spread: float
+    reason: str
+
+
+@dataclass
 class SkyResult:
     """Levels per exposure (MJy/sr) and what they came from.
 
     ``groups``: exposure -> group; ``local``: group -> local :class:`Statistic`; ``components``:
-    lists of groups connected by overlaps (``match`` solves each on its own); ``pairs``: the
-    overlap measurements.
+    lists of groups connected by overlaps, or linked by their local levels where ``auto`` split
+    the exposures that linked them (``match`` solves each on its own); ``pairs``: the overlap
+    measurements; ``group_tests``: the :class:`GroupTest` of each exposure of several detectors
+    (``group_exposures: auto``).
     """
 
     method: str
@@ -433,6 +470,7 @@ class SkyResult:
     local: dict = field(default_factory=dict)
     components: list = field(default_factory=list)
     pairs: list = field(default_factory=list)
+    group_tests: list = field(default_factory=list)
 
 
 def save_result(result: SkyResult, path):
@@ -447,6 +485,7 @@ def load_result(path) -> SkyResult:
     tree = json.loads(Path(path).read_text())
     tree["local"] = {group: Statistic(**s) for group, s in tree["local"].items()}
     tree["pairs"] = [Pair(**p) for p in tree["pairs"]]
+    tree["group_tests"] = [GroupTest(**g) for g in tree["group_tests"]]
     return SkyResult(**tree)
 
 
@@ -514,10 +553,164 @@ def _solve(groups, pairs):
     return levels, components
 
 
+def _free_fit(groups, pairs):
+    """Levels of ``groups`` (each its own, as :func:`_solve`), their covariance (MJy/sr squared, in
+    the gauge of a zero mean per component: only differences within a component are meaningful)
+    and each group's component label. The pair errors are scaled up by the fit's reduced
+    chi-square where it exceeds 1 (the mode's error is above a mean's; cells share noise)."""
+    levels, components = _solve(groups, pairs)
+    index = {g: k for k, g in enumerate(groups)}
+    labels = np.zeros(len(groups), int)
+    for c, comp in enumerate(components):
+        labels[[index[g] for g in comp]] = c
+    weight = np.array([1.0 / p.error for p in pairs])
+    rows = np.repeat(np.arange(len(pairs)), 2)
+    cols = np.ravel([(index[p.a], index[p.b]) for p in pairs])
+    design = coo_matrix(
+        (np.ravel(np.column_stack([weight, -weight])), (rows, cols)), (len(pairs), len(groups))
+    )
+    design = design.tocsr()
+    resid = design @ levels - weight * np.array([p.before for p in pairs])
+    dof = len(pairs) - (len(groups) - len(components))
+    scale = max(1.0, float(resid @ resid) / dof) if dof > 0 else 1.0
+    normal = (design.T @ design).toarray()
+    cov = np.zeros_like(normal)
+    for comp in components:
+        k = np.array([index[g] for g in comp])
+        cov[np.ix_(k, k)] = scale * np.linalg.pinv(normal[np.ix_(k, k)])
+    return levels, cov, labels
+
+
+def _equal_levels_chi2(sets, levels, cov, labels):
+    """Chi-square and degrees of freedom of the hypothesis that the levels of each set (lists of
+    indices into ``levels``) are equal, on the differences that the overlaps determine (those
+    with no part along any component's common level); (NaN, 0) when there is none."""
+    used = np.unique(np.concatenate(sets))
+    column = {k: c for c, k in enumerate(used)}
+    rows = np.zeros((sum(len(m) - 1 for m in sets), used.size))
+    start = 0
+    for m in sets:  # rows: level(first member) - level(other member)
+        rows[start : start + len(m) - 1, column[m[0]]] = 1.0
+        rows[np.arange(start, start + len(m) - 1), [column[k] for k in m[1:]]] = -1.0
+        start += len(m) - 1
+    gauge = (labels[used][:, None] == np.unique(labels[used])).astype(float)
+    basis = null_space((rows @ gauge).T)
+    if basis.shape[1] == 0:
+        return np.nan, 0
+    contrasts = basis.T @ rows
+    r = contrasts @ levels[used]
+    v = contrasts @ cov[np.ix_(used, used)] @ contrasts.T
+    return float(r @ np.linalg.pinv(v) @ r), basis.shape[1]
+
+
+def _auto_groups(exposures, usable, s: SkySettings):
+    """``group_exposures: auto``: test whether the detectors (files) of each exposure group agree
+    (see the module docstring). Returns the exposures, with each file its own group where its
+    exposure's detectors differ, and a :class:`GroupTest` per exposure of several files."""
+    members = {}
+    for k, e in enumerate(exposures):
+        members.setdefault(e.group, []).append(k)
+    several = {g: m for g, m in members.items() if len(m) > 1}
+    if not several:
+        return exposures, []
+    names = [e.name for e in exposures]
+    files = [dataclasses.replace(e, group=e.name) for e in exposures]
+    levels, cov, labels = _free_fit(names, _pair_differences(files, usable, names, s))
+    alpha = s.group_significance
+    tests = {}
+    for g, m in several.items():
+        chi2, dof = _equal_levels_chi2([m], levels, cov, labels)
+        p = float(chi2_distribution.sf(chi2, dof)) if dof else np.nan
+        spreads = [np.ptp(levels[[k for k in m if labels[k] == c]]) for c in set(labels[m])]
+        spread = max(spreads) if dof else np.nan
+        if not dof:
+            reason = "no overlap links its detectors' levels: one level, as the official step"
+        elif p < alpha:
+            reason = f"its detectors' levels differ: chi2 {chi2:.1f} for {dof} dof, p {p:.2g} < {alpha:g}"
+        else:
+            reason = f"its detectors' levels agree: chi2 {chi2:.1f} for {dof} dof, p {p:.2g} >= {alpha:g}"
+        tests[g] = GroupTest(g, [names[k] for k in m], not p < alpha, chi2, dof, p, float(spread), reason)
+    _test_links(several, tests, levels, cov, labels, alpha)
+    split = {g for g, test in tests.items() if not test.one_level}
+    out = [f if e.group in split else e for e, f in zip(exposures, files, strict=True)]
+    for test in tests.values():
+        log.info("%s: %s", test.exposure, test.reason)
+    log.info(
+        "group_exposures auto: %d of %d exposures of several detectors keep one level, %d one level "
+        "per detector",
+        len(tests) - len(split),
+        len(tests),
+        len(split),
+    )
+    return out, list(tests.values())
+
+
+def _test_links(several, tests, levels, cov, labels, alpha):
+    """Exposures whose detectors lie in sets that no overlap links (NIRCam's two modules): the
+    exposures' shared levels are then the only links, and must all give one offset between the
+    sets. Tested together; where they disagree, those exposures are split (``tests`` updated)."""
+    linking = [g for g, m in several.items() if tests[g].one_level and len(set(labels[m])) > 1]
+    if not linking:
+        return
+    chi2, dof = _equal_levels_chi2([several[g] for g in linking], levels, cov, labels)
+    if not dof:
+        return
+    p = float(chi2_distribution.sf(chi2, dof))
+    words = f"chi2 {chi2:.1f} for {dof} dof, p {p:.2g}"
+    for g in linking:
+        test = tests[g]
+        if p < alpha:
+            test.one_level, test.reason = (
+                False,
+                f"its detectors are linked only through the exposures' shared levels, which disagree "
+                f"across {len(linking)} exposures ({words} < {alpha:g}): one level per detector, the "
+                "detector sets linked by their local levels",
+            )
+        else:
+            test.reason += f"; the exposures' shared levels link its detector sets consistently ({words})"
+        if not test.dof:
+            test.chi2, test.dof, test.p = chi2, dof, p
+
+
+def _link_by_local(components, rel, local, tests):
+    """Components (lists of groups) that a split exposure (``tests``) spans, joined into one:
+    each shifted by the mean of its groups' local less relative levels (``rel`` updated), so the
+    detector sets that no overlap links keep the offset their local levels give."""
+    where = {g: c for c, comp in enumerate(components) for g in comp}
+    join = np.arange(len(components))
+    for test in tests:
+        if not test.one_level:
+            parts = sorted({join[where[f]] for f in test.files})
+            join[np.isin(join, parts)] = parts[0]
+    if len(set(join)) == len(components):
+        return components
+    linked = []
+    for root in dict.fromkeys(join):
+        parts = [components[c] for c in np.flatnonzero(join == root)]
+        if len(parts) > 1:
+            for comp in parts:
+                offsets = [local[g].value - rel[g] for g in comp if np.isfinite(local[g].value)]
+                base = float(np.mean(offsets)) if offsets else 0.0
+                rel.update({g: rel[g] + base for g in comp})
+            log.info(
+                "detector sets linked by their local levels (no overlap links them): %s",
+                "; ".join(", ".join(comp) for comp in parts),
+            )
+        linked.append([g for comp in parts for g in comp])
+    return linked
+
+
 def compute_sky(exposures: list[ExposureCells], s: SkySettings) -> SkyResult:
-    """Levels of ``exposures`` by ``s.skymethod`` (not ``user``: see :func:`user_sky`)."""
-    groups = list(dict.fromkeys(e.group for e in exposures))
+    """Levels of ``exposures`` by ``s.skymethod`` (not ``user``: see :func:`user_sky`).
+
+    The ``group`` of each exposure (file) is its exposure group: with ``s.group_exposures`` True
+    they share one level, with ``"auto"`` only where its detectors agree (:func:`_auto_groups`).
+    """
     usable = _usable_cells(exposures, s.cell_size)
+    tests = []
+    if s.group_exposures == "auto":
+        exposures, tests = _auto_groups(exposures, usable, s)
+    groups = list(dict.fromkeys(e.group for e in exposures))
     sky_only = _usable_cells(exposures, s.cell_size, outskirts=True) if s.mask_grow > 0 else usable
     local = {}
     for g in groups:
@@ -530,6 +723,7 @@ def compute_sky(exposures: list[ExposureCells], s: SkySettings) -> SkyResult:
     pairs = _pair_differences(exposures, usable, groups, s)
     relative, components = _solve(groups, pairs)
     rel = dict(zip(groups, relative, strict=True))
+    components = _link_by_local(components, rel, local, tests)
     method = s.skymethod
     if method == "local":
         level = {g: local[g].value for g in groups}
@@ -569,7 +763,8 @@ def compute_sky(exposures: list[ExposureCells], s: SkySettings) -> SkyResult:
             p.after,
         )
     levels = {e.name: float(level[e.group]) + e.level0 for e in exposures}
-    return SkyResult(method, levels, {e.name: e.group for e in exposures}, local, components, pairs)
+    groups = {e.name: e.group for e in exposures}
+    return SkyResult(method, levels, groups, local, components, pairs, tests)
 
 
 # --- files -----------------------------------------------------------------------------------------
@@ -625,7 +820,7 @@ def measure_files(paths, names, s: SkySettings, geometries=None) -> SkyResult:
     log.info("sky grid of %d x %d cells of %d pixels", grid.shape[1], grid.shape[0], s.cell_size)
     cells, excluded = [], {}
     for path, name, header in zip(paths, names, headers, strict=True):
-        group = group_id(header.observation, name, group_exposures=s.group_exposures)
+        group = group_id(header.observation, name, group_exposures=s.group_exposures in (True, "auto"))
         level0 = _subtracted_level(header, path, s)
         lean = read_lean(path, ("SCI", "DQ"))
         if excluded_exposure(lean.arrays["sci"], lean.arrays["dq"], path):

@@ -195,13 +195,18 @@ def test_two_fields_that_do_not_overlap_are_matched_separately(default_small, sm
 
 
 def test_exposure_groups_share_one_level(default_small, small):
+    """``group_exposures: true`` gives a group one level whatever its members' skies; ``auto`` (the
+    default) finds that these two members' levels differ and gives each its own."""
     sim, scene, truth, models, _ = default_small
     settings, cells, true = small
     grouped = [dataclasses.replace(c, group="pair" if k < 2 else c.name) for k, c in enumerate(cells)]
-    result, levels = levels_of(grouped, settings)
+    result, levels = levels_of(grouped, settings, group_exposures=True)
     assert levels[0] == levels[1]
     assert len(result.pairs) == 10  # the group and the other 4 exposures
     assert pair_rms(levels, true, range(2, 6)) < TOLERANCE
+    auto, split = levels_of(grouped, settings)
+    assert [(t.exposure, t.one_level) for t in auto.group_tests] == [("pair", False)]
+    assert pair_rms(split, true) < TOLERANCE
     # The group id comes from the observation metadata: two detectors of one exposure share it.
     meta = models[0].meta
     other = datamodels.ImageModel((2, 2))
@@ -237,6 +242,10 @@ def test_user_levels_and_bad_settings(tmp_path, small):
         SkySettings(skystat="average")
     with pytest.raises(InputError, match="skymatch.lower"):
         SkySettings(lower=1.0, upper=0.5)
+    with pytest.raises(InputError, match="skymatch.group_exposures"):
+        SkySettings(group_exposures="yes")
+    with pytest.raises(InputError, match="skymatch.group_significance"):
+        SkySettings(group_significance=1.0)
 
 
 def test_files_sky_side_file_and_crf(default_small, tmp_path):
