@@ -12,7 +12,7 @@ from pathlib import Path
 from image3 import job_server
 from image3.errors import InputError
 from image3.io.association import Product, load_association
-from image3.io.members import scan_members
+from image3.io.members import member_scan_cache, scan_members
 from image3.resample.grid import check_grid_options
 from image3.simulate import demo
 from image3.tiles.auto import auto_tile_size, auto_tiling, check_auto_settings
@@ -73,12 +73,16 @@ def user_products():
         listing = "\n".join(f"  product {name}: {path}" for name, path in missing)
         raise InputError(f"association member file(s) not found:\n{listing}")
     usable = []
+    # Each Snakemake start (a cluster job's too) loads the workflow: the member scans are kept
+    # between loads, each while its file is unchanged (image3/io/scan_cache.py).
+    cache = member_scan_cache(Path(".snakemake") / "image3" / "member_scans.pickle")
     for p in products:  # whole files of one instrument set-up, from their headers alone
         try:
-            MEMBER_HEADERS[p.name] = scan_members(p.name, p.members)
+            MEMBER_HEADERS[p.name] = scan_members(p.name, p.members, cache=cache)
             usable.append(p)
         except InputError as err:
             REFUSED[p.name] = str(err)
+    cache.save()
     return usable
 
 

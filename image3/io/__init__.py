@@ -9,5 +9,15 @@ from .._lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
-    ("association", "atomic", "dq", "exposure_groups", "fits_read", "level2b", "members", "product_meta"),
+    (
+        "association",
+        "atomic",
+        "dq",
+        "exposure_groups",
+        "fits_read",
+        "level2b",
+        "members",
+        "product_meta",
+        "scan_cache",
+    ),
 )

@@ -6,9 +6,11 @@ thousands of members is checked in about a second.
 """
 
 import math
+from functools import partial
 
 from ..errors import InputError
 from .fits_read import HeaderScan, scan_headers
+from .scan_cache import ScanCache
 
 __all__ = [
     "PRIMARY_KEYS",
@@ -16,6 +18,7 @@ __all__ = [
     "SETUP_KEYS",
     "check_setup",
     "check_structure",
+    "member_scan_cache",
     "scan_members",
     "structure_problems",
 ]
@@ -43,15 +46,26 @@ REQUIRED_ARRAYS = {
 }
 
 
-def scan_members(name, members) -> dict[str, HeaderScan]:
+def scan_members(name, members, *, cache: ScanCache | None = None) -> dict[str, HeaderScan]:
     """{member path: its HeaderScan} of product ``name``'s member files, checked: InputError naming
     the file when one is truncated or not FITS, or lacks what the steps read (see
     :func:`check_structure`), naming the members and their values when they disagree on the
-    instrument set-up (see :func:`check_setup`)."""
-    scans = {str(m): scan_headers(m, PRIMARY_KEYS, SCI_KEYS) for m in members}
+    instrument set-up (see :func:`check_setup`). ``cache``: scans kept from earlier loads
+    (:func:`member_scan_cache`); the caller saves it."""
+    scan = (
+        cache.scan
+        if cache is not None
+        else partial(scan_headers, primary_keys=PRIMARY_KEYS, sci_keys=SCI_KEYS)
+    )
+    scans = {str(m): scan(m) for m in members}
     check_structure(name, scans)
     check_setup(name, scans)
     return scans
+
+
+def member_scan_cache(path) -> ScanCache:
+    """A cache of member scans (the keywords :func:`scan_members` reads) in the file ``path``."""
+    return ScanCache(path, (PRIMARY_KEYS, SCI_KEYS))
 
 
 def structure_problems(scan: HeaderScan) -> list[str]:
