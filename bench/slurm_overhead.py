@@ -21,6 +21,7 @@ The Markdown report goes to stdout and ``<workdir>/report.md``.
 import argparse
 import datetime
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -55,11 +56,12 @@ def snakemake(src: Path, workdir: Path, override: Path, *extra) -> list[str]:
     ]
 
 
-def sacct_jobs(since: str) -> list[dict]:
-    """This user's SLURM jobs submitted since ``since`` (sacct's format), allocations only."""
+def sacct_jobs(run_id: str, since: str) -> list[dict]:
+    """The SLURM jobs of the Snakemake run ``run_id`` (its sbatch --job-name) submitted since
+    ``since`` (sacct's format), allocations only."""
     fields = "JobID,JobName,Comment,Submit,Start,End,ElapsedRaw,State"
     out = subprocess.run(
-        ["sacct", "-X", "-n", "-P", "--starttime", since, f"--format={fields}"],
+        ["sacct", "-X", "-n", "-P", f"--name={run_id}", "--starttime", since, f"--format={fields}"],
         capture_output=True,
         text=True,
         check=True,
@@ -144,7 +146,8 @@ def main(argv=None):
     (args.workdir / "slurm_run.log").write_text(run.stdout + run.stderr)
     if run.returncode:
         sys.exit(f"the SLURM run failed (its log: {args.workdir / 'slurm_run.log'})")
-    jobs = sacct_jobs(since)
+    run_id = re.search(r"SLURM run ID: (\S+)", run.stdout + run.stderr)
+    jobs = sacct_jobs(run_id[1], since)
     n_rule_jobs, in_main = in_main_total(args.workdir, now.timestamp())
     text = report(args, commit, wall, jobs, n_rule_jobs, in_main)
     (args.workdir / "report.md").write_text(text)
