@@ -22,6 +22,7 @@ import argparse
 import datetime
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,13 @@ def parse_args(argv=None):
     p.add_argument("--size", type=int, default=128, help="detector pixels per side (default 128)")
     p.add_argument("--rev", default=None, help="git revision to measure (default: this working tree)")
     p.add_argument("--set", action="append", default=[], help="extra config KEY=VALUE (YAML value)")
+    p.add_argument(
+        "--demo-from",
+        type=Path,
+        default=None,
+        help="copy the simulated files from this "
+        "earlier run's work directory instead of simulating them again",
+    )
     p.add_argument("--workdir", type=Path, default=run_bench.REPO / "bench" / "runs" / "slurm-overhead")
     return p.parse_args(argv)
 
@@ -126,12 +134,15 @@ def main(argv=None):
         ).stdout.strip()
     override = run_bench.write_override(args.workdir, args.n_exposures, args.size, args.set)
     env = {**os.environ, "PYTHONPATH": str(src)}
-    simulation = run_bench.simulation_targets(args.n_exposures)
-    subprocess.run(
-        snakemake(src, args.workdir, override, "--cores", "2", *simulation, "--quiet", "all"),
-        env=env,
-        check=True,
-    )
+    if args.demo_from:
+        shutil.copytree(args.demo_from / run_bench.DEMO_DIR, args.workdir / run_bench.DEMO_DIR)
+    else:
+        simulation = run_bench.simulation_targets(args.n_exposures)
+        subprocess.run(
+            snakemake(src, args.workdir, override, "--cores", "2", *simulation, "--quiet", "all"),
+            env=env,
+            check=True,
+        )
     now = datetime.datetime.now()
     since = now.strftime("%Y-%m-%dT%H:%M:%S")
     time.sleep(1)
