@@ -48,12 +48,19 @@ def test_segmentation_deblends_touching_stars():
     assert nearest_offsets(merged).max() > 2.0
 
 
-def test_close_separation_warns_and_aligns(caplog):
+@pytest.fixture(scope="module")
+def small():
+    """3 exposures of 512^2 (pointing errors up to 0.5 arcsec): truth and models."""
+    sim = simdata.settings(shape=[512, 512], n_exposures=3, star_density=900)
+    _, truth, models, _ = simdata.simulate(sim)
+    return truth, models
+
+
+def test_close_separation_warns_and_aligns(small, caplog):
     """separation 0.5 arcsec <= sqrt(2) x tolerance 0.7: the official step skips the alignment
     (exposures keep their WCS, here 150-350 mas RMS off each other); ours warns, naming both
     keys, and aligns: <= 2 mas RMS from the truth."""
-    sim = simdata.settings(shape=[512, 512], n_exposures=3, star_density=900)
-    _, truth, models, _ = simdata.simulate(sim)
+    truth, models = small
     exposures = simdata.exposure_catalogs(models, detection_fwhm("F150W", 0.0311), DetectionSettings())
     shape = models[0].data.shape
     before = simdata.relative_alignment_rms([e.wcs for e in exposures], truth, shape)
@@ -75,3 +82,34 @@ def test_deblending_keys_are_config_keys(key):
 
     config = yaml.safe_load((simdata.REPO / "config.yaml").read_text())["tweakreg"]
     assert config[key] == getattr(DetectionSettings(), key)
+
+
+def test_every_crf_gets_a_sip_of_its_final_wcs(small, tmp_path):
+    """An exposure whose WCS did not change (no wcs given) still gets a fresh SIP of its gwcs in
+    the _crf's SCI header, within sip_max_pix_error (0.01 pixel) everywhere on the detector; the
+    official step keeps the _cal's header WCS then, here a plain TAN without SIP (0.11 pixel off
+    at the corners), or whatever SIP the _cal was given."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from image3.exposure_products.crf import write_crf
+    from image3.io.product_meta import SipSettings
+
+    model = small[1][0].copy()
+    for key in [k for k in model.meta.wcsinfo.instance if k[:2] in ("a_", "b_", "ap", "bp")]:
+        del model.meta.wcsinfo.instance[key]
+    model.meta.wcsinfo.ctype1, model.meta.wcsinfo.ctype2 = "RA---TAN", "DEC--TAN"
+    cal, crf = tmp_path / "e_cal.fits", tmp_path / "e_crf.fits"
+    model.save(cal)
+    ny, nx = model.data.shape
+    y, x = (a.ravel().astype(float) for a in np.mgrid[0 : ny - 1 : 32j, 0 : nx - 1 : 32j])
+    truth = model.meta.wcs(x, y)
+
+    def pixel_error(path):
+        header = WCS(fits.getheader(path, "SCI"))
+        px, py = header.all_world2pix(*truth, 0)
+        return np.hypot(px - x, py - y).max()
+
+    write_crf(cal, crf, "asn.json", SipSettings())
+    assert pixel_error(crf) <= 0.01
+    assert pixel_error(cal) > 0.05
