@@ -20,8 +20,10 @@ How it works (our own algorithm, not the official code):
   is solved on its own (its lowest level is 0 with ``match_down``), and a warning says so when there
   is more than one.
 - ``local`` takes ``skystat`` of the cell means of an exposure (cells averaging 64 pixels make the
-  Poisson skew of single pixels negligible); ``global`` the smallest of the local levels;
-  ``global+match`` the matched levels plus the smallest local level after matching, per connected set.
+  Poisson skew of single pixels negligible), and a group of several files (detectors of one
+  exposure) the lowest of its files' levels, as the official step; ``global`` the smallest of the
+  local levels; ``global+match`` the matched levels plus the smallest local level after matching,
+  per connected set.
 - Exposure groups (``group_exposures``): ``true`` gives the detectors of one exposure one level
   (the official step), ``false`` each detector its own; ``auto`` fits each detector's level first
   and keeps one level per exposure only where its detectors agree within their noise. The test is
@@ -66,7 +68,6 @@ from scipy.sparse.csgraph import connected_components
 from scipy.stats import chi2 as chi2_distribution
 
 from ..errors import InputError
-from ..io.association import exposure_name
 from ..io.atomic import atomic_path
 from ..io.dq import excluded_exposure, good_pixels
 from ..io.exposure_groups import group_id
@@ -74,6 +75,7 @@ from ..io.fits_read import read_lean
 from ..resample.grid import make_grid
 from ..wcs.geometry import Geometry
 from .settings import SkySettings
+from .suffix import name_root
 
 __all__ = [
     "compute_sky",
@@ -700,6 +702,27 @@ def _link_by_local(components, rel, local, tests):
     return linked
 
 
+def _group_local_levels(exposures, groups, sky_only, usable, s: SkySettings):
+    """Local level (:class:`Statistic`) of each group: the lowest of its files' local levels, as
+    the official step (a group's sky is the minimum of its members'), so no file of the group has
+    more than its own sky taken off. A file's local level is ``s.skystat`` of its sky cells'
+    means (``sky_only``: without extended sources' outskirts; all ``usable`` cells where fewer
+    than ``s.min_overlap_cells`` are left)."""
+    local = {}
+    for g in groups:
+        best = Statistic(np.nan, np.nan, 0)
+        for e, (_, clean), (_, means) in zip(exposures, sky_only, usable, strict=True):
+            if e.group != g:
+                continue
+            stat = sky_statistic(clean if clean.size >= s.min_overlap_cells else means, s)
+            if np.isfinite(stat.value) and (not np.isfinite(best.value) or stat.value < best.value):
+                best = stat
+        local[g] = best
+        if not np.isfinite(best.value):
+            log.warning("group %s: no usable sky cells; its local level is unknown", g)
+    return local
+
+
 def compute_sky(exposures: list[ExposureCells], s: SkySettings) -> SkyResult:
     """Levels of ``exposures`` by ``s.skymethod`` (not ``user``: see :func:`user_sky`).
 
@@ -712,14 +735,7 @@ def compute_sky(exposures: list[ExposureCells], s: SkySettings) -> SkyResult:
         exposures, tests = _auto_groups(exposures, usable, s)
     groups = list(dict.fromkeys(e.group for e in exposures))
     sky_only = _usable_cells(exposures, s.cell_size, outskirts=True) if s.mask_grow > 0 else usable
-    local = {}
-    for g in groups:
-        means = np.concatenate([m for e, (_, m) in zip(exposures, sky_only, strict=True) if e.group == g])
-        if means.size < s.min_overlap_cells:  # outskirts everywhere: the cells without sources
-            means = np.concatenate([m for e, (_, m) in zip(exposures, usable, strict=True) if e.group == g])
-        local[g] = sky_statistic(means, s)
-        if not np.isfinite(local[g].value):
-            log.warning("group %s: no usable sky cells; its local level is unknown", g)
+    local = _group_local_levels(exposures, groups, sky_only, usable, s)
     pairs = _pair_differences(exposures, usable, groups, s)
     relative, components = _solve(groups, pairs)
     rel = dict(zip(groups, relative, strict=True))
@@ -770,33 +786,41 @@ def compute_sky(exposures: list[ExposureCells], s: SkySettings) -> SkyResult:
 # --- files -----------------------------------------------------------------------------------------
 
 
-def user_sky(skylist, names, key="skymatch.skylist") -> SkyResult:
+def user_sky(skylist, names, key="skymatch.skylist", files=None) -> SkyResult:
     """Levels from a user file: one ``<exposure or file name> <level MJy/sr>`` pair per line.
 
-    Names may be the exposure names or file names (``..._cal.fits``, any folder); blank lines and
-    lines starting with ``#`` are skipped. Every exposure of ``names`` must appear exactly once.
+    A name is an exposure name or a file name (any folder, ``.fits`` or not); it names the
+    exposure whose name it is, else the one whose file name (``files``, in the order of ``names``;
+    None: the exposure names) it equals once each has lost one known pipeline suffix
+    (:func:`~image3.skymatch.suffix.name_root`: ``_cal``, ``_crf``, ``_skymatch``, ..., as the
+    official step; an unknown ``_suffix`` stays). Blank lines and lines starting with ``#`` are
+    skipped; a line naming no exposure of the product is ignored with a warning. Every exposure of
+    ``names`` must appear exactly once.
     """
     path = Path(skylist)
     try:
         lines = path.read_text().splitlines()
     except OSError as err:
         raise InputError(f"{key} = {skylist!r}: cannot read it ({err.strerror})") from None
-    wanted = set(names)
+    exact = set(names)
+    roots = {name_root(f): n for f, n in zip(files or names, names, strict=True)}
     levels = {}
     for number, line in enumerate(lines, 1):
         words = line.split()
         if not words or words[0].startswith("#"):
             continue
         try:
-            name, value = words[0], float(words[1])
+            listed, value = words[0], float(words[1])
         except (IndexError, ValueError):
             raise InputError(f"{path}, line {number}: expected '<exposure> <level>', got {line!r}") from None
-        stem = Path(name).name.removesuffix(".fits")
-        name = stem if stem in wanted else exposure_name(name)
+        stem = Path(listed).name.removesuffix(".fits")
+        name = stem if stem in exact else roots.get(name_root(listed))
+        if name is None:
+            log.warning("%s, line %d: %s is no exposure of this product; ignored", path, number, listed)
+            continue
         if name in levels:
             raise InputError(f"{path}, line {number}: exposure {name} is listed twice")
-        if name in wanted:
-            levels[name] = value
+        levels[name] = value
     missing = [n for n in names if n not in levels]
     if missing:
         raise InputError(f"{key} = {skylist!r} has no level for exposure(s) {', '.join(missing)}")

@@ -37,6 +37,7 @@ __all__ = [
     "ExposureCatalog",
     "read_reference_catalog",
     "report",
+    "warn_close_separation",
 ]
 
 log = logging.getLogger("image3")
@@ -405,6 +406,31 @@ def _align_global(exposures, settings: FitSettings, enforce_user_order, refine_t
             e.wcs = corrector.wcs
 
 
+def warn_close_separation(settings: FitSettings, prefix=""):
+    """Warn (and return True) when ``separation <= sqrt(2) * tolerance``: two sources closer than
+    ``sqrt(2)`` tolerance circles can then both stay in a catalog and both match within tolerance,
+    so some matches may be confused. The official step skips the alignment then (the exposures
+    keep their WCS); we align anyway, as the fit clips the false matches (our own tight passes
+    match with ``separation`` equal to ``tolerance``). ``prefix``: ``abs_`` for the absolute fit's
+    keys, as they are named in the warning."""
+    limit = np.sqrt(2.0) * settings.tolerance
+    if settings.separation > limit:
+        return False
+    log.warning(
+        "tweakreg.%sseparation = %g arcsec <= sqrt(2) x tweakreg.%stolerance = %.3g: sources this "
+        "close can be confused in the match. The official step skips this alignment (the exposures "
+        "keep their WCS); aligning anyway, the fit clipping false matches. Raise %sseparation or "
+        "lower %stolerance to match sources unambiguously.",
+        prefix,
+        settings.separation,
+        prefix,
+        limit,
+        prefix,
+        prefix,
+    )
+    return True
+
+
 def align_relative(
     exposures,
     settings: FitSettings,
@@ -428,6 +454,7 @@ def align_relative(
         for e in exposures:
             e.info["relative"] = {"status": "SKIPPED: one exposure group"}
         return
+    warn_close_separation(settings)
     if global_fit:
         _align_global(exposures, settings, enforce_user_order, refine_tolerance, "relative")
     else:
@@ -437,7 +464,9 @@ def align_relative(
 
 
 def align_absolute(exposures, refcat: Table, settings: FitSettings, refine_tolerance=0.1):
-    """Align all exposures together (one group, keeping the relative solution) to ``refcat``."""
+    """Align all exposures together (one group, keeping the relative solution) to ``refcat``
+    (``settings``: the ``abs_`` keys; see :func:`warn_close_separation`)."""
+    warn_close_separation(settings, "abs_")
     grouped = [
         ExposureCatalog(e.name, "absolute", e.wcs, e.wcsinfo, e.catalog, e.shape, e.info) for e in exposures
     ]

@@ -16,7 +16,9 @@ class DetectionSettings:
     """The source-finding parameters of the ``tweakreg`` config section (official names).
 
     None for ``kernel_fwhm`` means "from the filter"; None for the sharpness/roundness limits means
-    the star finder's own defaults. ``spike_reach`` (ours): no source is kept within
+    the star finder's own defaults. ``npixels``, ``deblend``, ``nlevels`` and ``contrast``: the
+    segmentation finder's smallest source and deblending (photutils' ``deblend_sources``), as the
+    official ``SourceFinder``. ``spike_reach`` (ours): no source is kept within
     ``spike_reach * fwhm * (r / fwhm) ** 1.5`` pixels of a saturated core of radius ``r`` pixels
     (saturated.saturated_star_zones); None or 0 keeps them. ``small_core_pixels`` (ours): cores of
     at most this many pixels are refilled from a fit instead (saturated.refill_small_cores) and
@@ -36,6 +38,9 @@ class DetectionSettings:
     brightest: int | None = 200
     peakmax: float | None = None
     npixels: int = 10
+    deblend: bool = True
+    nlevels: int = 32
+    contrast: float = 0.001
     spike_reach: float | None = 12.0
     small_core_pixels: int = 4
     max_pedestal: float | None = 1.0

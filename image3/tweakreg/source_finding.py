@@ -208,17 +208,29 @@ def smoothing_kernel(fwhm):
 
 def _segmentation_sources(image, mask, excluded, fwhm, threshold, settings):
     """Image segmentation (smoothed with the detection kernel) and centroids of the segments, those
-    whose centroid falls in ``excluded`` left out.
+    whose centroid falls in ``excluded`` left out. With ``settings.deblend`` (the official default)
+    touching sources are split, as photutils' ``SourceFinder``: ``nlevels`` thresholds between
+    each segment's floor and peak, a part kept as a source of its own when it holds at least
+    ``contrast`` of the segment's flux.
 
     photutils.segmentation and astropy.convolution are imported here: the star finders need neither.
     """
     from astropy.convolution import convolve
-    from photutils.segmentation import SourceCatalog, detect_sources
+    from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources
 
     smoothed = convolve(image, smoothing_kernel(fwhm), mask=mask)
-    segments = detect_sources(smoothed, threshold, npixels=settings.npixels, mask=mask)
+    segments = detect_sources(smoothed, threshold, n_pixels=settings.npixels, mask=mask)
     if segments is None:
         return None
+    if settings.deblend:
+        segments = deblend_sources(
+            smoothed,
+            segments,
+            settings.npixels,
+            n_levels=settings.nlevels,
+            contrast=settings.contrast,
+            progress_bar=False,
+        )
     sources = SourceCatalog(image, segments, mask=mask)
     cat = Table(
         {

@@ -21,7 +21,7 @@ def main():
     settings = SkySettings(**sm.params.settings)
     names = sm.params.exposures
     if settings.skymethod == "user":
-        result = user_sky(settings.skylist, names)
+        result = user_sky(settings.skylist, names, files=sm.input.cal)
     else:
         result = measure_files(sm.input.cal, names, settings, read_geometries(sm.input.geometry))
     for name, level in result.levels.items():
