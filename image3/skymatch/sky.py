@@ -65,6 +65,7 @@ from scipy import ndimage
 from scipy.linalg import null_space
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import splu
 from scipy.stats import chi2 as chi2_distribution
 
 from ..errors import InputError
@@ -527,60 +528,94 @@ def _pair_differences(exposures, usable, groups, s: SkySettings):
     return pairs
 
 
-def _solve(groups, pairs):
-    """Relative levels (mean 0 in each connected component) from the pair differences by one
-    weighted least-squares system per component; returns (levels, components)."""
+def _pair_system(groups, pairs):
+    """The weighted pair differences as a sparse system: (design, rhs), one row per pair
+    (``(level_a - level_b) / error = before / error``), one column per group."""
     index = {g: k for k, g in enumerate(groups)}
-    a, b = [index[p.a] for p in pairs], [index[p.b] for p in pairs]
-    adjacency = coo_matrix((np.ones(len(pairs)), (a, b)), shape=(len(groups), len(groups)))
-    ncomp, labels = connected_components(adjacency, directed=False)
-    levels = np.zeros(len(groups))
-    components = []
-    for c in range(ncomp):
-        member = np.flatnonzero(labels == c)
-        components.append([groups[k] for k in member])
-        inside = [p for p in pairs if labels[index[p.a]] == c]
-        if not inside:
-            continue
-        local = {k: m for m, k in enumerate(member)}
-        design = np.zeros((len(inside) + 1, len(member)))
-        rhs = np.zeros(len(inside) + 1)
-        for r, p in enumerate(inside):
-            w = 1.0 / p.error
-            design[r, local[index[p.a]]] = w
-            design[r, local[index[p.b]]] = -w
-            rhs[r] = w * p.before
-        design[-1] = 1.0  # gauge: the component's levels sum to zero
-        levels[member] = np.linalg.lstsq(design, rhs, rcond=None)[0]
-    return levels, components
-
-
-def _free_fit(groups, pairs):
-    """Levels of ``groups`` (each its own, as :func:`_solve`), their covariance (MJy/sr squared, in
-    the gauge of a zero mean per component: only differences within a component are meaningful)
-    and each group's component label. The pair errors are scaled up by the fit's reduced
-    chi-square where it exceeds 1 (the mode's error is above a mean's; cells share noise)."""
-    levels, components = _solve(groups, pairs)
-    index = {g: k for k, g in enumerate(groups)}
-    labels = np.zeros(len(groups), int)
-    for c, comp in enumerate(components):
-        labels[[index[g] for g in comp]] = c
     weight = np.array([1.0 / p.error for p in pairs])
     rows = np.repeat(np.arange(len(pairs)), 2)
     cols = np.ravel([(index[p.a], index[p.b]) for p in pairs])
     design = coo_matrix(
         (np.ravel(np.column_stack([weight, -weight])), (rows, cols)), (len(pairs), len(groups))
-    )
-    design = design.tocsr()
-    resid = design @ levels - weight * np.array([p.before for p in pairs])
+    ).tocsr()
+    return design, weight * np.array([p.before for p in pairs])
+
+
+def _components(groups, pairs):
+    """Component label of each group (sets linked by overlaps) and their number."""
+    index = {g: k for k, g in enumerate(groups)}
+    a, b = [index[p.a] for p in pairs], [index[p.b] for p in pairs]
+    adjacency = coo_matrix((np.ones(len(pairs)), (a, b)), shape=(len(groups), len(groups)))
+    ncomp, labels = connected_components(adjacency, directed=False)
+    return labels, ncomp
+
+
+class _GroundedNormal:
+    """The normal matrix of the pair system, factorised per component with its first group's
+    level held at 0 (the levels are defined up to one constant per component). Sparse: a survey's
+    thousands of files cost their pairs, not their number squared."""
+
+    def __init__(self, design, labels, ncomp):
+        normal = (design.T @ design).tocsc()
+        self.labels = labels
+        self.ground = np.array([np.flatnonzero(labels == c)[0] for c in range(ncomp)])
+        self.free = [np.flatnonzero(labels == c)[1:] for c in range(ncomp)]
+        self.lu = [splu(normal[f][:, f].tocsc()) if f.size else None for f in self.free]
+
+    def solve(self, rhs):
+        """A solution of ``normal @ x = rhs`` (one per component, its ground level 0)."""
+        x = np.zeros(self.labels.size)
+        for f, lu in zip(self.free, self.lu, strict=True):
+            if lu is not None:
+                x[f] = lu.solve(rhs[f])
+        return x
+
+    def inverse(self, indices):
+        """The ``indices`` x ``indices`` block of a generalised inverse of the normal matrix (the
+        grounded one: zero on the ground levels and across components). Contrasts with no part
+        along a component's constant level get the same variance from it as from the
+        pseudo-inverse."""
+        indices = np.asarray(indices)
+        block = np.zeros((indices.size, indices.size))
+        for c, (f, lu) in enumerate(zip(self.free, self.lu, strict=True)):
+            inside = np.flatnonzero((self.labels[indices] == c) & (indices != self.ground[c]))
+            if lu is None or not inside.size:
+                continue
+            position = np.searchsorted(f, indices[inside])
+            unit = np.zeros((f.size, inside.size))
+            unit[position, np.arange(inside.size)] = 1.0
+            block[np.ix_(inside, inside)] = lu.solve(unit)[position]
+        return block
+
+
+def _solve(groups, pairs):
+    """Relative levels (mean 0 in each connected component) from the pair differences by one
+    weighted least-squares fit (sparse normal equations); returns (levels, components)."""
+    labels, ncomp = _components(groups, pairs)
+    components = [[groups[k] for k in np.flatnonzero(labels == c)] for c in range(ncomp)]
+    if not pairs:
+        return np.zeros(len(groups)), components
+    design, rhs = _pair_system(groups, pairs)
+    levels = _GroundedNormal(design, labels, ncomp).solve(design.T @ rhs)
+    for c in range(ncomp):
+        levels[labels == c] -= levels[labels == c].mean()
+    return levels, components
+
+
+def _free_fit(groups, pairs):
+    """Levels of ``groups`` (each its own, as :func:`_solve`), their covariance (MJy/sr squared;
+    a function of the indices whose block it returns, in a gauge where only differences within a
+    component are meaningful) and each group's component label. The pair errors are scaled up by
+    the fit's reduced chi-square where it exceeds 1 (the mode's error is above a mean's; cells
+    share noise)."""
+    levels, components = _solve(groups, pairs)
+    labels, ncomp = _components(groups, pairs)
+    design, rhs = _pair_system(groups, pairs)
+    resid = design @ levels - rhs
     dof = len(pairs) - (len(groups) - len(components))
     scale = max(1.0, float(resid @ resid) / dof) if dof > 0 else 1.0
-    normal = (design.T @ design).toarray()
-    cov = np.zeros_like(normal)
-    for comp in components:
-        k = np.array([index[g] for g in comp])
-        cov[np.ix_(k, k)] = scale * np.linalg.pinv(normal[np.ix_(k, k)])
-    return levels, cov, labels
+    normal = _GroundedNormal(design, labels, ncomp)
+    return levels, (lambda indices: scale * normal.inverse(indices)), labels
 
 
 def _equal_levels_chi2(sets, levels, cov, labels):
@@ -601,7 +636,7 @@ def _equal_levels_chi2(sets, levels, cov, labels):
         return np.nan, 0
     contrasts = basis.T @ rows
     r = contrasts @ levels[used]
-    v = contrasts @ cov[np.ix_(used, used)] @ contrasts.T
+    v = contrasts @ cov(used) @ contrasts.T
     return float(r @ np.linalg.pinv(v) @ r), basis.shape[1]
 
 
