@@ -410,21 +410,48 @@ def _total_flux_sky(band: BandImage, segm, box_size):
 
 
 def _kron_total(segm_cat, positions, image, err, mask, segm_data):
-    """Total flux and error of each source (Jy): the flux in its Kron ellipse (photutils' shape and
-    Kron radius, centred on the catalog's ``positions``, :func:`source_positions`) scaled by the
-    first of ``KRON_SCALES`` where growing to the next scale adds less than ``KRON_CONVERGED`` of
-    the flux or less than the added noise, else by the largest. The Kron flux at 2.5 misses the
-    wings of profiles more extended than exponential (about 7 % of a Sersic n = 2). ``image`` is
-    the data less the total-flux sky (:func:`_total_flux_sky`), ``err`` its error, ``mask`` the
-    pixels without data, ``segm_data`` the segmentation map; each aperture's sum is
-    :func:`_filled_aperture_flux`'s. Each larger aperture is measured only for the sources still
-    growing (most converge at the first step).
+    """Total flux and error of each source (Jy): :func:`_grown_kron_fluxes` on ``image`` (the data
+    less the total-flux sky, :func:`_total_flux_sky`); ``err`` is its error, ``mask`` the pixels
+    without data, ``segm_data`` the segmentation map. The sources lying on a brighter one (a host,
+    :func:`_hosts`) are measured again on the image less the hosts' light models
+    (:func:`_subtract_host_model`), with the hosts' pixels as their sky: the total-flux sky is
+    the sky around the sources, and a star's Kron ellipse on a large galaxy otherwise holds the
+    galaxy's light (field sources within 20" of a galaxy of AB 16 and r_eff 3.3" on 1024^2: 4.5
+    times their flux on average, 0.99 so; the real-sky demo's: 1.9 and 1.2).
 
-    The centre is the catalog's position rather than the segment's centroid: a large galaxy's
-    segment is cut unevenly by the watershed pieces of the sources on its wings, which moves its
-    centroid (18 pixels for an r_eff of 105) and off-centre rings fill those pieces too faintly."""
+    The centre is the catalog's position (:func:`source_positions`) rather than the segment's
+    centroid: a large galaxy's segment is cut unevenly by the watershed pieces of the sources on
+    its wings, which moves its centroid (18 pixels for an r_eff of 105) and off-centre rings fill
+    those pieces too faintly."""
     labels = np.atleast_1d(np.asarray(segm_cat.label))
     shape = _kron_shape(segm_cat, positions)
+    flux, flux_err = _grown_kron_fluxes(shape, labels, image, err, mask, segm_data)
+    hosts, inside = _hosts(shape, np.atleast_1d(np.asarray(segm_cat.segment_flux, float)))
+    if len(hosts) == 0:
+        return flux, flux_err
+    peeled = np.array(image, float)
+    for k in hosts:
+        _subtract_host_model(shape, labels, k, peeled, mask, segm_data)
+    children = np.flatnonzero(inside)
+    # the hosts' pixels are sky for the sources on them once their light is off
+    segm_data = np.where(np.isin(segm_data, labels[hosts]), 0, segm_data)
+    flux[children], flux_err[children] = _subset_fluxes(shape, labels, children, peeled, err, mask, segm_data)
+    return flux, flux_err
+
+
+def _subset_fluxes(shape, labels, index, image, err, mask, segm_data):
+    """:func:`_grown_kron_fluxes` of the sources ``index`` only."""
+    subset = {key: value[index] for key, value in shape.items()}
+    return _grown_kron_fluxes(subset, labels[index], image, err, mask, segm_data)
+
+
+def _grown_kron_fluxes(shape, labels, image, err, mask, segm_data):
+    """Flux and error in each source's Kron ellipse (``shape``, :func:`_kron_shape`) scaled by the
+    first of ``KRON_SCALES`` where growing to the next scale adds less than ``KRON_CONVERGED`` of
+    the flux or less than the added noise, else by the largest. The Kron flux at 2.5 misses the
+    wings of profiles more extended than exponential (about 7 % of a Sersic n = 2). Each aperture's
+    sum is :func:`_filled_aperture_flux`'s. Each larger aperture is measured only for the sources
+    still growing (most converge at the first step)."""
     flux, err_out = _kron_fluxes(shape, labels, KRON_SCALES[0], image, err, mask, segm_data)
     growing = np.flatnonzero(np.isfinite(flux))
     for scale in KRON_SCALES[1:]:
@@ -438,6 +465,75 @@ def _kron_total(segm_cat, positions, image, err, mask, segm_data):
         flux[growing[~converged]], err_out[growing[~converged]] = larger[~converged], larger_err[~converged]
         growing = growing[~converged]
     return flux, err_out
+
+
+# A host (:func:`_hosts`): a source whose largest total-flux aperture holds the position of a source
+# with at most this share of its segment flux.
+HOST_FLUX_RATIO = 0.2
+
+
+def _hosts(shape, segment_flux):
+    """The hosts, brightest first (indices), and whether each source lies on a host (boolean).
+
+    From the brightest segment (``segment_flux``) down, a source not on a host yet is a host when
+    its largest Kron ellipse (``KRON_SCALES[-1]``) holds the position of at least one source with
+    at most ``HOST_FLUX_RATIO`` of its segment flux; those lie on it (and are no hosts).
+
+    Flux rather than size: deblending gives a faint source on a large galaxy a broad watershed
+    piece of the galaxy's light, whose moments make its Kron ellipse nearly as large as the
+    galaxy's (and its segment flux up to 0.13 of the galaxy's)."""
+    known = np.isfinite(shape["centre"]).all(axis=1) & np.isfinite(shape["a"]) & (shape["b"] > 0)
+    known &= np.isfinite(segment_flux)
+    index = np.flatnonzero(known)
+    index = index[np.argsort(-segment_flux[index], kind="stable")]
+    inside = np.zeros(len(shape["a"]), bool)
+    hosts = []
+    if len(index) < 2:
+        return np.asarray(hosts, int), inside
+    centre, flux = shape["centre"][index], segment_flux[index]
+    neighbours = cKDTree(centre).query_ball_point(centre, KRON_SCALES[-1] * shape["a"][index])
+    for i, near in enumerate(neighbours):
+        if inside[index[i]]:
+            continue
+        near = np.asarray([j for j in near if j > i and flux[j] <= HOST_FLUX_RATIO * flux[i]], int)
+        on = near[_scaled_radius(shape, index[i], centre[near]) <= KRON_SCALES[-1]] if len(near) else near
+        if len(on):
+            hosts.append(index[i])
+            inside[index[on]] = True
+    return np.asarray(hosts, int), inside
+
+
+def _scaled_radius(shape, k, points):
+    """Elliptical radius of ``points`` ((n, 2) pixels) in source ``k``'s Kron ellipse at scale 1."""
+    d = points - shape["centre"][k]
+    theta = shape["theta"][k]
+    along = d[:, 0] * np.cos(theta) + d[:, 1] * np.sin(theta)
+    across = -d[:, 0] * np.sin(theta) + d[:, 1] * np.cos(theta)
+    return np.hypot(along / shape["a"][k], across / shape["b"][k])
+
+
+def _subtract_host_model(shape, labels, k, image, mask, segm_data):
+    """Take host ``k``'s light model (:func:`_light_model`: its pixels with data, the rest of its
+    largest Kron ellipse filled, within the ellipse's exact overlap) off ``image`` in place."""
+    scale = KRON_SCALES[-1]
+    aperture = EllipticalAperture(
+        shape["centre"][k], shape["a"][k] * scale, shape["b"][k] * scale, theta=shape["theta"][k]
+    )
+    apmask = aperture.to_mask(method="exact")
+    big, small = apmask.get_overlap_slices(image.shape)
+    if big is None:
+        return
+    data = np.full(apmask.shape, np.nan)
+    data[small] = image[big]
+    segment = np.zeros(apmask.shape, int)
+    segment[small] = segm_data[big]
+    good = np.zeros(apmask.shape, bool)
+    good[small] = ~mask[big] & ((segment[small] == 0) | (segment[small] == labels[k]))
+    good &= np.isfinite(data)
+    if not good.any():
+        return
+    model = _light_model(aperture, apmask.bbox, data, good) * apmask.data
+    image[big] -= model[small]
 
 
 def _kron_shape(segm_cat, positions):
@@ -489,13 +585,62 @@ def _filled_aperture_flux(aperture, label, image, err, mask, segm_data):
     weights = apmask.data
     if not (weights * ~bad).any():
         return np.nan, np.nan
-    rows, cols = np.mgrid[box.iymin : box.iymax, box.ixmin : box.ixmax]
-    rings = np.floor(_major_axis_radius(aperture, cols, rows)).astype(int)
     if bad.any():
-        data = np.where(bad, _ring_means(data, rings, ~bad)[rings], data)
+        data = np.where(bad, _light_model(aperture, box, data, ~bad), data)
     area, good_area = weights.sum(), (weights * ~bad).sum()
     variance = (weights * ~bad * noise**2).sum() * area / good_area
     return float((weights * data).sum()), float(np.sqrt(variance))
+
+
+# The cells of a source's light model (:func:`_light_model`): 1-pixel elliptical rings, each cut
+# into this many sectors of equal angle on the ellipse.
+MODEL_SECTORS = 12
+
+
+def _light_model(aperture, box, data, good):
+    """The smooth light of the source in ``aperture`` on its bounding box ``box``: the clipped mean
+    (:func:`_clipped_means`) of the ``good`` pixels of ``data`` in the same cell, the cells 1-pixel
+    rings along the ellipse's major axis, each cut into ``MODEL_SECTORS`` sectors (the angle on the
+    ellipse); cells without good pixels are filled from the ring's other sectors
+    (:func:`_fill_cells`).
+
+    Sectors follow a profile whose isophotes are not the aperture's ellipse: a large galaxy's
+    moments, from a segment that the watershed pieces of the sources on it cut unevenly, give an
+    axis ratio of 0.58 where its light has 0.8 (the real-sky demo's galaxy). Its light alone
+    (noise-free) in its total-flux aperture, the other segments filled, is 0.966 of its flux with
+    12 sectors and 0.933 with rings alone (0.975 with nothing to fill)."""
+    rows, cols = np.mgrid[box.iymin : box.iymax, box.ixmin : box.ixmax]
+    radius, angle = _elliptical_polar(aperture, cols, rows)
+    rings = np.floor(radius).astype(int)
+    sectors = np.minimum((angle / (2 * np.pi) * MODEL_SECTORS).astype(int), MODEL_SECTORS - 1)
+    n_rings = rings.max() + 1
+    cells = rings * MODEL_SECTORS + sectors
+    cell_mean = _clipped_means(cells, data, good, n_rings * MODEL_SECTORS).reshape(n_rings, MODEL_SECTORS)
+    return _fill_cells(cell_mean, _ring_means(data, rings, good))[rings, sectors]
+
+
+def _fill_cells(cell_mean, ring_mean):
+    """``cell_mean`` ((rings, sectors)) with its empty cells (NaN) filled: from the ring's other
+    sectors (linear in angle, periodic), or the ring's mean (``ring_mean``) where none has data."""
+    out = cell_mean.copy()
+    n = cell_mean.shape[1]
+    index = np.arange(n)
+    for ring in np.flatnonzero(~np.isfinite(cell_mean).all(axis=1)):
+        known = np.isfinite(cell_mean[ring])
+        if known.any():
+            out[ring] = np.interp(index, index[known], cell_mean[ring, known], period=n)
+        else:
+            out[ring] = ring_mean[ring]
+    return out
+
+
+def _clipped_means(labels, values, good, n, sigma=3.0):
+    """Mean of the ``good`` ``values`` per label (0 to n - 1), clipped once at ``sigma`` standard
+    deviations about it; NaN for labels without good values."""
+    labels, values = labels[good], values[good]
+    mean, std = _label_stats(labels, values, n)
+    inside = np.abs(values - mean[labels]) <= sigma * std[labels]
+    return _label_stats(labels[inside], values[inside], n)[0]
 
 
 def _ring_means(data, rings, good, sigma=3.0):
@@ -503,10 +648,7 @@ def _ring_means(data, rings, good, sigma=3.0):
     ``sigma`` standard deviations about it; rings without good pixels interpolated between their
     neighbours (by label)."""
     n = rings.max() + 1
-    labels, values = rings[good], data[good]
-    mean, std = _label_stats(labels, values, n)
-    inside = np.abs(values - mean[labels]) <= sigma * std[labels]
-    mean, _ = _label_stats(labels[inside], values[inside], n)
+    mean = _clipped_means(rings, data, good, n, sigma)
     index = np.arange(n)
     known = np.isfinite(mean)
     return np.interp(index, index[known], mean[known])
@@ -521,15 +663,16 @@ def _label_stats(labels, values, n):
     return mean, std
 
 
-def _major_axis_radius(aperture, x, y):
+def _elliptical_polar(aperture, x, y):
     """Elliptical radius of pixels (x, y) in the shape of ``aperture`` (an EllipticalAperture), in
-    pixels along its major axis."""
+    pixels along its major axis, and their angle on the ellipse (the eccentric anomaly, 0 to 2 pi
+    rad from the major axis)."""
     x0, y0 = aperture.positions
     dx, dy = x - x0, y - y0
     theta = aperture.theta.to_value(u.rad)
     along = dx * np.cos(theta) + dy * np.sin(theta)
-    across = -dx * np.sin(theta) + dy * np.cos(theta)
-    return np.hypot(along, across * aperture.a / aperture.b)
+    across = (-dx * np.sin(theta) + dy * np.cos(theta)) * aperture.a / aperture.b
+    return np.hypot(along, across), np.mod(np.arctan2(across, along), 2 * np.pi)
 
 
 def source_catalog(band: BandImage, segm, smoothed, settings: CatalogSettings, segm_cat=None):
