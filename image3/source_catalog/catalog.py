@@ -620,18 +620,20 @@ def _light_model(aperture, box, data, good):
 
 
 def _fill_cells(cell_mean, ring_mean):
-    """``cell_mean`` ((rings, sectors)) with its empty cells (NaN) filled: from the ring's other
-    sectors (linear in angle, periodic), or the ring's mean (``ring_mean``) where none has data."""
-    out = cell_mean.copy()
+    """``cell_mean`` ((rings, sectors)) with its empty cells (NaN) filled: from the ring's nearest
+    sectors with data on either side (linear in angle, periodic), or the ring's mean
+    (``ring_mean``) where none has data."""
     n = cell_mean.shape[1]
-    index = np.arange(n)
-    for ring in np.flatnonzero(~np.isfinite(cell_mean).all(axis=1)):
-        known = np.isfinite(cell_mean[ring])
-        if known.any():
-            out[ring] = np.interp(index, index[known], cell_mean[ring, known], period=n)
-        else:
-            out[ring] = ring_mean[ring]
-    return out
+    tiled = np.tile(cell_mean, 3)
+    index = np.arange(3 * n)
+    known = np.isfinite(tiled)
+    left = np.maximum.accumulate(np.where(known, index, -1), axis=1)[:, n : 2 * n]
+    right = np.minimum.accumulate(np.where(known, index, 3 * n)[:, ::-1], axis=1)[:, ::-1][:, n : 2 * n]
+    rows = np.arange(len(cell_mean))[:, None]
+    low, high = tiled[rows, np.clip(left, 0, None)], tiled[rows, np.clip(right, None, 3 * n - 1)]
+    share = (index[n : 2 * n] - left) / np.maximum(right - left, 1)
+    filled = low + (high - low) * share
+    return np.where(left >= 0, filled, ring_mean[:, None])
 
 
 def _clipped_means(labels, values, good, n, sigma=3.0):
