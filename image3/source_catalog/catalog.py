@@ -5,7 +5,8 @@ MJy/sr times the pixel solid angle), magnitudes AB (``-2.5 log10(flux / 3631 Jy)
 (AB minus the ABVEGAOFFSET value); angles in degrees. Columns follow the official catalog
 (``_cat.ecsv``) plus Kron photometry (``kron_flux`` at 2.5 Kron radii and ``kron_total_flux``, the
 aperture grown until the flux converges, on a sky measured without the sources' faint wings:
-:func:`_total_flux_sky`) and ``flags`` (:mod:`.saturation`: saturated sources,
+:func:`_total_flux_sky`, and for a source on a brighter one less that one's light model:
+:func:`_kron_total`) and ``flags`` (:mod:`.saturation`: saturated sources,
 whose fluxes are NaN).
 
 Steps: background (image3.utils.background, ``bkg_boxsize`` boxes, as the official step), detection
