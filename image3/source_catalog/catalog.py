@@ -426,8 +426,10 @@ def _kron_total(segm_cat, positions, image, err, mask, segm_data):
     those pieces too faintly."""
     labels = np.atleast_1d(np.asarray(segm_cat.label))
     shape = _kron_shape(segm_cat, positions)
-    flux, flux_err = _grown_kron_fluxes(shape, labels, image, err, mask, segm_data)
     hosts, inside = _hosts(shape, np.atleast_1d(np.asarray(segm_cat.segment_flux, float)))
+    flux, flux_err = np.full((2, len(labels)), np.nan)
+    alone = np.flatnonzero(~inside)
+    flux[alone], flux_err[alone] = _subset_fluxes(shape, labels, alone, image, err, mask, segm_data)
     if len(hosts) == 0:
         return flux, flux_err
     peeled = np.array(image, float)
