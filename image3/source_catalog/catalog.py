@@ -5,7 +5,8 @@ MJy/sr times the pixel solid angle), magnitudes AB (``-2.5 log10(flux / 3631 Jy)
 (AB minus the ABVEGAOFFSET value); angles in degrees. Columns follow the official catalog
 (``_cat.ecsv``) plus Kron photometry (``kron_flux`` at 2.5 Kron radii and ``kron_total_flux``, the
 aperture grown until the flux converges, on a sky measured without the sources' faint wings:
-:func:`_total_flux_sky`) and ``flags`` (:mod:`.saturation`: saturated sources,
+:func:`_total_flux_sky`, and for a source on a brighter one less that one's light model:
+:func:`_kron_total`) and ``flags`` (:mod:`.saturation`: saturated sources,
 whose fluxes are NaN).
 
 Steps: background (image3.utils.background, ``bkg_boxsize`` boxes, as the official step), detection
@@ -410,21 +411,50 @@ def _total_flux_sky(band: BandImage, segm, box_size):
 
 
 def _kron_total(segm_cat, positions, image, err, mask, segm_data):
-    """Total flux and error of each source (Jy): the flux in its Kron ellipse (photutils' shape and
-    Kron radius, centred on the catalog's ``positions``, :func:`source_positions`) scaled by the
-    first of ``KRON_SCALES`` where growing to the next scale adds less than ``KRON_CONVERGED`` of
-    the flux or less than the added noise, else by the largest. The Kron flux at 2.5 misses the
-    wings of profiles more extended than exponential (about 7 % of a Sersic n = 2). ``image`` is
-    the data less the total-flux sky (:func:`_total_flux_sky`), ``err`` its error, ``mask`` the
-    pixels without data, ``segm_data`` the segmentation map; each aperture's sum is
-    :func:`_filled_aperture_flux`'s. Each larger aperture is measured only for the sources still
-    growing (most converge at the first step).
+    """Total flux and error of each source (Jy): :func:`_grown_kron_fluxes` on ``image`` (the data
+    less the total-flux sky, :func:`_total_flux_sky`); ``err`` is its error, ``mask`` the pixels
+    without data, ``segm_data`` the segmentation map. The sources lying on a brighter one (a host,
+    :func:`_hosts`) are measured again on the image less the hosts' light models
+    (:func:`_subtract_host_model`), with the hosts' pixels as their sky: the total-flux sky is
+    the sky around the sources, and a star's Kron ellipse on a large galaxy otherwise holds the
+    galaxy's light (field sources of AB < 24 within 20" of a galaxy of AB 16 and r_eff 3.3" on
+    1024^2: 4.51 times their flux on average, 0.99 so; the real-sky demo's: 4.00 and 1.11).
 
-    The centre is the catalog's position rather than the segment's centroid: a large galaxy's
-    segment is cut unevenly by the watershed pieces of the sources on its wings, which moves its
-    centroid (18 pixels for an r_eff of 105) and off-centre rings fill those pieces too faintly."""
+    The centre is the catalog's position (:func:`source_positions`) rather than the segment's
+    centroid: a large galaxy's segment is cut unevenly by the watershed pieces of the sources on
+    its wings, which moves its centroid (18 pixels for an r_eff of 105) and off-centre rings fill
+    those pieces too faintly."""
     labels = np.atleast_1d(np.asarray(segm_cat.label))
     shape = _kron_shape(segm_cat, positions)
+    hosts, inside = _hosts(shape, np.atleast_1d(np.asarray(segm_cat.segment_flux, float)))
+    flux, flux_err = np.full((2, len(labels)), np.nan)
+    alone = np.flatnonzero(~inside)
+    flux[alone], flux_err[alone] = _subset_fluxes(shape, labels, alone, image, err, mask, segm_data)
+    if len(hosts) == 0:
+        return flux, flux_err
+    peeled = np.array(image, float)
+    for k in hosts:
+        _subtract_host_model(shape, labels, k, peeled, mask, segm_data)
+    children = np.flatnonzero(inside)
+    # the hosts' pixels are sky for the sources on them once their light is off
+    segm_data = np.where(np.isin(segm_data, labels[hosts]), 0, segm_data)
+    flux[children], flux_err[children] = _subset_fluxes(shape, labels, children, peeled, err, mask, segm_data)
+    return flux, flux_err
+
+
+def _subset_fluxes(shape, labels, index, image, err, mask, segm_data):
+    """:func:`_grown_kron_fluxes` of the sources ``index`` only."""
+    subset = {key: value[index] for key, value in shape.items()}
+    return _grown_kron_fluxes(subset, labels[index], image, err, mask, segm_data)
+
+
+def _grown_kron_fluxes(shape, labels, image, err, mask, segm_data):
+    """Flux and error in each source's Kron ellipse (``shape``, :func:`_kron_shape`) scaled by the
+    first of ``KRON_SCALES`` where growing to the next scale adds less than ``KRON_CONVERGED`` of
+    the flux or less than the added noise, else by the largest. The Kron flux at 2.5 misses the
+    wings of profiles more extended than exponential (about 7 % of a Sersic n = 2). Each aperture's
+    sum is :func:`_filled_aperture_flux`'s. Each larger aperture is measured only for the sources
+    still growing (most converge at the first step)."""
     flux, err_out = _kron_fluxes(shape, labels, KRON_SCALES[0], image, err, mask, segm_data)
     growing = np.flatnonzero(np.isfinite(flux))
     for scale in KRON_SCALES[1:]:
@@ -438,6 +468,118 @@ def _kron_total(segm_cat, positions, image, err, mask, segm_data):
         flux[growing[~converged]], err_out[growing[~converged]] = larger[~converged], larger_err[~converged]
         growing = growing[~converged]
     return flux, err_out
+
+
+# A host (:func:`_hosts`): a source whose largest total-flux aperture holds the position of a source
+# with at most this share of its segment flux.
+HOST_FLUX_RATIO = 0.2
+
+
+def _hosts(shape, segment_flux):
+    """The hosts, brightest first (indices), and whether each source lies on a host (boolean).
+
+    From the brightest segment (``segment_flux``) down, a source not on a host yet is a host when
+    its largest Kron ellipse (``KRON_SCALES[-1]``) holds the position of at least one source with
+    at most ``HOST_FLUX_RATIO`` of its segment flux; those lie on it (and are no hosts).
+
+    Flux rather than size: deblending gives a faint source on a large galaxy a broad watershed
+    piece of the galaxy's light, whose moments make its Kron ellipse nearly as large as the
+    galaxy's (and its segment flux up to 0.13 of the galaxy's)."""
+    known = np.isfinite(shape["centre"]).all(axis=1) & np.isfinite(shape["a"]) & (shape["b"] > 0)
+    known &= np.isfinite(segment_flux)
+    index = np.flatnonzero(known)
+    index = index[np.argsort(-segment_flux[index], kind="stable")]
+    inside = np.zeros(len(shape["a"]), bool)
+    hosts = []
+    if len(index) < 2:
+        return np.asarray(hosts, int), inside
+    centre, flux = shape["centre"][index], segment_flux[index]
+    neighbours = cKDTree(centre).query_ball_point(centre, KRON_SCALES[-1] * shape["a"][index])
+    for i, near in enumerate(neighbours):
+        if inside[index[i]]:
+            continue
+        near = np.asarray([j for j in near if j > i and flux[j] <= HOST_FLUX_RATIO * flux[i]], int)
+        on = near[_scaled_radius(shape, index[i], centre[near]) <= KRON_SCALES[-1]] if len(near) else near
+        if len(on):
+            hosts.append(index[i])
+            inside[index[on]] = True
+    return np.asarray(hosts, int), inside
+
+
+def _scaled_radius(shape, k, points):
+    """Elliptical radius of ``points`` ((n, 2) pixels) in source ``k``'s Kron ellipse at scale 1."""
+    d = points - shape["centre"][k]
+    theta = shape["theta"][k]
+    along = d[:, 0] * np.cos(theta) + d[:, 1] * np.sin(theta)
+    across = -d[:, 0] * np.sin(theta) + d[:, 1] * np.cos(theta)
+    return np.hypot(along / shape["a"][k], across / shape["b"][k])
+
+
+def _subtract_host_model(shape, labels, k, image, mask, segm_data):
+    """Take host ``k``'s light model (:func:`_light_model`: its pixels with data, the rest filled)
+    off ``image`` in place, over its largest Kron ellipse (``KRON_SCALES[-1]``) reshaped to the
+    light's own (:func:`_light_shape`; exact overlap).
+
+    Its segment's moments give the real-sky demo's galaxy an axis ratio of 0.58 (its light: 0.8,
+    reshaped: 0.69); the model's cells, along that ellipse, then leave more of the galaxy under
+    the faint sources near its centre (field sources within 20": 1.21 of their flux on average,
+    1.11 reshaped)."""
+    scale = KRON_SCALES[-1]
+    centre, a = shape["centre"][k], shape["a"][k] * scale
+    cut = _host_cutout(centre, a, shape["b"][k] * scale, shape["theta"][k], labels[k], image, mask, segm_data)
+    if cut is None:
+        return
+    ratio, theta = _light_shape(cut, KRON_SCALES[0] / scale)
+    cut = _host_cutout(centre, a, ratio * a, theta, labels[k], image, mask, segm_data)
+    if cut is None:
+        return
+    aperture, apmask, big, small, data, good = cut
+    model = _light_model(aperture, apmask.bbox, data, good) * apmask.data
+    image[big] -= model[small]
+
+
+def _host_cutout(centre, a, b, theta, label, image, mask, segm_data):
+    """(aperture, its exact mask, the image's and the mask's overlap slices, the image on the
+    mask's box (NaN beyond the image), its good pixels: with data, in segment ``label`` or in
+    none) of an ellipse of semi-axes ``a``, ``b`` (pixels) and orientation ``theta`` (rad); None
+    where it has no good pixel."""
+    aperture = EllipticalAperture(centre, a, b, theta=theta)
+    apmask = aperture.to_mask(method="exact")
+    big, small = apmask.get_overlap_slices(image.shape)
+    if big is None:
+        return None
+    data = np.full(apmask.shape, np.nan)
+    data[small] = image[big]
+    segment = np.zeros(apmask.shape, int)
+    segment[small] = segm_data[big]
+    good = np.zeros(apmask.shape, bool)
+    good[small] = ~mask[big] & ((segment[small] == 0) | (segment[small] == label))
+    good &= np.isfinite(data)
+    return (aperture, apmask, big, small, data, good) if good.any() else None
+
+
+# The axis ratios of a host's reshaped ellipse (:func:`_light_shape`).
+MIN_AXIS_RATIO = 0.1
+
+
+def _light_shape(cut, inner):
+    """Axis ratio (at least ``MIN_AXIS_RATIO``) and orientation (rad) of a source's light from
+    its :func:`_host_cutout`: the second moments about the centre of its pixels with data, the rest
+    filled (:func:`_light_model`), in the ellipse ``inner`` times the cut's size, negative values
+    counted zero. The cut's own ellipse where the moments are undefined."""
+    aperture, apmask, _, _, data, good = cut
+    box = apmask.bbox
+    rows, cols = np.mgrid[box.iymin : box.iymax, box.ixmin : box.ixmax]
+    radius, _ = _elliptical_polar(aperture, cols, rows)
+    light = np.where(good, data, _light_model(aperture, box, data, good))
+    weights = np.where(radius <= inner * aperture.a, np.clip(light, 0.0, None), 0.0)
+    if not weights.sum() > 0:
+        return aperture.b / aperture.a, aperture.theta.to_value(u.rad)
+    dx, dy = cols - aperture.positions[0], rows - aperture.positions[1]
+    moments = np.array([[dx * dx, dx * dy], [dx * dy, dy * dy]])
+    values, vectors = np.linalg.eigh((moments * weights).sum(axis=(2, 3)) / weights.sum())
+    ratio = np.sqrt(max(values[0], 0.0) / values[1]) if values[1] > 0 else aperture.b / aperture.a
+    return max(ratio, MIN_AXIS_RATIO), float(np.arctan2(vectors[1, 1], vectors[0, 1]))
 
 
 def _kron_shape(segm_cat, positions):
@@ -489,13 +631,64 @@ def _filled_aperture_flux(aperture, label, image, err, mask, segm_data):
     weights = apmask.data
     if not (weights * ~bad).any():
         return np.nan, np.nan
-    rows, cols = np.mgrid[box.iymin : box.iymax, box.ixmin : box.ixmax]
-    rings = np.floor(_major_axis_radius(aperture, cols, rows)).astype(int)
     if bad.any():
-        data = np.where(bad, _ring_means(data, rings, ~bad)[rings], data)
+        data = np.where(bad, _light_model(aperture, box, data, ~bad), data)
     area, good_area = weights.sum(), (weights * ~bad).sum()
     variance = (weights * ~bad * noise**2).sum() * area / good_area
     return float((weights * data).sum()), float(np.sqrt(variance))
+
+
+# The cells of a source's light model (:func:`_light_model`): 1-pixel elliptical rings, each cut
+# into this many sectors of equal angle on the ellipse.
+MODEL_SECTORS = 12
+
+
+def _light_model(aperture, box, data, good):
+    """The smooth light of the source in ``aperture`` on its bounding box ``box``: the clipped mean
+    (:func:`_clipped_means`) of the ``good`` pixels of ``data`` in the same cell, the cells 1-pixel
+    rings along the ellipse's major axis, each cut into ``MODEL_SECTORS`` sectors (the angle on the
+    ellipse); cells without good pixels are filled from the ring's other sectors
+    (:func:`_fill_cells`).
+
+    Sectors follow a profile whose isophotes are not the aperture's ellipse: a large galaxy's
+    moments, from a segment that the watershed pieces of the sources on it cut unevenly, give an
+    axis ratio of 0.58 where its light has 0.8 (the real-sky demo's galaxy). Its light alone
+    (noise-free) in its total-flux aperture, the other segments filled, is 0.966 of its flux with
+    12 sectors and 0.933 with rings alone (0.975 with nothing to fill)."""
+    rows, cols = np.mgrid[box.iymin : box.iymax, box.ixmin : box.ixmax]
+    radius, angle = _elliptical_polar(aperture, cols, rows)
+    rings = np.floor(radius).astype(int)
+    sectors = np.minimum((angle / (2 * np.pi) * MODEL_SECTORS).astype(int), MODEL_SECTORS - 1)
+    n_rings = rings.max() + 1
+    cells = rings * MODEL_SECTORS + sectors
+    cell_mean = _clipped_means(cells, data, good, n_rings * MODEL_SECTORS).reshape(n_rings, MODEL_SECTORS)
+    return _fill_cells(cell_mean, _ring_means(data, rings, good))[rings, sectors]
+
+
+def _fill_cells(cell_mean, ring_mean):
+    """``cell_mean`` ((rings, sectors)) with its empty cells (NaN) filled: from the ring's nearest
+    sectors with data on either side (linear in angle, periodic), or the ring's mean
+    (``ring_mean``) where none has data."""
+    n = cell_mean.shape[1]
+    tiled = np.tile(cell_mean, 3)
+    index = np.arange(3 * n)
+    known = np.isfinite(tiled)
+    left = np.maximum.accumulate(np.where(known, index, -1), axis=1)[:, n : 2 * n]
+    right = np.minimum.accumulate(np.where(known, index, 3 * n)[:, ::-1], axis=1)[:, ::-1][:, n : 2 * n]
+    rows = np.arange(len(cell_mean))[:, None]
+    low, high = tiled[rows, np.clip(left, 0, None)], tiled[rows, np.clip(right, None, 3 * n - 1)]
+    share = (index[n : 2 * n] - left) / np.maximum(right - left, 1)
+    filled = low + (high - low) * share
+    return np.where(left >= 0, filled, ring_mean[:, None])
+
+
+def _clipped_means(labels, values, good, n, sigma=3.0):
+    """Mean of the ``good`` ``values`` per label (0 to n - 1), clipped once at ``sigma`` standard
+    deviations about it; NaN for labels without good values."""
+    labels, values = labels[good], values[good]
+    mean, std = _label_stats(labels, values, n)
+    inside = np.abs(values - mean[labels]) <= sigma * std[labels]
+    return _label_stats(labels[inside], values[inside], n)[0]
 
 
 def _ring_means(data, rings, good, sigma=3.0):
@@ -503,10 +696,7 @@ def _ring_means(data, rings, good, sigma=3.0):
     ``sigma`` standard deviations about it; rings without good pixels interpolated between their
     neighbours (by label)."""
     n = rings.max() + 1
-    labels, values = rings[good], data[good]
-    mean, std = _label_stats(labels, values, n)
-    inside = np.abs(values - mean[labels]) <= sigma * std[labels]
-    mean, _ = _label_stats(labels[inside], values[inside], n)
+    mean = _clipped_means(rings, data, good, n, sigma)
     index = np.arange(n)
     known = np.isfinite(mean)
     return np.interp(index, index[known], mean[known])
@@ -521,15 +711,16 @@ def _label_stats(labels, values, n):
     return mean, std
 
 
-def _major_axis_radius(aperture, x, y):
+def _elliptical_polar(aperture, x, y):
     """Elliptical radius of pixels (x, y) in the shape of ``aperture`` (an EllipticalAperture), in
-    pixels along its major axis."""
+    pixels along its major axis, and their angle on the ellipse (the eccentric anomaly, 0 to 2 pi
+    rad from the major axis)."""
     x0, y0 = aperture.positions
     dx, dy = x - x0, y - y0
     theta = aperture.theta.to_value(u.rad)
     along = dx * np.cos(theta) + dy * np.sin(theta)
-    across = -dx * np.sin(theta) + dy * np.cos(theta)
-    return np.hypot(along, across * aperture.a / aperture.b)
+    across = (-dx * np.sin(theta) + dy * np.cos(theta)) * aperture.a / aperture.b
+    return np.hypot(along, across), np.mod(np.arctan2(across, along), 2 * np.pi)
 
 
 def source_catalog(band: BandImage, segm, smoothed, settings: CatalogSettings, segm_cat=None):
