@@ -7,6 +7,7 @@ reruns nothing. Two runs of the same checkout write the same values.
 """
 
 import importlib.metadata
+import os
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -42,6 +43,7 @@ def software_revision() -> str | None:
             capture_output=True,
             text=True,
             timeout=10,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},  # jobs at once: never wait on the index lock
         )
     except (OSError, subprocess.SubprocessError):
         return None
