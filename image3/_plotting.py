@@ -8,7 +8,19 @@ from astropy.io import fits  # noqa: E402
 from astropy.visualization import AsinhStretch, ImageNormalize, ZScaleInterval  # noqa: E402
 from astropy.wcs import WCS  # noqa: E402
 
-__all__ = ["SKY_PANELS", "fixed_margins", "plt", "read_mosaic", "sci_panel"]
+__all__ = [
+    "SKY_LABELS",
+    "SKY_PANELS",
+    "fixed_margins",
+    "plt",
+    "read_mosaic",
+    "sci_panel",
+    "show_every",
+    "sky_axes",
+]
+
+SKY_LABELS = {"longitude": "RA", "latitude": "Dec"}
+"""Axis label of each celestial coordinate of a sky panel (WCSAxes' ``coord_type``)."""
 
 # Margins of the two-panel figures with a sky panel: fixed, since tight_layout measures every
 # tick label of the sky axes (half a second a figure).
@@ -36,13 +48,38 @@ def read_mosaic(i2d_path):
         return hdul["SCI"].data, WCS(hdul["SCI"].header), hdul["CON"].data, hdul[0].header.get("FILENAME", "")
 
 
+def sky_axes(fig, position, wcs, shape):
+    """A subplot (``position``: ``add_subplot``'s arguments) on the sky coordinates of ``wcs``,
+    the FITS WCS of an image of ``shape``; its data coordinates are that image's 0-based pixels.
+
+    Each coordinate is labelled itself (RA, Dec), so its label goes to the edge where WCSAxes
+    draws its tick labels: on a grid rotated by more than 45 degrees RA runs up the vertical edge,
+    and a label given to the horizontal axis (``set_xlabel``) would name the wrong coordinate.
+    """
+    ax = fig.add_subplot(*position, projection=wcs)
+    for coord in ax.coords:
+        coord.set_axislabel(SKY_LABELS.get(coord.coord_type, coord.default_label))
+    ny, nx = shape
+    ax.set_xlim(-0.5, nx - 0.5)
+    ax.set_ylim(-0.5, ny - 0.5)
+    return ax
+
+
+def show_every(ax, view, step, **kwargs):
+    """``imshow`` of ``view``, every ``step``-th pixel of an image (``image[::step, ::step]``),
+    each shown pixel covering the ``step`` x ``step`` pixels it stands for in the image's own
+    pixel frame, so the axes keep the full image's WCS (slicing an astropy WCS whose header has a
+    CD matrix keeps the full pixel scale: ticks off by the factor ``step``)."""
+    ny, nx = view.shape
+    extent = (-0.5, nx * step - 0.5, -0.5, ny * step - 0.5)
+    return ax.imshow(view, origin="lower", extent=extent, interpolation="nearest", **kwargs)
+
+
 def sci_panel(fig, position, sci, wcs, step, title):
-    """An asinh-stretched view of SCI on sky axes, every ``step``-th pixel."""
-    ax = fig.add_subplot(*position, projection=wcs[::step, ::step])
+    """An asinh-stretched view of SCI (every ``step``-th pixel) on sky axes (:func:`sky_axes`)."""
+    ax = sky_axes(fig, position, wcs, sci.shape)
     view = sci[::step, ::step]
     norm = ImageNormalize(view, interval=ZScaleInterval(), stretch=AsinhStretch(0.1))
-    ax.imshow(view, origin="lower", cmap="gray", norm=norm)
+    show_every(ax, view, step, cmap="gray", norm=norm)
     ax.set_title(title)
-    ax.set_xlabel("RA")
-    ax.set_ylabel("Dec")
     return ax

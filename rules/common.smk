@@ -11,7 +11,7 @@ from pathlib import Path
 
 from image3 import job_server
 from image3.errors import InputError
-from image3.io.association import Product, load_association
+from image3.io.association import SIMULATED_POOL, Product, load_association
 from image3.io.members import member_scan_cache, scan_members
 from image3.resample.grid import check_grid_options
 from image3.simulate import demo
@@ -53,6 +53,7 @@ def demo_product():
         members=tuple(members),
         asn_id=demo.ASN_ID,
         asn_table=demo.association_name(),
+        asn_pool=SIMULATED_POOL,
     )
 
 
@@ -450,6 +451,11 @@ def get_n_exposures(wildcards):
 
 def get_asn_table(wildcards):
     return PRODUCTS[wildcards.product].asn_table
+
+
+def get_asn_pool(wildcards):
+    """The association's pool name (ASNPOOL in the products; "" when it names none)."""
+    return PRODUCTS[wildcards.product].asn_pool
 
 
 def get_image3_steps(wildcards):

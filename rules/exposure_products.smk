@@ -18,6 +18,7 @@ rule crf:
         "../envs/image3.yaml"
     params:
         asn_table=get_asn_table,
+        asn_pool=get_asn_pool,
         steps=get_image3_steps,
         sip=settings_params(SipSettings, "tweakreg", prefix="sip_"),
     script:

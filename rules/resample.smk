@@ -77,6 +77,7 @@ rule resample:
         drizzle=settings_params(DrizzleSettings, "resample"),
         sip=settings_params(SipSettings, "resample", prefix="sip_"),
         asn_table=get_asn_table,
+        asn_pool=get_asn_pool,
         steps=get_image3_steps,
         exposures=get_drizzled_exposures,
     script:
@@ -100,6 +101,7 @@ rule resample_exposure:
         drizzle=settings_params(DrizzleSettings, "resample"),
         sip=settings_params(SipSettings, "resample", prefix="sip_"),
         asn_table=get_asn_table,
+        asn_pool=get_asn_pool,
         steps=get_image3_steps,
         exposures=get_drizzled_exposures,
     script:

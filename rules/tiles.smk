@@ -51,6 +51,7 @@ rule resample_tile:
         drizzle=settings_params(DrizzleSettings, "resample"),
         sip=settings_params(SipSettings, "resample", prefix="sip_"),
         asn_table=get_asn_table,
+        asn_pool=get_asn_pool,
         steps=get_image3_steps,
         exposures=get_drizzled_exposures,
         tile=get_tile,

@@ -15,6 +15,7 @@ def write_crf(
     crf_path,
     asn_table: str,
     sip: SipSettings,
+    asn_pool=None,
     wcs=None,
     sky=None,
     outliers=None,
@@ -27,7 +28,7 @@ def write_crf(
     ``meta.background`` fields (``level`` MJy/sr, ``subtracted``, ``method``) when sky matching ran;
     with ``subtracted`` the level is taken off SCI (less any level the input had already
     subtracted). ``outliers`` is a boolean mask whose pixels get DQ OUTLIER and DO_NOT_USE;
-    ``asn_table``, ``steps`` and ``wcsinfo``: see :func:`record_image3_meta`. The SCI header
+    ``asn_table``, ``asn_pool``, ``steps`` and ``wcsinfo``: see :func:`record_image3_meta`. The SCI header
     carries a fresh SIP approximation of the WCS.
     """
     with open_level2b(cal_path, validate_on_assignment=False) as model:
@@ -39,7 +40,7 @@ def write_crf(
             bkg = model.meta.background
             done = bkg.level if (bkg.subtracted and bkg.level is not None) else 0.0
             model.data = (model.data - np.float32(sky["level"] - done)).astype(np.float32)
-        record_image3_meta(model, asn_table, steps=steps, sky=sky, wcsinfo=wcsinfo)
+        record_image3_meta(model, asn_table, asn_pool=asn_pool, steps=steps, sky=sky, wcsinfo=wcsinfo)
         shape = model.data.shape
         model.meta.wcsinfo.s_region = s_region(model.meta.wcs, shape)
         set_fits_wcs(model, model.meta.wcs, shape, sip.max_pix_error, sip.degree, sip.npoints)

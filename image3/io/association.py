@@ -12,17 +12,23 @@ from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["exposure_name", "load_association", "Product", "write_association"]
+__all__ = ["SIMULATED_POOL", "exposure_name", "load_association", "Product", "write_association"]
+
+SIMULATED_POOL = "simulated_pool"
+"""The pool name of the associations :func:`write_association` writes (the demo's)."""
 
 
 @dataclass(frozen=True)
 class Product:
-    """One association product (one filter): its name and the science exposures' paths."""
+    """One association product (one filter): its name and the science exposures' paths;
+    ``asn_table`` the association's file name and ``asn_pool`` its pool (``asn_pool``, "" when
+    the association names none), which the products record (ASNTABLE, ASNPOOL)."""
 
     name: str
     members: tuple[Path, ...]
     asn_id: str
     asn_table: str = ""
+    asn_pool: str = ""
 
     @cached_property
     def exposures(self) -> tuple[str, ...]:
@@ -102,7 +108,8 @@ def _parse_association(asn: dict, path: Path) -> list[Product]:
             raise InputError(
                 f"association {path}: product {name!r} lists an exposure twice: {', '.join(twice)}"
             )
-        result.append(Product(name, tuple(paths), asn_id, asn_table=path.name))
+        pool = str(asn.get("asn_pool") or "")
+        result.append(Product(name, tuple(paths), asn_id, asn_table=path.name, asn_pool=pool))
     return result
 
 
@@ -112,7 +119,7 @@ def write_association(path, asn_id: str, product_name: str, expnames, program="0
         "asn_type": "image3",
         "asn_rule": "candidate_Asn_Lv3Image",
         "asn_id": asn_id,
-        "asn_pool": "simulated_pool",
+        "asn_pool": SIMULATED_POOL,
         "program": program,
         "version_id": None,
         "code_version": "image3-workflow simulator",

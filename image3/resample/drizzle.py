@@ -115,6 +115,7 @@ class Mosaic:
         )
         self.exptime = 0.0
         self.n_added = 0
+        self.used = np.zeros(n_inputs, bool)  # which inputs add_all drizzled (not left out)
 
     def add(self, exposure: Exposure, native_scale: float, *, pixmap=None, name="exposure") -> bool:
         """Drizzle one exposure (``native_scale``: its pixel scale in arcsec). ``pixmap``: its pixel
@@ -157,7 +158,7 @@ class Mosaic:
         runs = np.array_split(np.arange(n), max(1, min(processes, n)))
         children = [_fork_run(self, load, run) for run in runs[1:]]
         for k in runs[0]:
-            self.add(**load(k))
+            self.used[k] = self.add(**load(k))
         for pid, shared in children:
             _, status = os.waitpid(pid, 0)
             if os.waitstatus_to_exitcode(status) == _BAD_INPUT:
@@ -183,6 +184,7 @@ class Mosaic:
             d.out_ctx[:, rows] |= other["ctx"][:, rows]
         self.exptime += float(other["totals"][0])
         self.n_added += int(other["totals"][1])
+        self.used |= other["used"]
 
     def arrays(self) -> dict:
         """Output arrays: data, err, wht, con and the three variances.
@@ -211,6 +213,7 @@ def _fork_run(mosaic: Mosaic, load, run):
         "ctx": _shared((planes, ny, nx), np.int32),
         "img2": [_shared((ny, nx), np.float32) for _ in VARIANCES],
         "totals": _shared((2,), np.float64),
+        "used": _shared((mosaic.n_inputs,), bool),
         "run": f"{run[0]}-{run[-1]}",
     }
     pid = os.fork()
@@ -220,7 +223,7 @@ def _fork_run(mosaic: Mosaic, load, run):
     try:
         part = Mosaic(mosaic.grid, mosaic.settings, mosaic.n_inputs, first_input=int(run[0]))
         for k in run:
-            part.add(**load(k))
+            shared["used"][k] = part.add(**load(k))
         d = part._driz
         shared["img"][:], shared["wht"][:], shared["ctx"][:] = d.out_img, d.out_wht, d.out_ctx
         for target, var in zip(shared["img2"], d.out_img2, strict=True):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._plotting import SKY_PANELS, plt, read_mosaic, sci_panel
+from .._plotting import SKY_PANELS, plt, read_mosaic, sci_panel, show_every, sky_axes
 from .drizzle import coverage_count
 
 __all__ = ["plot_mosaic"]
@@ -15,12 +15,10 @@ def plot_mosaic(i2d_path, png_path, max_side=1200):
     coverage = coverage_count(con[..., ::step, ::step])  # only the pixels shown: not the whole mosaic
     fig = plt.figure(figsize=(13, 6))
     sci_panel(fig, (1, 2, 1), sci, wcs, step, f"{product} SCI (MJy/sr)")
-    ax2 = fig.add_subplot(1, 2, 2, projection=wcs[::step, ::step])
-    im = ax2.imshow(coverage, origin="lower", cmap="viridis")
+    ax2 = sky_axes(fig, (1, 2, 2), wcs, sci.shape)
+    im = show_every(ax2, coverage, step, cmap="viridis")
     fig.colorbar(im, ax=ax2, label="exposures")
     ax2.set_title("coverage")
-    ax2.set_xlabel("RA")
-    ax2.set_ylabel(" ")
     fig.subplots_adjust(**SKY_PANELS)
     fig.savefig(png_path, dpi=90, format="png")
     plt.close(fig)

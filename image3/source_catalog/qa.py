@@ -24,7 +24,7 @@ def plot_catalog(i2d_path, catalog_path, png_path, max_side=1200):
         saturated = (flags & SATURATED) > 0
         kinds = ((~extended & ~saturated, "lime", "point"), (extended, "orange", "extended"))
         for sel, colour, label in (*kinds, (saturated, "red", "saturated")):
-            x, y = np.asarray(table["xcentroid"])[sel] / step, np.asarray(table["ycentroid"])[sel] / step
+            x, y = np.asarray(table["xcentroid"])[sel], np.asarray(table["ycentroid"])[sel]
             ax.scatter(x, y, s=40, facecolors="none", edgecolors=colour, linewidths=0.7, label=label)
         ax.legend(loc="upper right", fontsize=8)
         for name, colour in (("aper_total_abmag", "C0"), ("isophotal_abmag", "C1")):

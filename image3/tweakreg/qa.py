@@ -75,7 +75,9 @@ def _small_offsets(ra, dec, ra0, dec0):
 
 
 def plot_alignment(report: Table, residuals: Table, png_path, *, max_panels=12):
-    """Residual vectors per exposure (detector frame) and the applied corrections.
+    """Residual vectors per exposure at their sources' detector positions (x, y in pixels; the
+    arrows are the (east, north) residuals drawn along (x, y), not turned into the detector's
+    orientation, as the panels' titles say) and the applied corrections (east to the left).
 
     With more than ``max_panels`` exposures, residual panels are drawn for the ``max_panels``
     with the largest residual RMS (those without matches first), so the figure's size and memory
@@ -107,6 +109,8 @@ def plot_alignment(report: Table, residuals: Table, png_path, *, max_panels=12):
             ax.set_title(f"{name[-24:]}\nno matches", fontsize=8)
         ax.set_aspect("equal")
         ax.tick_params(labelsize=7)
+        ax.set_xlabel("x (pixel)", fontsize=7)
+        ax.set_ylabel("y (pixel)", fontsize=7)
     ax = fig.add_subplot(rows, 1, rows)
     for k, row in enumerate(report):
         color = "C0" if row["aligned"] else "C3"
@@ -129,7 +133,11 @@ def plot_alignment(report: Table, residuals: Table, png_path, *, max_panels=12):
     ax.set_xlabel("applied shift east (arcsec)")
     ax.set_ylabel("north (arcsec)")
     shown = "" if n == len(report) else f"; panels: the {n} of {len(report)} exposures with the largest rms"
-    ax.set_title(f"residual arrows x{scale:.0f} pixels per mas{shown}; red: left unaligned", fontsize=9)
+    ax.set_title(
+        f"residual arrows (east, north) along (x, y), x{scale:.0f} pixels per mas{shown}; "
+        "red: left unaligned",
+        fontsize=9,
+    )
     fixed_margins(fig, left=0.6, top=0.55, hspace=0.45)
     fig.savefig(png_path, dpi=80, format="png")
     plt.close(fig)

@@ -19,6 +19,7 @@ def main():
         sm.output[0],
         sm.params.asn_table,
         SipSettings(**sm.params.sip),
+        asn_pool=sm.params.asn_pool,
         wcs=load_wcs_entry(sm.input.wcs, sm.wildcards.exposure),
         sky=read_sky_entry(sm.input.sky, sm.wildcards.exposure),
         outliers=read_mask(sm.input.outliers)[0],

@@ -4,7 +4,8 @@ the exposures that reach one tile into the tile's _i2d).
 It reads what the _crf files are made of, not the _crf files (which are written meanwhile, beside
 it): each _cal file's arrays with astropy.io.fits, less its sky level, with its outlier mask in DQ,
 and the pixel maps from the product's geometry file (the final WCS, sampled). Only the first _cal
-is opened as a datamodel, for the metadata, recorded as its _crf file records it.
+is opened as a datamodel, for the metadata, recorded as its _crf file records it; the others'
+headers are blended into it and listed in its HDRTAB (image3.resample.i2d.record_inputs).
 """
 
 from image3.job_server import hand_off
@@ -20,7 +21,7 @@ from image3.jobs import run
 from image3.outlier_detection.files import read_mask
 from image3.resample.drizzle import VARIANCES, Exposure, Mosaic
 from image3.resample.grid import read_grid
-from image3.resample.i2d import build_i2d
+from image3.resample.i2d import build_i2d, record_inputs
 from image3.resample.settings import DrizzleSettings
 from image3.skymatch.store import read_sky_file
 from image3.tiles.layout import tile_grid, tile_named
@@ -61,6 +62,7 @@ def main():
         record_image3_meta(
             reference,
             sm.params.asn_table,
+            asn_pool=sm.params.asn_pool,
             steps=sm.params.steps,
             sky=sky[sm.params.exposures[0]],
             wcsinfo=load_wcs_extras(sm.input.mtwcs) if sm.input.mtwcs else None,
@@ -75,6 +77,8 @@ def main():
             geometry.pixel_scale,
             SipSettings(**sm.params.sip),
         )
+        used = [path for path, used in zip(sm.input.cal, mosaic.used, strict=True) if used]
+        record_inputs(i2d, used or list(sm.input.cal))  # none drizzled: an empty mosaic of them all
         save_model(i2d, sm.output.i2d)
 
 
