@@ -37,9 +37,6 @@ include: "rules/refused.smk"
 include: "rules/relay.smk"
 
 
-engage_cluster_job_server()
-
-
 onstart:
     start_job_server()
 

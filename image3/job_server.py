@@ -53,7 +53,6 @@ __all__ = [
     "PRELOAD",
     "SNAKEMAKE_INTERNALS",
     "engage",
-    "engage_in_cluster_job",
     "hand_off",
     "in_worker",
     "missing_snakemake_internals",
@@ -102,9 +101,6 @@ only its own import in the jobs that use it.
 READY_TIMEOUT = 120
 """Seconds :func:`start` waits at most for the server's first imports."""
 
-ROUTINE_LOG_LINES = ("listening on", "warmed up")
-"""What the server's routine log lines say: it started, it warmed up."""
-
 _MAX_MESSAGE = 1 << 20  # bytes of one job request (JSON), environment included
 _in_worker = False
 _warned = set()  # the warnings this process gave (_warn_once)
@@ -130,7 +126,6 @@ SNAKEMAKE_INTERNALS = {
     "snakemake.benchmark:benchmarked(pid, benchmark_record)": "measures the job's process into its record",
     "snakemake.workflow:Workflow.local_exec": "False when jobs run elsewhere (a cluster): no server then",
     "snakemake.workflow:Workflow.touch": "True for --touch (no job runs): no server then",
-    "snakemake.workflow:Workflow.exec_mode": "ExecMode.REMOTE inside a cluster job (engage_in_cluster_job)",
 }
 """What of Snakemake, none of it its documented API, :func:`engage` and :func:`take_over_script_jobs`
 rely on (in Snakemake 9's ``script/__init__.py``, ``shell.py``, ``benchmark.py``, ``workflow.py``),
@@ -264,63 +259,6 @@ def take_over_script_jobs() -> bool:
     execute_script._image3 = True
     PythonScript.execute_script = execute_script
     return True
-
-
-def engage_in_cluster_job(workflow, log_path, **server_options) -> bool:
-    """Inside a SLURM job: a server for the job's rule jobs from its second on; whether Snakemake's
-    script jobs can go to it (see :func:`engage`). Call it while the workflow loads (a cluster
-    job's Snakemake runs no ``onstart``); it does nothing outside Snakemake's remote mode.
-
-    A SLURM job runs Snakemake in its remote mode with the ``slurm-jobstep`` executor, which runs
-    each of the job's rule jobs (a group job holds several: the profile bundles per-exposure jobs)
-    as a job step of its own, one after another: ``srun`` starting another Snakemake, which starts
-    the job's Python, which imports numpy, astropy, gwcs, photutils... again. Here the job's own
-    Snakemake (the one that lives as long as the SLURM job) starts a server before its second
-    step, and each step's Snakemake sends its script job to it (it inherits the server's socket
-    path through ``srun``'s environment), so the heavy imports are paid about once per SLURM job.
-    A SLURM job of one rule job starts none. ``log_path``: the server's log, removed at the end
-    when it holds only routine lines.
-    """
-    from snakemake_interface_executor_plugins.settings import ExecMode
-
-    if workflow.exec_mode != ExecMode.REMOTE or missing_snakemake_internals():
-        return False
-    _start_before_second_job_step(log_path, server_options)
-    return take_over_script_jobs()
-
-
-def _start_before_second_job_step(log_path, server_options):
-    """Have the ``slurm-jobstep`` executor (if installed) start a server before it runs its second
-    job; the job steps it starts afterwards inherit the socket path. ``Executor.run_job(self, job)``
-    is the executor plugins' interface (snakemake-interface-executor-plugins), called once per
-    rule job; a plugin without it is left alone."""
-    try:
-        from snakemake_executor_plugin_slurm_jobstep import Executor
-    except ImportError:
-        return
-    run_job = getattr(Executor, "run_job", None)
-    if run_job is None or getattr(run_job, "_image3", False):
-        return
-    steps = []
-
-    def run_job_with_a_server(self, job):
-        steps.append(job)
-        if len(steps) == 2 and not os.environ.get(ENV_VAR) and start(log_path, **server_options):
-            atexit.register(_remove_if_routine, log_path)
-        return run_job(self, job)
-
-    run_job_with_a_server._image3 = True
-    Executor.run_job = run_job_with_a_server
-
-
-def _remove_if_routine(path):
-    """Remove the server's log ``path`` when it holds only the routine lines (it started, it warmed
-    up): a cluster run has one per cluster job."""
-    with contextlib.suppress(OSError):
-        with open(path) as log:
-            lines = log.read().splitlines()
-        if all(any(words in line for words in ROUTINE_LOG_LINES) for line in lines):
-            os.remove(path)
 
 
 def _explain_kill(status):
@@ -484,7 +422,7 @@ def serve(listener_fd, parent_pid, first=FIRST, preload=PRELOAD, *, ready_fd=Non
             os.write(ready_fd, b"1")
         os.close(ready_fd)
     tasks = _warm_up_tasks(preload)
-    print(f"image3 job server {os.getpid()}: {ROUTINE_LOG_LINES[0]} {address}", flush=True)
+    print(f"image3 job server {os.getpid()}: listening on {address}", flush=True)
     try:
         while os.getppid() == parent_pid:
             _reap_children()
@@ -495,7 +433,7 @@ def serve(listener_fd, parent_pid, first=FIRST, preload=PRELOAD, *, ready_fd=Non
                 if tasks:
                     _run_task(tasks.pop(0))
                     if not tasks:
-                        print(f"image3 job server: {ROUTINE_LOG_LINES[1]}", flush=True)
+                        print("image3 job server: warmed up", flush=True)
                 continue
             conn.setblocking(True)
             sys.stdout.flush()

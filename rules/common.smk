@@ -4,7 +4,6 @@
 import dataclasses
 import os
 import re
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -624,22 +623,12 @@ def start_job_server():
     """Local runs: start the warm job server the job scripts hand themselves to (config job_server).
 
     Snakemake then sends its script jobs to the server itself (no Python started per job). Jobs on
-    a cluster run in the cluster jobs' own Snakemake (see engage_cluster_job_server). The run's log
-    says when the server or Snakemake's hook is not engaged for a reason the user can act on
+    a cluster run elsewhere, in their own Python; they never see it. The run's log says when the
+    server or Snakemake's hook is not engaged for a reason the user can act on
     (image3/job_server.py, engage).
     """
     if config["job_server"]:
         job_server.engage(workflow, f"{OUT}/logs/job_server.log")
-
-
-def engage_cluster_job_server():
-    """Inside a cluster job (config job_server): a server of its own, started when the cluster job
-    runs a second script job (a group of per-exposure jobs), so that their heavy imports are paid
-    once per cluster job (image3/job_server.py, engage_in_cluster_job). Its log is kept in
-    logs/job_server/ only when it says more than that it started."""
-    if config["job_server"]:
-        name = os.environ.get("SLURM_JOB_ID") or f"{socket.gethostname()}-{os.getpid()}"
-        job_server.engage_in_cluster_job(workflow, f"{OUT}/logs/job_server/{name}.log")
 
 
 def end_of_run():

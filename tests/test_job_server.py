@@ -335,51 +335,6 @@ def test_no_warning_where_no_job_runs_by_design(tmp_path):
     assert not (tmp_path / "server.log").exists()
 
 
-# A SLURM job's workflow: the server is engaged at load (no onstart runs in a cluster job).
-CLUSTER_SNAKEFILE = """
-from image3 import job_server
-
-job_server.engage_in_cluster_job(workflow, "logs/server.log", first=(), preload=())
-
-rule job:
-    output: "{name}.txt"
-    script: "job_script.py"
-"""
-
-# srun as the slurm-jobstep executor calls it (options, then the step's command), minus SLURM.
-FAKE_SRUN = """#!/bin/sh
-while [ "${1#-}" != "$1" ]; do shift; done
-exec "$@"
-"""
-
-
-@pytest.mark.parametrize("targets", [["a.txt", "b.txt", "c.txt"], ["a.txt"]])
-def test_a_slurm_job_serves_its_rule_jobs_from_the_second_on(tmp_path, targets):
-    """A SLURM job's Snakemake (remote mode, the slurm-jobstep executor) runs each rule job of a
-    group as a job step of its own (``srun`` + another Snakemake, one after another): the first
-    job's script runs in its own Python; before the second step the job's Snakemake starts a
-    server, which runs that job and the next ones (without the hook every job ran in its own
-    Python); the server's log, routine lines only, is removed at the end. A SLURM job of one rule
-    job starts no server."""
-    pytest.importorskip("snakemake_executor_plugin_slurm_jobstep")
-    (tmp_path / "Snakefile").write_text(CLUSTER_SNAKEFILE)
-    (tmp_path / "job_script.py").write_text(SNAKEMAKE_SCRIPT.replace("time.sleep(1.2)", ""))
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "srun").write_text(FAKE_SRUN)
-    (bin_dir / "srun").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SLURM_JOB_ID": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--executor", "slurm-jobstep", "--mode", "remote",
-         "--jobs", "1", *targets],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    served = sorted((tmp_path / name).read_text().split()[0] for name in targets)
-    assert served == ["False"] + ["True"] * (len(targets) - 1), served
-    assert not (tmp_path / "logs" / "server.log").exists()
-
-
 def test_missing_snakemake_internals_are_named(monkeypatch):
     """Each internal the hook relies on is checked: the script runner's attributes (as its
     ``__init__`` arguments), ``execute_script``'s arguments, ``benchmarked``."""
