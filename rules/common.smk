@@ -6,6 +6,7 @@ import os
 import re
 import sys
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from image3 import job_server
@@ -14,6 +15,8 @@ from image3.io.association import SIMULATED_POOL, Product, load_association
 from image3.io.members import member_scan_cache, scan_members
 from image3.resample.grid import check_grid_options
 from image3.simulate import demo
+from image3.source_catalog.crds_refs import REFTYPES as CRDS_REFTYPES
+from image3.source_catalog.crds_refs import best_references, crds_parameters
 from image3.tiles.auto import auto_tile_size, auto_tiling, check_auto_settings
 from image3.tiles.layout import check_tile_count, check_tile_settings, read_tile_index
 
@@ -373,9 +376,85 @@ TILED = {p for p in PRODUCTS if is_tiled(p)}
 UNTILED = set(PRODUCTS) - TILED
 
 
-def reference_file(key):
-    """A source_catalog reference file from the config ('' or the path) for a rule's input."""
-    return config["source_catalog"][key] or []
+def demo_reference_headers():
+    """The demo's members' primary keywords that CRDS selects by, from the simulate config (its
+    files are made in the run): as image3/simulate writes them."""
+    sim = config["simulate"]
+    mode = sim["instrument"]
+    start = datetime(1858, 11, 17) + timedelta(days=demo.START_MJD)
+    shared = {
+        "INSTRUME": "MIRI" if mode == "miri" else "NIRCAM",
+        "FILTER": sim["filter"].upper(),
+        "PUPIL": demo.pupil(sim),
+        "CHANNEL": {"nircam_sw": "SHORT", "nircam_lw": "LONG"}.get(mode),
+        "EXP_TYPE": "MIR_IMAGE" if mode == "miri" else "NRC_IMAGE",
+        "DATE-OBS": start.strftime("%Y-%m-%d"),
+        "TIME-OBS": start.strftime("%H:%M:%S"),
+    }
+    return [{**shared, "DETECTOR": d} for d in demo.detectors(sim) or ["NRCA1"]]
+
+
+def crds_references():
+    """product -> what CRDS names for the source catalog's reference files that the config leaves
+    empty (image3/source_catalog/crds_refs.py); {} when CRDS_PATH is not set. One line per
+    product says which files, from which context, or why the catalog falls back."""
+    wanted = tuple(k for k in CRDS_REFTYPES if not config["source_catalog"][k])
+    found = {}
+    for name, product in PRODUCTS.items() if wanted else ():
+        if IS_DEMO:
+            headers = demo_reference_headers()
+        else:
+            headers = [MEMBER_HEADERS[name][str(m)].primary for m in product.members]
+        refs = best_references(crds_parameters(headers), wanted)
+        if refs is None:  # CRDS not configured
+            return {}
+        found[name] = refs
+        if workflow.is_main_process:
+            print(refs.summary(name), file=sys.stderr)
+    return found
+
+
+try:
+    CRDS_REFERENCES = crds_references()
+except InputError as err:
+    raise WorkflowError(f"bad config: {err}") from None
+
+
+def crds_file(product, key):
+    """The reference file CRDS named for a product's catalog, or None."""
+    refs = CRDS_REFERENCES.get(product)
+    return refs.files.get(key) if refs else None
+
+
+def reference_file(key, products=None):
+    """A source_catalog reference file as a rule's parameter: the config's path, else the one
+    CRDS named for the {product} wildcard's product (``products``, for the multi-band catalog:
+    the one CRDS named for all of them), else None."""
+    given = config["source_catalog"][key]
+    if given:
+        return lambda w: given
+    if products is not None:
+        named = {crds_file(p, key) for p in products}
+        common = named.pop() if len(named) == 1 else None
+        return lambda w: common
+    return lambda w: crds_file(w.product, key)
+
+
+def reference_input(key, products=None):
+    """:func:`reference_file` as a rule's input (none: no input)."""
+    choose = reference_file(key, products)
+    return lambda w: choose(w) or []
+
+
+def crds_meta(wildcards):
+    """What the product's catalog records of CRDS (context, files or why none)."""
+    return CRDS_REFERENCES[wildcards.product].to_meta()
+
+
+def crds_params():
+    """A catalog rule's ``crds`` parameter (:func:`crds_meta`) when CRDS was asked; without CRDS
+    none, so the rule's parameters are those of a run without it."""
+    return {"crds": crds_meta} if CRDS_REFERENCES else {}
 
 
 DEMO_REFERENCE_FILES = {

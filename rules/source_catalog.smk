@@ -2,7 +2,6 @@
 # and with
 # a common grid the multi-band catalog of all products.
 
-CATALOG = config["source_catalog"]
 CATALOG_SETTINGS = settings_params(CatalogSettings, "source_catalog")
 
 
@@ -12,8 +11,8 @@ if UNTILED:
     rule source_catalog:
         input:
             i2d=rules.resample.output.i2d,
-            apcorr=reference_file("apcorr"),
-            abvegaoffset=reference_file("abvegaoffset"),
+            apcorr=reference_input("apcorr"),
+            abvegaoffset=reference_input("abvegaoffset"),
         output:
             **catalog_paths("{product}", "{product}"),
         log:
@@ -28,9 +27,10 @@ if UNTILED:
             # The mosaic's SCI and ERR in Jy, background, RMS, smoothed image and segmentation.
             mem_mb=lambda w, input, attempt: int(attempt * (800 + 2 * input.size_mb)),
         params:
+            **crds_params(),
             settings=CATALOG_SETTINGS,
-            apcorr=CATALOG["apcorr"] or None,
-            abvegaoffset=CATALOG["abvegaoffset"] or None,
+            apcorr=reference_file("apcorr"),
+            abvegaoffset=reference_file("abvegaoffset"),
         script:
             "../scripts/source_catalog/source_catalog.py"
 
@@ -38,8 +38,8 @@ if UNTILED:
 rule multiband_catalog:
     input:
         i2d=[i2d_path(p) for p in PRODUCTS],
-        apcorr=reference_file("apcorr"),
-        abvegaoffset=reference_file("abvegaoffset"),
+        apcorr=reference_input("apcorr", PRODUCTS),
+        abvegaoffset=reference_input("abvegaoffset", PRODUCTS),
     output:
         **catalog_paths("multiband", "multiband"),
     log:
@@ -52,8 +52,8 @@ rule multiband_catalog:
         mem_mb=lambda w, input, attempt: int(attempt * (800 + 2.5 * input.size_mb)),
     params:
         settings=CATALOG_SETTINGS,
-        apcorr=CATALOG["apcorr"] or None,
-        abvegaoffset=CATALOG["abvegaoffset"] or None,
+        apcorr=reference_file("apcorr", PRODUCTS),
+        abvegaoffset=reference_file("abvegaoffset", PRODUCTS),
     script:
         "../scripts/source_catalog/multiband_catalog.py"
 

@@ -63,8 +63,8 @@ rule resample_tile:
 rule source_catalog_tile:
     input:
         i2d=rules.resample_tile.output.i2d,
-        apcorr=reference_file("apcorr"),
-        abvegaoffset=reference_file("abvegaoffset"),
+        apcorr=reference_input("apcorr"),
+        abvegaoffset=reference_input("abvegaoffset"),
     output:
         **catalog_paths("{product}_{tile}", "{product}"),
     log:
@@ -77,9 +77,10 @@ rule source_catalog_tile:
         # As source_catalog's, of the tile's mosaic.
         mem_mb=lambda w, input, attempt: int(attempt * (800 + 2 * input.size_mb)),
     params:
+        **crds_params(),
         settings=CATALOG_SETTINGS,
-        apcorr=CATALOG["apcorr"] or None,
-        abvegaoffset=CATALOG["abvegaoffset"] or None,
+        apcorr=reference_file("apcorr"),
+        abvegaoffset=reference_file("abvegaoffset"),
     script:
         "../scripts/source_catalog/source_catalog.py"
 

@@ -25,7 +25,9 @@ __all__ = [
 
 # The primary keywords read from every member, and those the members of one product must share.
 SETUP_KEYS = ("INSTRUME", "FILTER", "PUPIL")
-PRIMARY_KEYS = (*SETUP_KEYS, "TARGTYPE")
+# DETECTOR, CHANNEL, EXP_TYPE and the start date also select the catalog's CRDS reference files
+# (image3.source_catalog.crds_refs).
+PRIMARY_KEYS = (*SETUP_KEYS, "TARGTYPE", "DETECTOR", "CHANNEL", "EXP_TYPE", "DATE-OBS", "TIME-OBS")
 # PIXAR_A2 and S_REGION (the footprint) also give the grid's size for tiles.size auto (image3.tiles.auto).
 SCI_KEYS = ("PIXAR_A2", "S_REGION")
 # Pixel scales (sqrt of PIXAR_A2, the nominal pixel area) may differ by this fraction: the detectors

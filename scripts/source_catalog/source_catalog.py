@@ -20,12 +20,16 @@ log = logging.getLogger("image3")
 def main():
     sm = snakemake  # noqa: F821
     settings = CatalogSettings(**sm.params.settings)
+    crds = sm.params.get("crds", {})  # what CRDS named when the workflow loaded (rules/common.smk)
+    if crds:
+        log.info("reference files from CRDS: %s", crds)
     with datamodels.open(sm.input.i2d) as model:
         band = BandImage.from_model(model)
         table, segm = single_band_catalog(band, settings, sm.params.apcorr, sm.params.abvegaoffset)
         if table is None:
             log.warning("%s: no sources detected", sm.input.i2d)
             table, segm = empty_catalog(), band.mask * 0
+        table.meta.update(crds)
         log.info("%d sources", len(table))
         write_catalog_products(table, segm, model, sm.output)
 
