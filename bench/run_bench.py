@@ -153,6 +153,21 @@ def machine_info(snakemake_exe):
 # --- work directory ------------------------------------------------------------------------------
 
 
+def snakemake_command(snakemake: list[str], src: Path, workdir: Path, override: Path, *extra) -> list[str]:
+    """``snakemake`` (the command's words) on the workflow of ``src`` in ``workdir`` with the
+    override config, then ``extra``."""
+    return [
+        *snakemake,
+        "--snakefile",
+        str(src / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(override),
+        *extra,
+    ]
+
+
 def fresh_workdir(workdir: Path):
     """Remove and recreate ``workdir``; refuse to delete a directory this script did not create."""
     if workdir == REPO or REPO.is_relative_to(workdir):
@@ -678,18 +693,15 @@ def main(argv=None):
         info["git"] += " (working tree)"
 
     detectors = yaml.safe_load(override.read_text())["simulate"].get("detectors")
-    base = [
-        args.snakemake,
-        "--snakefile",
-        str(src / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(override),
+    base = snakemake_command(
+        [args.snakemake],
+        src,
+        workdir,
+        override,
         "--cores",
         str(args.cores),
         *shlex.split(args.snakemake_args),
-    ]
+    )
     phases = (
         Phase(
             "simulation",

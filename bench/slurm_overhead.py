@@ -50,18 +50,7 @@ def parse_args(argv=None):
 
 
 def snakemake(src: Path, workdir: Path, override: Path, *extra) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(src / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(override),
-        *extra,
-    ]
+    return run_bench.snakemake_command([sys.executable, "-m", "snakemake"], src, workdir, override, *extra)
 
 
 def sacct_jobs(run_id: str, since: str) -> list[dict]:

@@ -588,18 +588,27 @@ class _GroundedNormal:
         return block
 
 
-def _solve(groups, pairs):
-    """Relative levels (mean 0 in each connected component) from the pair differences by one
-    weighted least-squares fit (sparse normal equations); returns (levels, components)."""
+def _least_squares(groups, pairs):
+    """The weighted least-squares fit of the levels to the pair differences (sparse normal
+    equations), once: (levels with mean 0 in each connected component, component labels, their
+    number, the pair system's design and rhs, its grounded normal matrix; the last three None
+    without pairs)."""
     labels, ncomp = _components(groups, pairs)
-    components = [[groups[k] for k in np.flatnonzero(labels == c)] for c in range(ncomp)]
     if not pairs:
-        return np.zeros(len(groups)), components
+        return np.zeros(len(groups)), labels, ncomp, None, None, None
     design, rhs = _pair_system(groups, pairs)
-    levels = _GroundedNormal(design, labels, ncomp).solve(design.T @ rhs)
+    normal = _GroundedNormal(design, labels, ncomp)
+    levels = normal.solve(design.T @ rhs)
     for c in range(ncomp):
         levels[labels == c] -= levels[labels == c].mean()
-    return levels, components
+    return levels, labels, ncomp, design, rhs, normal
+
+
+def _solve(groups, pairs):
+    """Relative levels (mean 0 in each connected component) from the pair differences by one
+    weighted least-squares fit; returns (levels, components)."""
+    levels, labels, ncomp, *_ = _least_squares(groups, pairs)
+    return levels, [[groups[k] for k in np.flatnonzero(labels == c)] for c in range(ncomp)]
 
 
 def _free_fit(groups, pairs):
@@ -608,13 +617,10 @@ def _free_fit(groups, pairs):
     component are meaningful) and each group's component label. The pair errors are scaled up by
     the fit's reduced chi-square where it exceeds 1 (the mode's error is above a mean's; cells
     share noise)."""
-    levels, components = _solve(groups, pairs)
-    labels, ncomp = _components(groups, pairs)
-    design, rhs = _pair_system(groups, pairs)
+    levels, labels, ncomp, design, rhs, normal = _least_squares(groups, pairs)
     resid = design @ levels - rhs
-    dof = len(pairs) - (len(groups) - len(components))
+    dof = len(pairs) - (len(groups) - ncomp)
     scale = max(1.0, float(resid @ resid) / dof) if dof > 0 else 1.0
-    normal = _GroundedNormal(design, labels, ncomp)
     return levels, (lambda indices: scale * normal.inverse(indices)), labels
 
 
