@@ -451,10 +451,15 @@ def crds_meta(wildcards):
     return CRDS_REFERENCES[wildcards.product].to_meta()
 
 
-def crds_params():
-    """A catalog rule's ``crds`` parameter (:func:`crds_meta`) when CRDS was asked; without CRDS
-    none, so the rule's parameters are those of a run without it."""
-    return {"crds": crds_meta} if CRDS_REFERENCES else {}
+def crds_params(products=None):
+    """A catalog rule's ``crds`` parameter when CRDS was asked: :func:`crds_meta` of the {product}
+    wildcard's product, or with ``products`` (the multi-band catalog) a list of theirs in that
+    order; without CRDS none, so the rule's parameters are those of a run without it."""
+    if not CRDS_REFERENCES:
+        return {}
+    if products is None:
+        return {"crds": crds_meta}
+    return {"crds": [CRDS_REFERENCES[p].to_meta() for p in products]}
 
 
 DEMO_REFERENCE_FILES = {

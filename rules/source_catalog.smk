@@ -51,6 +51,7 @@ rule multiband_catalog:
     resources:
         mem_mb=lambda w, input, attempt: int(attempt * (800 + 2.5 * input.size_mb)),
     params:
+        **crds_params(PRODUCTS),
         settings=CATALOG_SETTINGS,
         apcorr=reference_file("apcorr", PRODUCTS),
         abvegaoffset=reference_file("abvegaoffset", PRODUCTS),

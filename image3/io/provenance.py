@@ -12,7 +12,7 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-__all__ = ["SOFTWARE", "record_provenance", "software_revision", "software_version"]
+__all__ = ["SOFTWARE", "provenance_meta", "record_provenance", "software_revision", "software_version"]
 
 SOFTWARE = "image3-workflow"
 """Our distribution's name (pyproject.toml), as ``CAL_VER`` records it before the version."""
@@ -59,3 +59,12 @@ def record_provenance(model, pool_name: str | None):
     meta.calibration_software_version = software_version()
     meta.calibration_software_revision = software_revision()
     meta.asn.pool_name = pool_name or None
+
+
+def provenance_meta(pool_names) -> dict:
+    """The same record for a table's metadata (a catalog's): ``CAL_VER``, ``CAL_VCS`` (when
+    known) and ``ASNPOOL``, the pools of the mosaics it was measured on (distinct names joined
+    by ``", "`` in their order; left out when none is known)."""
+    pools = list(dict.fromkeys(p for p in pool_names if p))
+    meta = {"CAL_VER": software_version(), "CAL_VCS": software_revision(), "ASNPOOL": ", ".join(pools)}
+    return {key: value for key, value in meta.items() if value}

@@ -10,6 +10,7 @@ from stdatamodels.jwst import datamodels
 
 from ..io.atomic import atomic_path
 from ..io.level2b import save_model
+from ..io.provenance import provenance_meta, record_provenance
 
 __all__ = [
     "empty_catalog",
@@ -52,13 +53,15 @@ def write_catalog(table, path):
         _format_columns(table).write(tmp, format="ascii.ecsv", overwrite=True)
 
 
-def _write_segmentation(segm, reference, path):
+def _write_segmentation(segm, reference, pool_name, path):
     """The segmentation map (uint32 labels, 0 = background) as a SegmentationMapModel on the
-    mosaic's grid, with the mosaic's primary metadata and WCS."""
+    mosaic's grid, with the mosaic's primary metadata and WCS, and our provenance (the pool
+    ``pool_name``)."""
     model = datamodels.SegmentationMapModel(segm.astype(np.uint32))
     model.update(reference, only="PRIMARY")
     model.meta.wcs = reference.meta.wcs
     model.meta.wcsinfo = reference.meta.wcsinfo
+    record_provenance(model, pool_name)
     save_model(model, path)
 
 
@@ -90,10 +93,15 @@ def regions_radius_arcsec(table, pixel_scale):
     return pixel_scale * max(radii, default=0.0)
 
 
-def write_catalog_products(table, segm, reference, paths):
-    """The catalog (``paths.cat``), segmentation map (``paths.segm``, on ``reference``'s grid) and
-    ds9 regions (``paths.regions``, circles of the largest aperture of any band)."""
-    _write_segmentation(segm, reference, paths.segm)
+def write_catalog_products(table, segm, references, paths):
+    """The catalog (``paths.cat``), segmentation map (``paths.segm``, on the first of the mosaics
+    ``references``' grid) and ds9 regions (``paths.regions``, circles of the largest aperture of
+    any band). Both files record our software and the mosaics' association pools
+    (:mod:`image3.io.provenance`)."""
+    reference = references[0]
+    provenance = provenance_meta([m.meta.asn.pool_name for m in references])
+    table.meta.update(provenance)
+    _write_segmentation(segm, reference, provenance.get("ASNPOOL"), paths.segm)
     scale = float(np.sqrt(reference.meta.photometry.pixelarea_arcsecsq))
     write_regions(table, regions_radius_arcsec(table, scale), paths.regions)
     write_catalog(table, paths.cat)

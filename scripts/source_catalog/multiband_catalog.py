@@ -27,8 +27,13 @@ def main():
         if table is None:
             log.warning("no sources detected in the combined bands")
             table, segm = empty_catalog(), bands[0].mask * 0
+        # What CRDS named for each product when the workflow loaded (rules/common.smk), per band.
+        for band, named in zip(bands, sm.params.get("crds") or [{}] * len(bands), strict=True):
+            if named:
+                log.info("%s: reference files from CRDS: %s", band.name, named)
+                table.meta.setdefault(band.name, {}).update(named)
         log.info("%d sources in %s", len(table), ", ".join(b.name for b in bands))
-        write_catalog_products(table, segm, models[0], sm.output)
+        write_catalog_products(table, segm, models, sm.output)
 
 
 run(main, snakemake.log[0])  # noqa: F821

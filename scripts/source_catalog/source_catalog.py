@@ -31,7 +31,7 @@ def main():
             table, segm = empty_catalog(), band.mask * 0
         table.meta.update(crds)
         log.info("%d sources", len(table))
-        write_catalog_products(table, segm, model, sm.output)
+        write_catalog_products(table, segm, [model], sm.output)
 
 
 run(main, snakemake.log[0])  # noqa: F821

@@ -9,6 +9,7 @@ import logging
 
 from astropy.table import QTable
 
+from image3.io.provenance import provenance_meta
 from image3.jobs import run
 from image3.resample.grid import read_grid
 from image3.source_catalog.products import regions_radius_arcsec, write_catalog, write_regions
@@ -26,6 +27,7 @@ def main():
         name: QTable.read(path, format="ascii.ecsv") for name, path in zip(p.tiles, sm.input.cat, strict=True)
     }
     table = merge_tile_catalogs(tables, tiles)
+    table.meta.update(provenance_meta([t.meta.get("ASNPOOL") for t in tables.values()]))
     log.info(
         "%d sources from %d tiles (%d entries)", len(table), len(tiles), sum(len(t) for t in tables.values())
     )

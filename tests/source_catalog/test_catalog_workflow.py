@@ -12,7 +12,9 @@ from scipy import ndimage
 from stdatamodels.jwst import datamodels
 from workflow_helpers import PRODUCT, SMALL, snakemake, user_asn
 
+from image3.io.association import SIMULATED_POOL
 from image3.io.level2b import save_model
+from image3.io.provenance import software_revision, software_version
 from image3.simulate import demo as demo_names
 
 pytestmark = pytest.mark.workflow
@@ -81,11 +83,22 @@ def test_demo_catalog_files(demo):
         assert isinstance(segm, datamodels.SegmentationMapModel)
         assert segm.data.shape == i2d.data.shape
         assert set(np.unique(segm.data)) - {0} == set(table["label"])
+    _assert_provenance(table, out / f"{PRODUCT}_segm.fits", SIMULATED_POOL)
     regions = (out / f"{PRODUCT}_cat.reg").read_text().splitlines()
     assert regions[0].startswith("# Region file format: DS9") and "fk5" in regions
     assert sum(line.startswith("circle(") for line in regions) == len(table)
     assert (out / "qa" / f"{PRODUCT}_cat.png").stat().st_size > 10_000
     assert (demo / "demo" / "reference" / "image3sim_nircam_apcorr.fits").exists()
+
+
+def _assert_provenance(table, segm_path, pool):
+    """A catalog and its segmentation map record our software, its revision and the pool(s)."""
+    expected = {"CAL_VER": software_version(), "CAL_VCS": software_revision(), "ASNPOOL": pool}
+    assert {k: table.meta.get(k) for k in expected} == expected
+    with datamodels.open(segm_path) as segm:
+        meta = segm.meta
+        got = (meta.calibration_software_version, meta.calibration_software_revision, meta.asn.pool_name)
+    assert got == tuple(expected.values())
 
 
 def _write_filter(folder, filter_name, observation_number):
@@ -112,6 +125,8 @@ def test_common_grid_gives_one_multiband_catalog(tmp_path):
         for f, obs in (("F150W", "001"), ("F200W", "002"))
     }
     user_asn(data / "two_asn.json", products)
+    asn = json.loads((data / "two_asn.json").read_text())
+    (data / "two_asn.json").write_text(json.dumps({**asn, "asn_pool": "jw01234_20261208t000000_pool.csv"}))
     # Each product is aligned on its own, to its reference exposure: the same exposure in both
     # (the two filters share the dithers and pointing errors), so the mosaics share one frame.
     config = {
@@ -134,3 +149,4 @@ def test_common_grid_gives_one_multiband_catalog(tmp_path):
         assert np.isfinite(table[f"{band}_aper_total_abmag"]).mean() > 0.8
     with datamodels.open(out / "multiband" / "multiband_segm.fits") as segm:
         assert segm.data.shape == shapes.pop()
+    _assert_provenance(table, out / "multiband" / "multiband_segm.fits", "jw01234_20261208t000000_pool.csv")

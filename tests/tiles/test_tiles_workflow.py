@@ -10,6 +10,8 @@ from scipy.spatial import cKDTree
 from stdatamodels.jwst import datamodels
 from workflow_helpers import PRODUCT, SMALL, TILED, copy_workdir, merged, snakemake
 
+from image3.io.association import SIMULATED_POOL
+from image3.io.provenance import software_version
 from image3.tiles.layout import tile_named
 
 pytestmark = pytest.mark.workflow
@@ -122,6 +124,7 @@ def test_tiled_catalog_has_each_source_once_and_matches_the_untiled_one(demo, ti
         len(QTable.read(out / f"{PRODUCT}_{t}_cat.ecsv", format="ascii.ecsv")) for t in set(tiled["tile"])
     )
     assert entries - len(tiled) > 30
+    assert (tiled.meta["CAL_VER"], tiled.meta["ASNPOOL"]) == (software_version(), SIMULATED_POOL)
     assert list(tiled["label"]) == list(range(1, len(tiled) + 1))
     positions = np.column_stack([tiled["xcentroid"].value, tiled["ycentroid"].value])
     distance, nearest = cKDTree(positions).query(positions, k=2)
