@@ -10,6 +10,8 @@ Unlike the official pipeline, which skips tweakreg for moving targets, the workf
 the WCS aligned on the fixed sky, so each exposure's pointing error does not move the target.
 """
 
+import logging
+
 import numpy as np
 from astropy.modeling.models import Shift
 from gwcs import WCS
@@ -17,9 +19,10 @@ from gwcs import WCS
 from ..errors import InputError
 from ..resample.grid import mean_position
 
-__all__ = ["MOVING_FRAME", "mean_target_position", "moving_target_wcs_set"]
+__all__ = ["MOVING_FRAME", "assign_moving_target", "mean_target_position", "moving_target_wcs_set"]
 
 MOVING_FRAME = "moving_target"
+log = logging.getLogger("image3")
 
 
 def mean_target_position(positions) -> tuple:
@@ -67,3 +70,24 @@ def moving_target_wcs_set(wcs_set: dict, positions: dict):
         raise InputError(f"no moving-target position (mt_ra, mt_dec) for exposure(s) {missing}")
     mean = mean_target_position([positions[name] for name in wcs_set])
     return {name: _add_moving_frame(wcs, mean, positions[name]) for name, wcs in wcs_set.items()}, mean
+
+
+def assign_moving_target(wcs_set: dict, positions: dict, files: dict):
+    """The official step's choice: :func:`moving_target_wcs_set` when every exposure has its target
+    position, else (as the official step) nothing for the whole product, with a warning naming the
+    files without one.
+
+    ``positions`` maps exposure name -> (mt_ra, mt_dec) in deg, or None where the file ``files[name]``
+    has none. Returns the WCS set to save and its extras: ``mt_avra``, ``mt_avdec`` (deg), or the
+    ``cal_step`` the products then record (assign_mtwcs SKIPPED).
+    """
+    missing = [str(files[name]) for name, position in positions.items() if position is None]
+    if missing:
+        log.warning(
+            "assign_mtwcs skipped: no MT_RA/MT_DEC (meta.wcsinfo.mt_ra/mt_dec) in %s; the exposures are "
+            "combined in the sky's frame, so the moving target is not aligned (S_MTWCS SKIPPED)",
+            ", ".join(missing),
+        )
+        return wcs_set, {"cal_step": {"assign_mtwcs": "SKIPPED"}}
+    moved, (avra, avdec) = moving_target_wcs_set(wcs_set, positions)
+    return moved, {"mt_avra": avra, "mt_avdec": avdec}

@@ -208,18 +208,15 @@ def _primary_string(path, keyword) -> str | None:
     raise InputError(f"{path}: not a FITS file (the primary header has no END)")
 
 
-def moving_target_position(path) -> tuple:
+def moving_target_position(path) -> tuple | None:
     """(``meta.wcsinfo.mt_ra``, ``mt_dec``) in deg: the moving target at mid-exposure (MT_RA, MT_DEC
-    in the SCI header). Raises InputError naming the file when they are missing."""
+    in the SCI header), or None when the header lacks them."""
     try:
         header = _header(path, "SCI")
     except (OSError, KeyError) as err:
         raise InputError(f"{path}: not a level-2b calibrated image: {err}") from None
     if header.get("MT_RA") is None or header.get("MT_DEC") is None:
-        raise InputError(
-            f"{path}: moving-target exposure (TARGTYPE MOVING) without MT_RA/MT_DEC "
-            "(meta.wcsinfo.mt_ra/mt_dec) in its SCI header"
-        )
+        return None
     return float(header["MT_RA"]), float(header["MT_DEC"])
 
 

@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..io._asdf import unvalidated
 from ..io.atomic import atomic_path
 
-__all__ = ["load_wcs_entry", "load_wcs_extras", "load_wcs_set", "save_wcs_set"]
+__all__ = ["load_wcs_entry", "load_wcs_extras", "load_wcs_record", "load_wcs_set", "save_wcs_set"]
 
 _EXTRAS = "extras.asdf"
 
@@ -51,6 +51,14 @@ def load_wcs_extras(path) -> dict:
     """The entries :func:`save_wcs_set` wrote beside the WCS (e.g. ``mt_avra``), as plain values."""
     with _open_archive(path) as archive:
         return _read_member(archive, _EXTRAS)
+
+
+def load_wcs_record(path, steps: dict) -> tuple[dict, dict]:
+    """What a product records of the WCS set it was made with: (``steps``, the ``meta.cal_step``
+    statuses, updated by the set's ``cal_step`` entry, e.g. assign_mtwcs SKIPPED; the set's other
+    extras as ``meta.wcsinfo`` fields, e.g. ``mt_avra``)."""
+    extras = load_wcs_extras(path)
+    return {**steps, **extras.pop("cal_step", {})}, extras
 
 
 def _asdf_bytes(tree) -> bytes:

@@ -6,7 +6,7 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 
 import logging
 
-from image3.assign_mtwcs.moving_target import moving_target_wcs_set
+from image3.assign_mtwcs.moving_target import assign_moving_target
 from image3.io.fits_read import moving_target_position
 from image3.jobs import run
 from image3.wcs.store import load_wcs_set, save_wcs_set
@@ -16,14 +16,15 @@ log = logging.getLogger("image3")
 
 def main():
     sm = snakemake  # noqa: F821
-    positions = {
-        name: moving_target_position(cal) for name, cal in zip(sm.params.exposures, sm.input.cal, strict=True)
-    }
-    wcs_set, (avra, avdec) = moving_target_wcs_set(load_wcs_set(sm.input.wcs), positions)
-    for name, (ra, dec) in positions.items():
-        log.info("%s: target at %.7f %.7f", name, ra, dec)
-    log.info("mean target position mt_avra %.7f, mt_avdec %.7f", avra, avdec)
-    save_wcs_set(sm.output[0], wcs_set, mt_avra=avra, mt_avdec=avdec)
+    files = dict(zip(sm.params.exposures, sm.input.cal, strict=True))
+    positions = {name: moving_target_position(cal) for name, cal in files.items()}
+    wcs_set, extras = assign_moving_target(load_wcs_set(sm.input.wcs), positions, files)
+    for name, position in positions.items():
+        if position is not None:
+            log.info("%s: target at %.7f %.7f", name, *position)
+    if "mt_avra" in extras:
+        log.info("mean target position mt_avra %.7f, mt_avdec %.7f", extras["mt_avra"], extras["mt_avdec"])
+    save_wcs_set(sm.output[0], wcs_set, **extras)
 
 
 run(main, snakemake.log[0])  # noqa: F821

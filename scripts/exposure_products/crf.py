@@ -9,11 +9,12 @@ from image3.io.product_meta import SipSettings
 from image3.jobs import run
 from image3.outlier_detection.files import read_mask
 from image3.skymatch.store import read_sky_entry
-from image3.wcs.store import load_wcs_entry, load_wcs_extras
+from image3.wcs.store import load_wcs_entry, load_wcs_record
 
 
 def main():
     sm = snakemake  # noqa: F821
+    steps, wcsinfo = load_wcs_record(sm.input.wcs, sm.params.steps)
     write_crf(
         sm.input.cal,
         sm.output[0],
@@ -23,8 +24,8 @@ def main():
         wcs=load_wcs_entry(sm.input.wcs, sm.wildcards.exposure),
         sky=read_sky_entry(sm.input.sky, sm.wildcards.exposure),
         outliers=read_mask(sm.input.outliers)[0],
-        steps=sm.params.steps,
-        wcsinfo=load_wcs_extras(sm.input.wcs),
+        steps=steps,
+        wcsinfo=wcsinfo,
     )
 
 

@@ -26,7 +26,7 @@ from image3.resample.settings import DrizzleSettings
 from image3.skymatch.store import read_sky_file
 from image3.tiles.layout import tile_grid, tile_named
 from image3.wcs.geometry import read_geometry
-from image3.wcs.store import load_wcs_extras
+from image3.wcs.store import load_wcs_record
 
 log = logging.getLogger("image3")
 EXTENSIONS = ("SCI", "DQ", *(v.upper() for v in VARIANCES))
@@ -58,14 +58,17 @@ def main():
     mosaic = Mosaic(grid, settings, len(names))
     mosaic.add_all(load, len(names), processes=sm.threads)
     geometry = read_geometry(sm.input.geometry, names[-1])
+    steps, wcsinfo = (
+        load_wcs_record(sm.input.mtwcs, sm.params.steps) if sm.input.mtwcs else (sm.params.steps, None)
+    )
     with open_level2b(sm.input.cal[0], validate_on_assignment=False) as reference:
         record_image3_meta(
             reference,
             sm.params.asn_table,
             asn_pool=sm.params.asn_pool,
-            steps=sm.params.steps,
+            steps=steps,
             sky=sky[sm.params.exposures[0]],
-            wcsinfo=load_wcs_extras(sm.input.mtwcs) if sm.input.mtwcs else None,
+            wcsinfo=wcsinfo,
         )
         i2d = build_i2d(
             mosaic.arrays(),

@@ -15,7 +15,12 @@ from astropy.wcs import WCS as FitsWCS
 from stdatamodels.jwst import datamodels
 from workflow_helpers import EXPOSURES, PRODUCT, SMALL, planned_jobs, snakemake, user_asn
 
-from image3.assign_mtwcs.moving_target import MOVING_FRAME, mean_target_position, moving_target_wcs_set
+from image3.assign_mtwcs.moving_target import (
+    MOVING_FRAME,
+    assign_moving_target,
+    mean_target_position,
+    moving_target_wcs_set,
+)
 from image3.resample.drizzle import coverage_count
 from image3.resample.grid import Grid, tan_wcs
 
@@ -43,6 +48,22 @@ def test_moving_frame_puts_every_target_position_on_the_mean():
         assert abs(xb - x) < 1e-6 and abs(yb - y) < 1e-6
     asdf.AsdfFile({"wcs": moved}).write_to(io.BytesIO())
     assert mean_target_position([(10.0, -89.99), (190.0, -89.99)])[1] == pytest.approx(-90.0, abs=1e-9)
+
+
+def test_a_file_without_target_position_skips_the_step_for_the_product(caplog):
+    """As the official step: one exposure without MT_RA/MT_DEC leaves every WCS as it was, the
+    products record assign_mtwcs SKIPPED, and the warning names the file; with every position the
+    frames and the mean as moving_target_wcs_set's."""
+    positions = {"a": (10.0, 1.0), "b": (10.0002, 1.0001)}
+    wcs_set = {n: tan_wcs(p, (50.0, 50.0), 0.03, 0.0, (100, 100)) for n, p in positions.items()}
+    files = {"a": "a_cal.fits", "b": "b_cal.fits"}
+    moved, extras = assign_moving_target(wcs_set, positions, files)
+    assert [w.output_frame.name for w in moved.values()] == [MOVING_FRAME] * 2
+    assert (extras["mt_avra"], extras["mt_avdec"]) == pytest.approx((10.0001, 1.00005), abs=1e-9)
+    with caplog.at_level("WARNING", logger="image3"):
+        kept, extras = assign_moving_target(wcs_set, {**positions, "b": None}, files)
+    assert kept is wcs_set and extras == {"cal_step": {"assign_mtwcs": "SKIPPED"}}
+    assert "assign_mtwcs skipped: no MT_RA/MT_DEC (meta.wcsinfo.mt_ra/mt_dec) in b_cal.fits" in caplog.text
 
 
 def test_simulator_moving_target_truth():
@@ -230,3 +251,26 @@ def test_user_association_target_type_decides_the_dag(moving_demo, demo, tmp_pat
     assert result.returncode != 0
     assert "mix moving and fixed" in result.stderr + result.stdout
     assert "fixed_nrca1_cal.fits: FIXED" in result.stderr + result.stdout
+
+
+@pytest.mark.workflow
+def test_member_without_target_position_is_combined_in_the_sky_frame(moving_demo, tmp_path):
+    """A moving-target member whose SCI header lacks MT_RA: the run goes on (no traceback), the
+    assign_mtwcs log warns naming the file, and every _crf keeps its aligned sky WCS and records
+    S_MTWCS SKIPPED (the official step's behaviour)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    names = [f"{e}_cal.fits" for e in EXPOSURES]
+    for name in names:
+        shutil.copy(moving_demo / "demo" / name, data / name)
+    with fits.open(data / names[1], mode="update") as hdul:
+        del hdul["SCI"].header["MT_RA"]
+    user_asn(data / "m_asn.json", {"m": names})
+    crfs = [f"results/m/{e}_o009_crf.fits" for e in EXPOSURES]
+    snakemake(tmp_path, *crfs, config={**SMALL, "asn": str(data / "m_asn.json")})
+    log = (tmp_path / "results/logs/m/assign_mtwcs.log").read_text()
+    assert f"assign_mtwcs skipped: no MT_RA/MT_DEC (meta.wcsinfo.mt_ra/mt_dec) in {data / names[1]}" in log
+    for crf in crfs:
+        with datamodels.open(tmp_path / crf) as model:
+            assert model.meta.cal_step.assign_mtwcs == "SKIPPED"
+            assert model.meta.wcs.output_frame.name != MOVING_FRAME and model.meta.wcsinfo.mt_avra is None
