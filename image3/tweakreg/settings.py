@@ -8,26 +8,27 @@ from ..errors import InputError
 
 __all__ = ["FITGEOMETRIES", "STARFINDERS", "DetectionSettings", "FitSettings"]
 
-STARFINDERS = ("iraf", "dao", "segmentation")
+STARFINDERS = ("auto", "iraf", "dao", "segmentation")
 
 
 @dataclass(frozen=True)
 class DetectionSettings:
     """The source-finding parameters of the ``tweakreg`` config section (official names).
 
-    None for ``kernel_fwhm`` means "from the filter"; None for the sharpness/roundness limits means
-    the star finder's own defaults. ``npixels``, ``deblend``, ``nlevels`` and ``contrast``: the
-    segmentation finder's smallest source and deblending (photutils' ``deblend_sources``), as the
-    official ``SourceFinder``. ``spike_reach`` (ours): no source is kept within
-    ``spike_reach * fwhm * (r / fwhm) ** 1.5`` pixels of a saturated core of radius ``r`` pixels
-    (saturated.saturated_star_zones); None or 0 keeps them. ``small_core_pixels`` (ours): cores of
-    at most this many pixels are refilled from a fit instead (saturated.refill_small_cores) and
-    their stars kept; 0 refills none. ``max_pedestal`` (ours): a source whose surroundings are
-    brighter than this times its own peak above them is left out (source_finding.on_extended_light);
-    None keeps them.
+    ``starfinder`` ``auto`` (ours, the default): DAOFind for a well-sampled PSF, IRAF's starfind for an
+    undersampled one (source_finding.star_finder_for). None for ``kernel_fwhm`` means "from the filter";
+    None for the sharpness/roundness limits means the star finder's own defaults. ``npixels``,
+    ``deblend``, ``nlevels`` and ``contrast``: the segmentation finder's smallest source and deblending
+    (photutils' ``deblend_sources``), as the official ``SourceFinder``. ``spike_reach`` (ours): no
+    source is kept within ``spike_reach * fwhm * (r / fwhm) ** 1.5`` pixels of a saturated core of
+    radius ``r`` pixels (saturated.saturated_star_zones); None or 0 keeps them. ``small_core_pixels``
+    (ours): cores of at most this many pixels are refilled from a fit instead
+    (saturated.refill_small_cores) and their stars kept; 0 refills none. ``max_pedestal`` (ours): a
+    source whose surroundings are brighter than this times its own peak above them is left out
+    (source_finding.on_extended_light); None keeps them.
     """
 
-    starfinder: str = "iraf"
+    starfinder: str = "auto"
     snr_threshold: float = 10.0
     bkg_boxsize: int = 400
     kernel_fwhm: float | None = None

@@ -36,6 +36,7 @@ from .saturated import refill_small_cores, saturated_cores, saturated_star_zones
 from .settings import DetectionSettings
 
 __all__ = [
+    "star_finder_for",
     "circular_peaks",
     "find_sources",
     "find_sources_sparse",
@@ -52,8 +53,25 @@ STAR_FINDERS = {
 
 
 # A PSF at least this wide (FWHM, pixels) is sampled well enough for the star finders' sharpness
-# test to tell cosmic rays and noise peaks from stars, so a sparse field may be searched deeper.
+# test to tell cosmic rays and noise peaks from stars, so a sparse field may be searched deeper,
+# and for DAOFind's centroids to beat starfind's (star_finder_for).
 WELL_SAMPLED_FWHM = 2.0
+
+
+def star_finder_for(starfinder: str, fwhm: float) -> str:
+    """The star finder to run: ``auto`` is DAOFind (``dao``) at a detection FWHM of at least
+    ``WELL_SAMPLED_FWHM`` pixels, IRAF's starfind (``iraf``, the official default) below; any other
+    choice as given.
+
+    Measured on the simulator (Airy PSFs, relative alignment over 6 exposures of 1024², 2 seeds):
+    iraf / dao 0.09-0.13 / 1.2-1.3 mas in F090W (FWHM about 1 pixel), 0.06-0.08 / 0.26-0.31 in
+    F150W, 0.27-0.29 / 0.10-0.20 in F200W (2.2 pixels); NIRCam LW 0.33 / 0.17; MIRI F770W full
+    frame 2.6 / 0.9, with 11-18 sources 8.5 / 5.4. starfind's moments centre an undersampled star
+    better; on a wider PSF DAOFind's Gaussian fits to the marginals use the wings it leaves out.
+    """
+    if starfinder != "auto":
+        return starfinder
+    return "dao" if fwhm >= WELL_SAMPLED_FWHM else "iraf"
 
 
 def find_sources_sparse(data, dq, fwhm: float, settings: DetectionSettings, *, minobj, sparse_snr_threshold):
@@ -115,8 +133,9 @@ def find_sources(data, dq, fwhm: float, settings: DetectionSettings) -> Table:
     )
     mask &= ~refilled
     excluded = saturated_star_zones(cores & ~refilled, fwhm, settings.spike_reach)
-    if settings.starfinder in STAR_FINDERS:
-        finder_class, default_ranges = STAR_FINDERS[settings.starfinder]
+    starfinder = star_finder_for(settings.starfinder, fwhm)
+    if starfinder in STAR_FINDERS:
+        finder_class, default_ranges = STAR_FINDERS[starfinder]
         options = {"n_brightest": settings.brightest, "peak_max": settings.peakmax}
         options |= _ranges(default_ranges, settings)
         found = _star_finder_sources(finder_class, image, mask, excluded, threshold, fwhm, options)

@@ -13,7 +13,7 @@ from image3.io.atomic import atomic_path
 from image3.io.fits_read import read_lean
 from image3.jobs import run
 from image3.tweakreg.settings import DetectionSettings
-from image3.tweakreg.source_finding import find_sources_sparse
+from image3.tweakreg.source_finding import find_sources_sparse, star_finder_for
 from image3.utils.psf_width import detection_fwhm
 
 log = logging.getLogger("image3")
@@ -46,6 +46,13 @@ def main():
             sparse_snr_threshold=sm.params.sparse_snr_threshold,
         )
         catalog.meta["kernel_fwhm"] = fwhm
+        catalog.meta["starfinder"] = star_finder_for(settings.starfinder, fwhm)
+        log.info(
+            "star finder %s (%s), kernel FWHM %.2f pixels",
+            catalog.meta["starfinder"],
+            settings.starfinder,
+            fwhm,
+        )
     log.info("%d sources", len(catalog))
     with atomic_path(sm.output[0]) as tmp:
         catalog.write(tmp, format="ascii.ecsv")

@@ -9,7 +9,7 @@ import simdata
 
 from image3.tweakreg import alignment
 from image3.tweakreg.settings import DetectionSettings, FitSettings
-from image3.tweakreg.source_finding import find_sources
+from image3.tweakreg.source_finding import find_sources, star_finder_for
 from image3.utils.psf_width import detection_fwhm
 
 # Two pairs of touching stars (4.8 and 5.7 pixels apart, FWHM 2 pixels) and two single stars.
@@ -113,3 +113,22 @@ def test_every_crf_gets_a_sip_of_its_final_wcs(small, tmp_path):
     write_crf(cal, crf, "asn.json", SipSettings())
     assert pixel_error(crf) <= 0.01
     assert pixel_error(cal) > 0.05
+
+
+@pytest.mark.parametrize(
+    ("filter_name", "pixel_scale", "expected"),
+    [("F090W", 0.031, "iraf"), ("F150W", 0.031, "iraf"), ("F200W", 0.031, "dao"), ("F444W", 0.063, "dao"),
+     ("F770W", 0.11, "dao")],
+)  # fmt: skip
+def test_starfinder_auto_is_dao_for_a_well_sampled_psf(filter_name, pixel_scale, expected):
+    """Deliberate difference: the default ``auto`` runs DAOFind where the kernel FWHM is 2 pixels or
+    more and the official default starfind (iraf) below; a named finder is always used as named.
+    The alignment figures that pin the choice: tests/simulate/test_instruments.py (LW, MIRI)."""
+    fwhm = detection_fwhm(filter_name, pixel_scale)
+    assert star_finder_for("auto", fwhm) == expected
+    assert DetectionSettings().starfinder == "auto"
+    assert {star_finder_for(name, fwhm) for name in ("iraf", "dao", "segmentation")} == {
+        "iraf",
+        "dao",
+        "segmentation",
+    }
