@@ -12,7 +12,11 @@ whose fluxes are NaN).
 Steps: background (image3.utils.background, ``bkg_boxsize`` boxes, as the official step), detection
 on the background-subtracted image smoothed with a Gaussian of ``kernel_fwhm`` at ``snr_threshold``
 times the background RMS, optional deblending, then the measurements (:func:`measure`). Several bands
-on one grid share one segmentation (:func:`_detection_image`, forced photometry).
+on one grid share one segmentation (:func:`_detection_image`, forced photometry). As the official
+step, the circular apertures and their local background (``aper_bkg_flux``, :func:`local_background`)
+are measured on the mosaic as it is, the background map not taken off, and the DAOFind sharpness and
+roundness at each source's position (:func:`_daofind_statistics`). A mosaic without any pixel with
+data gives no sources, with a warning, as the official step.
 """
 
 import logging
@@ -62,6 +66,7 @@ __all__ = [
 ]
 
 AB_ZEROPOINT_JY = 3631.0
+ARCSEC2_PER_SR = (180.0 / np.pi * 3600.0) ** 2
 
 log = logging.getLogger("image3")
 
@@ -110,7 +115,10 @@ class BandImage:
         """From an ``_i2d`` ImageModel (SCI and ERR in MJy/sr)."""
         if model.meta.bunit_data != "MJy/sr":
             raise InputError(f"{model.meta.filename}: SCI is in {model.meta.bunit_data!r}, expected MJy/sr")
-        to_jy = 1e6 * model.meta.photometry.pixelarea_steradians
+        area_sr = model.meta.photometry.pixelarea_steradians
+        if not area_sr:
+            raise InputError(f"{model.meta.filename}: no pixel area (PIXAR_SR) to convert MJy/sr to Jy")
+        to_jy = 1e6 * area_sr
         mask = ~np.isfinite(model.data) | ~np.isfinite(model.err) | (model.wht <= 0)
         return cls(
             data=np.where(mask, 0.0, model.data * to_jy),
@@ -120,7 +128,7 @@ class BandImage:
             filter=model.meta.instrument.filter or "",
             pupil=model.meta.instrument.pupil or "",
             pixel_scale_ratio=model.meta.resample.pixel_scale_ratio or 1.0,
-            pixel_scale=float(np.sqrt(model.meta.photometry.pixelarea_arcsecsq)),
+            pixel_scale=float(np.sqrt(model.meta.photometry.pixelarea_arcsecsq or area_sr * ARCSEC2_PER_SR)),
             name=(model.meta.instrument.filter or "").lower(),
             context=_context_array(model),
         )

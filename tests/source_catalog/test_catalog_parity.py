@@ -19,6 +19,7 @@ from astropy.stats import SigmaClip, gaussian_fwhm_to_sigma
 from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photometry
 from scipy import ndimage
 
+from image3.errors import InputError
 from image3.io.product_meta import SipSettings
 from image3.resample.i2d import build_i2d
 from image3.resample.settings import DrizzleSettings
@@ -220,3 +221,12 @@ def test_inputs_without_data_or_sources_give_no_catalog_and_no_traceback(kind):
     band = _broken(kind)
     assert single_band_catalog(band, SETTINGS) == (None, None)
     assert multiband_catalog([band], SETTINGS) == (None, None)
+
+
+def test_mosaic_without_pixel_area_is_refused_in_one_line():
+    """No PIXAR_SR: an InputError naming the file (the official step warns, then fails on it)."""
+    model = _i2d().copy()
+    model.meta.filename = "x_i2d.fits"
+    model.meta.photometry.pixelarea_steradians = None
+    with pytest.raises(InputError, match="x_i2d.fits: no pixel area"):
+        BandImage.from_model(model)
