@@ -261,7 +261,9 @@ def _aperture_fluxes(band: BandImage, positions, apertures: ApertureParams):
 
     As the official step, both on the mosaic as it is (``band.unsubtracted``: the background map
     that detection subtracts is not taken off), so ``aper_bkg_flux`` is the sky level around each
-    source; pixels without data count zero in the apertures and are left out of the annulus."""
+    source; pixels without data count zero in the apertures and are left out of the annulus. A
+    flux's error adds the local background's error times the aperture's area in quadrature (the
+    official error is the aperture sum's alone)."""
     image = band.unsubtracted
     bkg, bkg_err = local_background(image, band.mask, positions, apertures)
     columns = {"aper_bkg_flux": bkg, "aper_bkg_flux_err": bkg_err}
@@ -307,8 +309,8 @@ def _daofind_statistics(data, positions, kernel_fwhm):
     cut-out without its centre pixel (0 for round sources). NaN for positions off the image.
 
     ``data`` is background subtracted and zero where there are no data: the kernel and the
-    sharpness' numerator sum to zero, so a constant sky drops out, and a source beside pixels
-    without data gets a value where the official one (NaN there) gets NaN.
+    sharpness' numerator sum to zero, so the sky drops out (to its curvature), and a source beside
+    pixels without data gets a value where the official statistics are NaN.
     """
     kernel, footprint = _daofind_kernel(kernel_fwhm)
     half = kernel.shape[0] // 2
