@@ -24,7 +24,14 @@ from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture,
 
 from ..errors import InputError
 
-__all__ = ["ApertureParams", "apertures_from_mosaic", "point_sources", "read_abvega_offset", "read_apcorr"]
+__all__ = [
+    "ApertureParams",
+    "NoMatchingRows",
+    "apertures_from_mosaic",
+    "point_sources",
+    "read_abvega_offset",
+    "read_apcorr",
+]
 
 log = logging.getLogger("image3")
 
@@ -38,6 +45,11 @@ FALLBACK_SKY = (5.0, 10.0)
 TOTAL_RADIUS_FWHM = 10.0
 SKY_WIDTH_FWHM = 3.0
 MIN_GROWTH_STARS = 5
+
+
+class NoMatchingRows(InputError):
+    """A reference file holds no row for the product's filter and pupil (or encircled energy):
+    the catalog goes on without that file's part, with a warning naming the file."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,7 @@ def _matching_rows(table, path, filter_name, pupil):
     if "subarray" in table.colnames and len(np.unique(rows["subarray"])) > 1:
         rows = rows[np.char.strip(rows["subarray"].astype(str)) == "FULL"]
     if len(rows) == 0:
-        raise InputError(f"{path}: no row for filter {filter_name}, pupil {pupil}")
+        raise NoMatchingRows(f"{path}: no row for filter {filter_name}, pupil {pupil}")
     return rows
 
 
@@ -97,6 +109,8 @@ def read_apcorr(path, filter_name, pupil, ee, pixel_scale_ratio) -> AperturePara
     radii, apcorr, sky = [], [], set()
     for e in ee:
         match = rows[percent == e]
+        if len(match) == 0:
+            raise NoMatchingRows(f"{path}: no row for eefraction {e / 100} ({filter_name}, {pupil})")
         if len(match) != 1:
             raise InputError(f"{path}: {len(match)} rows for eefraction {e / 100} ({filter_name}, {pupil})")
         radii.append(float(match["radius"][0]) / pixel_scale_ratio)
@@ -144,22 +158,23 @@ def _growth_radii(fwhm: float, step: float = 0.25):
     return radii, total, (total, total + SKY_WIDTH_FWHM * fwhm)
 
 
-def _curves_of_growth(data, sky_mask, positions, radii, sky):
+def _curves_of_growth(data, mask, positions, radii, sky):
     """Background-subtracted flux within each radius (rows: stars), in the data's units.
 
-    ``data`` is zero where there are no data; ``positions`` are (x, y) 0-based pixels; ``sky`` the
-    (inner, outer) radii of the annulus whose sigma-clipped median, ignoring ``sky_mask`` pixels
-    (other sources, no data), is the local background.
+    ``data`` is zero where there are no data (``mask``); ``positions`` are (x, y) 0-based pixels;
+    ``sky`` the (inner, outer) radii of the annulus whose sigma-clipped median of the pixels with
+    data (sources included), the catalog's local background, is taken off: the aperture
+    corrections are then those of the catalog's fluxes, as an APCORR file's.
     """
     annulus = CircularAnnulus(positions, *sky)
-    background = ApertureStats(data, annulus, mask=sky_mask, sigma_clip=SigmaClip(sigma=3.0)).median
+    background = ApertureStats(data, annulus, mask=mask, sigma_clip=SigmaClip(sigma=3.0)).median
     apertures = [CircularAperture(positions, r) for r in radii]
     phot = aperture_photometry(data, apertures)
     sums = np.column_stack([np.asarray(phot[f"aperture_sum_{k}"]) for k in range(len(radii))])
     return sums - np.outer(background, np.pi * np.asarray(radii) ** 2)
 
 
-def _growth_curve_apertures(data, sky_mask, positions, fwhm, ee) -> ApertureParams:
+def _growth_curve_apertures(data, mask, positions, fwhm, ee) -> ApertureParams:
     """Apertures from the median curve of growth of point sources at ``positions`` (x, y pixels).
 
     Each star's curve is normalised to its flux within ``TOTAL_RADIUS_FWHM`` x ``fwhm`` (pixels); the
@@ -168,7 +183,7 @@ def _growth_curve_apertures(data, sky_mask, positions, fwhm, ee) -> AperturePara
     local background in the same annulus the curves used.
     """
     radii, total, sky = _growth_radii(fwhm)
-    curves = _curves_of_growth(data, sky_mask, positions, radii, sky)
+    curves = _curves_of_growth(data, mask, positions, radii, sky)
     curves = curves / curves[:, -1:]
     median = np.maximum.accumulate(np.median(curves, axis=0))
     ee_radii = [float(np.interp(e / 100.0, median, radii)) for e in ee]
@@ -229,8 +244,8 @@ def apertures_from_mosaic(data, mask, segm_data, segm_cat, ee, psf_fwhm=None) ->
     """Apertures from the mosaic's own point sources (:func:`_growth_curve_apertures`), or the
     official fallback, with a warning, when fewer than ``MIN_GROWTH_STARS`` qualify.
 
-    ``data`` is background subtracted and zero where ``mask`` (no data); other sources' segments
-    are ignored in the sky annulus; ``psf_fwhm`` (pixels) as for :func:`point_sources`.
+    ``data`` is background subtracted and zero where ``mask`` (no data); ``psf_fwhm`` (pixels) as
+    for :func:`point_sources`.
     """
     stars, fwhm = point_sources(segm_data, segm_cat, mask, psf_fwhm)
     if len(stars) < MIN_GROWTH_STARS:
@@ -244,4 +259,4 @@ def apertures_from_mosaic(data, mask, segm_data, segm_cat, ee, psf_fwhm=None) ->
     positions = np.column_stack(
         [np.asarray(segm_cat.x_centroid)[stars], np.asarray(segm_cat.y_centroid)[stars]]
     )
-    return _growth_curve_apertures(data, mask | (segm_data > 0), positions, fwhm, ee)
+    return _growth_curve_apertures(data, mask, positions, fwhm, ee)

@@ -12,7 +12,11 @@ whose fluxes are NaN).
 Steps: background (image3.utils.background, ``bkg_boxsize`` boxes, as the official step), detection
 on the background-subtracted image smoothed with a Gaussian of ``kernel_fwhm`` at ``snr_threshold``
 times the background RMS, optional deblending, then the measurements (:func:`measure`). Several bands
-on one grid share one segmentation (:func:`_detection_image`, forced photometry).
+on one grid share one segmentation (:func:`_detection_image`, forced photometry). As the official
+step, the circular apertures and their local background (``aper_bkg_flux``, :func:`local_background`)
+are measured on the mosaic as it is, the background map not taken off, and the DAOFind sharpness and
+roundness at each source's position (:func:`_daofind_statistics`). A mosaic without any pixel with
+data gives no sources, with a warning, as the official step.
 """
 
 import logging
@@ -23,7 +27,7 @@ import numpy as np
 from astropy import units as u
 from astropy.convolution import convolve
 from astropy.coordinates import SkyCoord
-from astropy.stats import SigmaClip, sigma_clipped_stats
+from astropy.stats import SigmaClip, gaussian_fwhm_to_sigma, sigma_clipped_stats
 from astropy.table import QTable
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import CircularAperture, EllipticalAperture, aperture_photometry
@@ -37,6 +41,7 @@ from ..utils.background import background_map
 from ..utils.psf_width import PIVOT_MICRON, PIXEL_BOX_FWHM, detection_fwhm
 from .aperture_reference import (
     ApertureParams,
+    NoMatchingRows,
     apertures_from_mosaic,
     point_sources,
     read_abvega_offset,
@@ -61,6 +66,7 @@ __all__ = [
 ]
 
 AB_ZEROPOINT_JY = 3631.0
+ARCSEC2_PER_SR = (180.0 / np.pi * 3600.0) ** 2
 
 log = logging.getLogger("image3")
 
@@ -72,7 +78,7 @@ class BandImage:
     ``mask`` marks pixels without data (no coverage); ``pixel_scale`` is the mosaic's in arcsec and
     ``pixel_scale_ratio`` its ratio to the detector's; ``name`` labels the band's columns in a
     multi-band catalog; ``context`` the mosaic's CON array (which exposures each pixel holds),
-    None if unknown.
+    None if unknown; ``sky`` the background map taken off ``data`` (:func:`_subtract_background`).
     """
 
     data: np.ndarray
@@ -85,6 +91,15 @@ class BandImage:
     pixel_scale: float
     name: str = ""
     context: np.ndarray | None = None  # the mosaic's CON: bit k of plane j set = exposure 32 j + k
+    sky: np.ndarray | None = None  # the background map subtracted from data (Jy per pixel), if any
+
+    @property
+    def unsubtracted(self):
+        """``data`` with the subtracted background map added back (zero where ``mask``): the
+        image the official step measures its aperture photometry and local background on."""
+        if self.sky is None:
+            return self.data
+        return np.where(self.mask, 0.0, self.data + self.sky)
 
     @property
     def psf_fwhm(self):
@@ -100,7 +115,10 @@ class BandImage:
         """From an ``_i2d`` ImageModel (SCI and ERR in MJy/sr)."""
         if model.meta.bunit_data != "MJy/sr":
             raise InputError(f"{model.meta.filename}: SCI is in {model.meta.bunit_data!r}, expected MJy/sr")
-        to_jy = 1e6 * model.meta.photometry.pixelarea_steradians
+        area_sr = model.meta.photometry.pixelarea_steradians
+        if not area_sr:
+            raise InputError(f"{model.meta.filename}: no pixel area (PIXAR_SR) to convert MJy/sr to Jy")
+        to_jy = 1e6 * area_sr
         mask = ~np.isfinite(model.data) | ~np.isfinite(model.err) | (model.wht <= 0)
         return cls(
             data=np.where(mask, 0.0, model.data * to_jy),
@@ -110,7 +128,7 @@ class BandImage:
             filter=model.meta.instrument.filter or "",
             pupil=model.meta.instrument.pupil or "",
             pixel_scale_ratio=model.meta.resample.pixel_scale_ratio or 1.0,
-            pixel_scale=float(np.sqrt(model.meta.photometry.pixelarea_arcsecsq)),
+            pixel_scale=float(np.sqrt(model.meta.photometry.pixelarea_arcsecsq or area_sr * ARCSEC2_PER_SR)),
             name=(model.meta.instrument.filter or "").lower(),
             context=_context_array(model),
         )
@@ -192,33 +210,26 @@ def abmag(flux, flux_err):
     return mag, err
 
 
-def local_background(data, mask, sources, positions, apertures: ApertureParams, min_pixels=20):
-    """Sigma-clipped median per pixel in the sky annulus and its standard error sqrt(pi/2N) std.
+def local_background(data, mask, positions, apertures: ApertureParams):
+    """The official local background of each source (Jy per pixel) and its standard error.
 
-    Pixels of any source (``sources``) are left out of the annulus unless fewer than ``min_pixels``
-    would remain (a crowded field, or an annulus inside a large source): then only the clipping
-    rejects them, as in the official step. ``mask`` marks pixels without data.
-
-    The annulus holds the pixels whose centres lie at ``skyin`` <= r < ``skyout`` from a position
-    (photutils' "center" method, as ``ApertureStats``); the values of all sources are clipped at
-    once (3 sigma about the median, at most 5 rounds, per source), N counts the pixels kept.
+    As the official step: the pixels whose centres lie at ``skyin`` <= r < ``skyout`` from each
+    (x, y) position (photutils' "center" method), all of them, sources included, except those
+    without data (``mask``; NaN in an official mosaic), clipped at 3 sigma about their median (at
+    most 5 rounds, per source); the median of the N pixels kept and its standard error
+    sqrt(pi / 2N) x their standard deviation. NaN where no pixel is left. The APCORR file's
+    corrections are defined for this sky: a star's own wings in the annulus count as sky.
     """
     values = _annulus_values(data, positions, apertures.skyin, apertures.skyout)
-    rows, cols, inside = values["rows"], values["cols"], values["inside"]
-    clip = SigmaClip(sigma=3.0)
-    with warnings.catch_warnings():
+    rows, cols = values["rows"], values["cols"]
+    kept = np.where(values["inside"] & ~mask[rows, cols], values["data"], np.nan)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", AstropyUserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        results = []
-        for m in (mask | sources, mask):
-            kept = np.where(inside & ~m[rows, cols], values["data"], np.nan)
-            kept = clip(kept, axis=1, masked=False)
-            n = np.isfinite(kept).sum(axis=1).astype(float)
-            median, std = np.nanmedian(kept, axis=1), np.nanstd(kept, axis=1)
-            results.append((n, median, np.sqrt(np.pi / (2 * np.maximum(n, 1.0))) * std))
-    (n, median, err), (_, median_all, err_all) = results
-    enough = n >= min_pixels
-    return np.where(enough, median, median_all), np.where(enough, err, err_all)
+        kept = SigmaClip(sigma=3.0)(kept, axis=1, masked=False)
+        n = np.isfinite(kept).sum(axis=1)
+        median, std = np.nanmedian(kept, axis=1), np.nanstd(kept, axis=1)
+        return median, np.sqrt(np.pi / (2.0 * n)) * std
 
 
 def _annulus_values(data, positions, r_in, r_out):
@@ -244,14 +255,20 @@ def _annulus_values(data, positions, r_in, r_out):
     return {"rows": rows, "cols": cols, "inside": inside, "data": values}
 
 
-def _aperture_fluxes(band: BandImage, positions, apertures: ApertureParams, sources):
-    """Columns of the local background and of the fluxes in each aperture (Jy), background
-    subtracted, and the aperture-corrected total from the largest aperture; ``sources`` marks
-    source pixels (kept out of the sky annulus where possible)."""
-    bkg, bkg_err = local_background(band.data, band.mask, sources, positions, apertures)
+def _aperture_fluxes(band: BandImage, positions, apertures: ApertureParams):
+    """Columns of the local background (:func:`local_background`) and of the fluxes in each
+    aperture (Jy) less it, and the aperture-corrected total from the largest aperture.
+
+    As the official step, both on the mosaic as it is (``band.unsubtracted``: the background map
+    that detection subtracts is not taken off), so ``aper_bkg_flux`` is the sky level around each
+    source; pixels without data count zero in the apertures and are left out of the annulus. A
+    flux's error adds the local background's error times the aperture's area in quadrature (the
+    official error is the aperture sum's alone)."""
+    image = band.unsubtracted
+    bkg, bkg_err = local_background(image, band.mask, positions, apertures)
     columns = {"aper_bkg_flux": bkg, "aper_bkg_flux_err": bkg_err}
     circles = [CircularAperture(positions, r) for r in apertures.radii]
-    phot = aperture_photometry(band.data, circles, error=band.err, mask=band.mask)
+    phot = aperture_photometry(image, circles, error=band.err, mask=band.mask)
     for k, (ee, circle) in enumerate(zip(apertures.ee, circles, strict=True)):
         area = circle.area
         flux = np.asarray(phot[f"aperture_sum_{k}"]) - bkg * area
@@ -263,38 +280,61 @@ def _aperture_fluxes(band: BandImage, positions, apertures: ApertureParams, sour
     return columns
 
 
-def _daofind_statistics(data, peaks_x, peaks_y, kernel_fwhm):
-    """DAOFind sharpness and roundness (symmetry) at each source's peak pixel.
+def _daofind_kernel(kernel_fwhm):
+    """The official DAOFind kernel of ``kernel_fwhm`` (pixels) and its circular footprint.
 
-    Sharpness: (peak - mean of the other pixels in the kernel circle) / height of the best-fitting
-    Gaussian of ``kernel_fwhm``; roundness: twice the ratio of the bilateral to the four-fold
-    symmetry sums of the data convolved with the zero-sum Gaussian kernel (0 for round sources).
-    """
-    sigma = kernel_fwhm / 2.3548
-    half = int(max(2.0, 1.5 * sigma))
+    A Gaussian of that FWHM sampled at pixel centres, peak 1, cut to the pixels within
+    max(2, 1.5 sigma) of the centre (the footprint, on a square of side 2 int(max(2, 1.5 sigma))
+    + 1), then made zero-sum in the footprint and scaled so that its convolution with a Gaussian
+    of the same width is that Gaussian's height (DAOFind's best-fitting height)."""
+    sigma = kernel_fwhm * gaussian_fwhm_to_sigma
+    reach = max(2.0, 1.5 * sigma)
+    half = int(reach)
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
-    inside = np.hypot(xx, yy) <= max(2.0, 1.5 * sigma)
-    gauss = np.exp(-(xx**2 + yy**2) / (2 * sigma**2)) * inside
-    n = inside.sum()
-    kernel = (gauss - gauss.sum() / n) / (np.sum(gauss**2) - gauss.sum() ** 2 / n) * inside
+    footprint = np.hypot(xx, yy) <= reach
+    gauss = np.exp(-(xx**2 + yy**2) / (2 * sigma**2)) * footprint
+    n = footprint.sum()
+    denominator = np.sum(gauss**2) - gauss.sum() ** 2 / n
+    return (gauss - gauss.sum() / n) / denominator * footprint, footprint
+
+
+def _daofind_statistics(data, positions, kernel_fwhm):
+    """The official DAOFind sharpness and roundness of the sources at ``positions`` ((x, y) pixels).
+
+    As the official step: the data convolved with :func:`_daofind_kernel` (zero beyond the image),
+    and cut-outs of the data and of the convolved data of the kernel's size centred on the pixel
+    holding each position (the nearest, halves rounded down; zero beyond the image). Sharpness:
+    (the centre pixel - the mean of the footprint's other pixels) / the convolved centre pixel;
+    roundness: twice the ratio of the bilateral to the four-fold symmetry sums of the convolved
+    cut-out without its centre pixel (0 for round sources). NaN for positions off the image.
+
+    ``data`` is background subtracted and zero where there are no data: the kernel and the
+    sharpness' numerator sum to zero, so the sky drops out (to its curvature), and a source beside
+    pixels without data gets a value where the official statistics are NaN.
+    """
+    kernel, footprint = _daofind_kernel(kernel_fwhm)
+    half = kernel.shape[0] // 2
     convolved = ndimage.convolve(data, kernel, mode="constant", cval=0.0)
-    padded = np.pad(data, half)
-    padded_conv = np.pad(convolved, half)
-    rows = np.asarray(peaks_y)[:, None, None] + yy[None] + half
-    cols = np.asarray(peaks_x)[:, None, None] + xx[None] + half
-    cut, cut_conv = padded[rows, cols], padded_conv[rows, cols]
-    peak, conv_peak = cut[:, half, half], cut_conv[:, half, half]
-    mean_others = ((cut * inside).sum(axis=(1, 2)) - peak) / (n - 1)
+    ny, nx = data.shape
+    centre = np.ceil(np.asarray(positions, float) - 0.5)
+    on_image = (centre[:, 0] >= 0) & (centre[:, 0] < nx) & (centre[:, 1] >= 0) & (centre[:, 1] < ny)
+    ix = np.where(on_image, centre[:, 0], 0).astype(int)
+    iy = np.where(on_image, centre[:, 1], 0).astype(int)
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    rows, cols = iy[:, None, None] + yy + half, ix[:, None, None] + xx + half
+    cut, cut_conv = np.pad(data, half)[rows, cols], np.pad(convolved, half)[rows, cols]
+    peak, conv_peak = cut[:, half, half], cut_conv[:, half, half].copy()
+    mean_others = ((cut * footprint).sum(axis=(1, 2)) - peak) / (footprint.sum() - 1)
+    cut_conv[:, half, half] = 0.0
+    quad1 = cut_conv[:, : half + 1, half + 1 :].sum(axis=(1, 2))
+    quad2 = cut_conv[:, :half, : half + 1].sum(axis=(1, 2))
+    quad3 = cut_conv[:, half:, :half].sum(axis=(1, 2))
+    quad4 = cut_conv[:, half + 1 :, half:].sum(axis=(1, 2))
+    four_fold = np.abs(cut_conv).sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
         sharpness = (peak - mean_others) / conv_peak
-        c = cut_conv.copy()
-        c[:, half, half] = 0.0
-        quad1 = c[:, : half + 1, half + 1 :].sum(axis=(1, 2))
-        quad2 = c[:, :half, : half + 1].sum(axis=(1, 2))
-        quad3 = c[:, half:, :half].sum(axis=(1, 2))
-        quad4 = c[:, half + 1 :, half:].sum(axis=(1, 2))
-        roundness = 2.0 * (-quad1 + quad2 - quad3 + quad4) / np.abs(c).sum(axis=(1, 2))
-    return sharpness, roundness
+        roundness = 2.0 * (-quad1 + quad2 - quad3 + quad4) / np.where(four_fold == 0, np.nan, four_fold)
+    return np.where(on_image, sharpness, np.nan), np.where(on_image, roundness, np.nan)
 
 
 def nearest_neighbours(labels, positions):
@@ -319,7 +359,7 @@ def sky_orientation(wcs, positions, orientation_deg):
 def _photometry_columns(band, positions, segm, segm_cat, apertures, abvega_offset, box_size):
     """The band-dependent columns (fluxes in Jy, magnitudes, concentration indices, Kron flux);
     ``box_size``: the background boxes (pixels), for the total-flux sky."""
-    cols = _aperture_fluxes(band, positions, apertures, segm.data > 0)
+    cols = _aperture_fluxes(band, positions, apertures)
     names = [f"aper{e}" for e in apertures.ee] + ["aper_total"]
     for kind in ("abmag", "vegamag"):
         for name in names:
@@ -816,9 +856,7 @@ def measure(band: BandImage, segm, segm_cat, apertures, abvega_offset, settings:
         band, positions, segm, segm_cat, apertures, abvega_offset, settings.bkg_boxsize
     )
     e1, e2, e3 = apertures.ee
-    sharp, round_ = _daofind_statistics(
-        band.data, segm_cat.max_value_xindex, segm_cat.max_value_yindex, settings.kernel_fwhm
-    )
+    sharp, round_ = _daofind_statistics(band.data, positions, settings.kernel_fwhm)
     nn_label, nn_dist = nearest_neighbours(segm_cat.label, positions)
     table = QTable()
     table["label"] = np.asarray(segm_cat.label)
@@ -899,25 +937,48 @@ def _smoothed_peaks(smoothed, labels, index):
     return np.column_stack([cols + shifts[0], rows + shifts[1]])
 
 
+def _without_data(bands):
+    """True, with a warning, when a band has no pixel with data (SCI and ERR finite, WHT > 0): an
+    empty catalog, as the official step gives (it cannot measure a background either)."""
+    empty = [b.filter or b.name for b in bands if b.mask.all()]
+    if empty:
+        log.warning("%s: no pixel with data (SCI and ERR finite, WHT > 0): no sources", ", ".join(empty))
+    return bool(empty)
+
+
 def _subtract_background(band: BandImage, box_size):
-    """``band`` with its background subtracted, and the background RMS image (Jy per pixel)."""
+    """``band`` with its background subtracted (the map kept as ``sky``), and the background RMS
+    image (Jy per pixel)."""
     bkg, rms = background_map(band.data, band.mask, box_size)
-    return replace(band, data=band.data - bkg), rms
+    return replace(band, data=band.data - bkg, sky=bkg), rms
 
 
 def _band_apertures(band: BandImage, segm, segm_cat, ee, apcorr_path=None) -> ApertureParams:
-    """Apertures from the APCORR file when given, else from the band's own curve of growth."""
+    """Apertures from the APCORR file when given, else from the band's own curve of growth.
+
+    An APCORR file without rows for the band's filter and pupil (or for an encircled energy of
+    ``ee``) is passed over with a warning naming it, as if none was given (the official step
+    writes no catalog then)."""
     if apcorr_path:
-        return read_apcorr(apcorr_path, band.filter, band.pupil, ee, band.pixel_scale_ratio)
+        try:
+            return read_apcorr(apcorr_path, band.filter, band.pupil, ee, band.pixel_scale_ratio)
+        except NoMatchingRows as err:
+            log.warning("%s: apertures from the mosaic's own curve of growth instead", err)
     return apertures_from_mosaic(band.data, band.mask, segm.data, segm_cat, ee, band.psf_fwhm)
 
 
 def _band_abvega_offset(band: BandImage, path=None) -> float:
-    """m_AB - m_Vega of the band from the ABVEGAOFFSET file; 0 with a warning without one."""
-    if not path:
-        log.warning("no ABVEGAOFFSET reference file (source_catalog.abvegaoffset): Vega magnitudes = AB")
-        return 0.0
-    return read_abvega_offset(path, band.filter, band.pupil)
+    """m_AB - m_Vega of the band from the ABVEGAOFFSET file; 0 with a warning without one, or with
+    one that has no row for the band's filter and pupil (the official step writes no catalog
+    then)."""
+    if path:
+        try:
+            return read_abvega_offset(path, band.filter, band.pupil)
+        except NoMatchingRows as err:
+            log.warning("%s: Vega magnitudes = AB", err)
+            return 0.0
+    log.warning("no ABVEGAOFFSET reference file (source_catalog.abvegaoffset): Vega magnitudes = AB")
+    return 0.0
 
 
 def single_band_catalog(band: BandImage, settings: CatalogSettings, apcorr=None, abvegaoffset=None):
@@ -929,6 +990,8 @@ def single_band_catalog(band: BandImage, settings: CatalogSettings, apcorr=None,
     beyond the data's edge (:func:`_centred_at_data_edge`) and cosmic rays left in where one
     exposure covers the sky (:func:`_single_coverage_sharp`).
     """
+    if _without_data([band]):
+        return None, None
     band, rms = _subtract_background(band, settings.bkg_boxsize)
     cores = saturated_cores(band.data, band.mask, rms, settings.snr_threshold)
     filled = fill_cores(band.data, cores)
@@ -1087,6 +1150,8 @@ def multiband_catalog(bands, settings: CatalogSettings, apcorr=None, abvegaoffse
     names = [b.name for b in bands]
     if len(set(names)) != len(names):
         raise InputError(f"multi-band catalog: bands repeat {names}; one product per filter")
+    if _without_data(bands):
+        return None, None
     subtracted = [_subtract_background(b, settings.bkg_boxsize) for b in bands]
     image, mask = _detection_image(
         [b.data for b, _ in subtracted], [r for _, r in subtracted], [b.mask for b in bands]
