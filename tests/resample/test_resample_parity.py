@@ -77,29 +77,42 @@ def test_wht_is_weight_times_overlap_area(small, ratio, pixfrac):
     assert out["data"][centre] == pytest.approx(7.5, rel=1e-5)
 
 
-def test_exptime_weight_is_the_measurement_time(small, tmp_path):
-    """weight_type exptime weights by TMEASURE (official), else by the exposure time: written
-    files with TMEASURE 40 s and XPOSURE = EFFEXPTM 107.4 s get weight 40 on their good pixels
-    (107.4 before #34, which read XPOSURE); without TMEASURE, 107.4. In a mosaic of SCI 10, 5, 5
-    with TMEASURE 40, 20, 20 the WHT is 80 and SCI 7.5 (weighted by XPOSURE, 322 and 6.67)."""
-    models, grid = small
-    settings = DrizzleSettings(weight_type="exptime")
-    copies = _weighted_copies(models[0])
-    for m, tmeasure in zip(copies, (40.0, 20.0, 20.0), strict=True):
-        m.meta.exposure.measurement_time = tmeasure
-    path = tmp_path / "tmeasure_cal.fits"
-    save_model(copies[0], path)
+def _exposure_from_file(model, path):
+    """``model`` written to ``path`` and read back as the resample job reads it (SCI, DQ, the
+    variances and TMEASURE from the file; the WCS from ``model``)."""
+    save_model(model, path)
     lean = read_lean(path)
     exposure = Exposure.from_lean(lean, read_variances(path, lean.shape), tmeasure=measurement_time(path))
-    assert lean.exptime == pytest.approx(107.4) and measurement_time(path) == 40.0
-    assert np.unique(weight_map(exposure, settings)).tolist() == [40.0]
+    exposure.wcs = model.meta.wcs
+    return exposure
+
+
+def test_exptime_weight_is_the_measurement_time(small, tmp_path):
+    """weight_type exptime weights by TMEASURE (official), else by the exposure time: files of
+    SCI 10, 5, 5 MJy/sr with TMEASURE 40, 20, 20 s and XPOSURE = EFFEXPTM 107.4 s get weights 40,
+    20, 20 on their good pixels, so the mosaic's WHT is 80 and SCI 7.5 (before #34 the files'
+    XPOSURE: weights 107.4, WHT 322 and SCI 6.67); a file without TMEASURE gets 107.4."""
+    models, _ = small
+    settings = DrizzleSettings(weight_type="exptime")
+    copies = _weighted_copies(models[0])
+    exposures = []
+    for k, (m, tmeasure) in enumerate(zip(copies, (40.0, 20.0, 20.0), strict=True)):
+        m.meta.exposure.measurement_time = tmeasure
+        exposures.append(_exposure_from_file(m, tmp_path / f"e{k}_cal.fits"))
+    assert exposures[0].exptime == pytest.approx(107.4)
+    assert np.unique(weight_map(exposures[0], settings)).tolist() == [40.0]
     grid = make_grid([(copies[0].meta.wcs, copies[0].data.shape)])
-    out = _mosaic(copies, grid, weight_type="exptime")
+    mosaic = Mosaic(grid, settings, 3)
+    scale = native_pixel_scale(copies[0].meta.wcs, copies[0].data.shape)
+    for exposure in exposures:
+        mosaic.add(exposure, scale)
+    out = mosaic.arrays()
     assert out["wht"][CENTRE].mean() == pytest.approx(80.0, rel=0.01)
     assert out["data"][CENTRE] == pytest.approx(7.5, rel=1e-5)
     copies[0].meta.exposure.measurement_time = None
-    save_model(copies[0], path)
-    assert measurement_time(path) is None
+    exposure = _exposure_from_file(copies[0], tmp_path / "none_cal.fits")
+    assert exposure.tmeasure is None
+    assert np.unique(weight_map(exposure, settings)).tolist() == [pytest.approx(107.4)]
     assert np.unique(weight_map(Exposure.from_model(copies[0]), settings)).tolist() == [pytest.approx(107.4)]
 
 
