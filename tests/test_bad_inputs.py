@@ -218,8 +218,9 @@ STOPS = [
     Stops("wrong_config_type", config_case(resample={"pixfrac": "big"}), ["pixfrac", "big"]),
     Stops(
         "contradictory_grid_options",
-        config_case(resample={"pixel_scale": 0.05, "pixel_scale_ratio": 0.5}),
-        ["resample.pixel_scale", "resample.pixel_scale_ratio", "contradict"],
+        # pixel_scale with pixel_scale_ratio goes on, pixel_scale winning (#34, official)
+        config_case(resample={"output_wcs": "grid.asdf", "pixel_scale": 0.05}),
+        ["resample.output_wcs", "resample.pixel_scale", "would be ignored"],
     ),
     Stops("unwritable_outdir", unwritable_outdir, ["outdir", "afile", "is not a folder"]),
     Stops("three_d_sci", three_d_sci, [FILES[1], "not a level-2b calibrated image", "SCI is 3-D"]),

@@ -3,7 +3,15 @@
 Images are surface brightness (MJy/sr), so drizzle's weighted mean conserves them without
 rescaling (``iscale=1``). Variance arrays are drizzled with squared weights (drizzle's ``data2``),
 which is the exact propagation of each input pixel's variance to the output pixel's variance; the
-covariance between neighbouring output pixels that drizzling creates is not in ERR.
+covariance between neighbouring output pixels that drizzling creates is not in ERR. (The official
+step drizzles each exposure's sqrt(variance) as a weighted mean and squares it, then combines the
+exposures with squared weights: the variance of an exposure's output pixel is that of a mean of
+fully correlated input pixels, larger than ours where several input pixels overlap it.)
+
+An exposure's variance array that is absent, empty or not of SCI's shape is read as unknown
+(``None``), with a warning naming the file, as the official step goes on: the output variance and
+ERR are NaN wherever that exposure contributed, and with ``weight_type: ivm`` a missing VAR_RNOISE
+gives its good pixels weight 1 (the official's choice).
 """
 
 import logging
@@ -18,47 +26,104 @@ from ..io.dq import excluded_exposure, good_pixels, with_outliers
 from ..wcs.pixmap import pixel_map
 from .settings import DrizzleSettings, fill_value
 
-__all__ = ["VARIANCES", "coverage_count", "Exposure", "Mosaic", "weight_map"]
+__all__ = [
+    "VARIANCES",
+    "checked_variance",
+    "coverage_count",
+    "Exposure",
+    "measurement_time",
+    "Mosaic",
+    "read_variances",
+    "weight_map",
+]
 
 _BAD_INPUT = 2  # exit status of a drizzle process stopped by an InputError
 VARIANCES = ("var_poisson", "var_rnoise", "var_flat")
+log = logging.getLogger("image3")
+
+
+def checked_variance(array, shape, name, source):
+    """``array`` (variance ``name``, e.g. ``"var_rnoise"``) when it is an array of SCI's ``shape``;
+    else None (unknown), with a warning naming ``source`` (the file or exposure): an absent, empty
+    or differently shaped variance array, which the official resample skips."""
+    if array is not None and np.shape(array) == tuple(shape):
+        return array
+    what = "absent or empty" if array is None or np.size(array) == 0 else f"of shape {np.shape(array)}"
+    log.warning(
+        "%s: %s is %s, not SCI's %s: its variance is unknown (NaN in the output variance and ERR "
+        "where it contributes)%s",
+        source,
+        name.upper(),
+        what,
+        tuple(shape),
+        "; weight_type ivm gives its good pixels weight 1" if name == "var_rnoise" else "",
+    )
+    return None
+
+
+def read_variances(path, shape, names=VARIANCES) -> dict:
+    """{name: array or None} of the variance extensions ``names`` of the level-2b file ``path``
+    (astropy.io.fits alone), None for one absent, empty or not of SCI's ``shape`` (see
+    :func:`checked_variance`)."""
+    from astropy.io import fits
+
+    with fits.open(path, memmap=False) as hdul:
+        found = {n: hdul[n.upper()].data if n.upper() in hdul else None for n in names}
+    return {n: checked_variance(a, shape, n, path) for n, a in found.items()}
+
+
+def measurement_time(path) -> float | None:
+    """The measurement time TMEASURE (s) of the level-2b file ``path`` (primary header), or None
+    when absent: the official ``weight_type: exptime`` weight, else the exposure time."""
+    from astropy.io import fits
+
+    value = fits.getheader(path, 0).get("TMEASURE")
+    return float(value) if value is not None else None
 
 
 @dataclass
 class Exposure:
-    """What drizzling needs of one exposure; images in MJy/sr (variances in (MJy/sr)^2).
+    """What drizzling needs of one exposure; images in MJy/sr (variances in (MJy/sr)^2, None when
+    unknown: see :func:`checked_variance`).
 
     ``sky`` is a background level to subtract (0 when none is known or it was already subtracted);
-    ``exptime`` in seconds.
+    ``exptime`` in seconds; ``tmeasure`` the measurement time (TMEASURE, s), which
+    ``weight_type: exptime`` weights by as the official step does (None: ``exptime`` instead).
     """
 
     data: np.ndarray
     dq: np.ndarray
-    var_poisson: np.ndarray
-    var_rnoise: np.ndarray
-    var_flat: np.ndarray
+    var_poisson: np.ndarray | None
+    var_rnoise: np.ndarray | None
+    var_flat: np.ndarray | None
     wcs: object
     exptime: float
     sky: float = 0.0
+    tmeasure: float | None = None
+
+    @property
+    def weight_time(self) -> float:
+        """The ``exptime`` weight (s): TMEASURE, else the exposure time (official)."""
+        return self.exptime if self.tmeasure is None else self.tmeasure
 
     @classmethod
-    def from_lean(cls, lean, *, sky_level=None, outliers=None):
-        """From a :class:`~image3.io.fits_read.LeanExposure` with SCI, DQ and the three variances
-        (no WCS: pass the pixel map to :meth:`Mosaic.add`). ``sky_level`` (MJy/sr): the
-        exposure's sky (skymatch's level), of which what is still in SCI gets subtracted; None:
-        a level the file records but has not subtracted. ``outliers``: a boolean mask of the
-        outlier step's flags, added to DQ as OUTLIER and DO_NOT_USE."""
+    def from_lean(cls, lean, variances, *, sky_level=None, outliers=None, tmeasure=None):
+        """From a :class:`~image3.io.fits_read.LeanExposure` with SCI and DQ and its ``variances``
+        (:func:`read_variances`; no WCS: pass the pixel map to :meth:`Mosaic.add`).
+        ``sky_level`` (MJy/sr): the exposure's sky (skymatch's level), of which what is still in
+        SCI gets subtracted; None: a level the file records but has not subtracted. ``outliers``:
+        a boolean mask of the outlier step's flags, added to DQ as OUTLIER and DO_NOT_USE;
+        ``tmeasure``: its TMEASURE (:func:`measurement_time`)."""
         a = lean.arrays
         sky = lean.unsubtracted_sky if sky_level is None else lean.remaining_sky(sky_level)
         return cls(
             data=a["sci"],
             dq=a["dq"] if outliers is None else with_outliers(a["dq"], outliers),
-            var_poisson=a["var_poisson"],
-            var_rnoise=a["var_rnoise"],
-            var_flat=a["var_flat"],
+            **{v: variances.get(v) for v in VARIANCES},
             wcs=None,
             exptime=lean.exptime,
             sky=sky,
+            tmeasure=tmeasure,
         )
 
     @classmethod
@@ -66,30 +131,38 @@ class Exposure:
         """From a level-2b ImageModel; subtracts ``meta.background.level`` unless already done."""
         bkg = model.meta.background
         sky = bkg.level if (bkg.level is not None and not bkg.subtracted) else 0.0
-        exptime = model.meta.exposure.measurement_time or model.meta.exposure.exposure_time
+        source = model.meta.filename or "exposure"
+        exposure = model.meta.exposure
+        variances = {
+            v: checked_variance(getattr(model, v) if model.hasattr(v) else None, model.data.shape, v, source)
+            for v in VARIANCES
+        }
         return cls(
             data=model.data,
             dq=model.dq,
-            var_poisson=model.var_poisson,
-            var_rnoise=model.var_rnoise,
-            var_flat=model.var_flat,
+            **variances,
             wcs=model.meta.wcs,
-            exptime=float(exptime or 1.0),
+            exptime=float(exposure.exposure_time or exposure.effective_exposure_time or 1.0),
             sky=float(sky),
+            tmeasure=exposure.measurement_time,
         )
 
 
 def weight_map(exposure: Exposure, settings: DrizzleSettings) -> np.ndarray:
-    """Per-pixel drizzle weight: 1/VAR_RNOISE (``ivm``) or the exposure time; 0 for bad pixels."""
+    """Per-pixel drizzle weight, 0 for bad pixels: 1/VAR_RNOISE (``ivm``; 1 when VAR_RNOISE is
+    unknown, as the official step) or the measurement time (``exptime``: TMEASURE, else the
+    exposure time, as the official step)."""
     good = good_pixels(exposure.dq, settings.good_bits, "resample.good_bits")
     good &= np.isfinite(exposure.data)
-    if settings.weight_type == "ivm":
+    if settings.weight_type == "ivm" and exposure.var_rnoise is not None:
         var = exposure.var_rnoise
         good &= np.isfinite(var) & (var > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             weight = np.where(good, 1.0 / var, 0.0)
+    elif settings.weight_type == "ivm":
+        weight = good.astype(np.float32)
     else:
-        weight = np.where(good, exposure.exptime, 0.0)
+        weight = np.where(good, exposure.weight_time, 0.0)
     return weight.astype(np.float32)
 
 
@@ -129,7 +202,7 @@ class Mosaic:
         if pixmap is None:
             pixmap = pixel_map(exposure.wcs, self.grid.wcs, exposure.data.shape, s.pixmap_step)
         data = _finite(exposure.data - exposure.sky)
-        variances = [np.nan_to_num(getattr(exposure, v), nan=0.0, posinf=0.0) for v in VARIANCES]
+        variances = [_variance(getattr(exposure, v), data.shape) for v in VARIANCES]
         self._driz.add_image(
             data=data.astype(np.float32),
             data2=[v.astype(np.float32) for v in variances],
@@ -169,7 +242,8 @@ class Mosaic:
 
     def _merge(self, other: dict):
         """Combine another run's output arrays (see _fork_run) into this mosaic, row block by row
-        block: weighted means of the science and, with squared weights, of the variances."""
+        block: weighted means of the science and, with squared weights, of the variances (NaN, an
+        unknown variance, stays NaN where its run gave weight)."""
         d = self._driz
         for rows in _row_blocks(self.grid.shape[0]):
             w1, w2 = d.out_wht[rows], other["wht"][rows]
@@ -179,7 +253,7 @@ class Mosaic:
                 f2 = np.where(total != 0, w2 / total, 0.0).astype(np.float32)
             d.out_img[rows] = _finite(d.out_img[rows]) * f1 + _finite(other["img"][rows]) * f2
             for mine, theirs in zip(d.out_img2, other["img2"], strict=True):
-                mine[rows] = _finite(mine[rows]) * f1**2 + _finite(theirs[rows]) * f2**2
+                mine[rows] = _weighted(mine[rows], f1**2) + _weighted(theirs[rows], f2**2)
             d.out_wht[rows] = total
             d.out_ctx[:, rows] |= other["ctx"][:, rows]
         self.exptime += float(other["totals"][0])
@@ -190,7 +264,8 @@ class Mosaic:
         """Output arrays: data, err, wht, con and the three variances.
 
         Pixels without positive total weight (nothing landed, or lanczos' negative lobes cancelled
-        it) get ``fillval`` in data and NaN in the errors.
+        it) get ``fillval`` in data and NaN in the errors; so do the variances (and ERR) wherever
+        an exposure whose variance is unknown contributed.
         """
         wht = self._driz.out_wht
         empty = wht <= 0
@@ -247,6 +322,21 @@ def _shared(shape, dtype) -> np.ndarray:
 
 def _row_blocks(ny, rows=256):
     return [slice(y, min(y + rows, ny)) for y in range(0, ny, rows)]
+
+
+def _variance(var, shape):
+    """A variance array as drizzle's ``data2`` takes it: NaN and infinities as 0; all NaN when
+    unknown (None), so the output variance is NaN wherever the exposure gives weight."""
+    if var is None:
+        return np.full(shape, np.nan, np.float32)
+    return np.nan_to_num(var, nan=0.0, posinf=0.0)
+
+
+def _weighted(var, factor):
+    """``var * factor``, 0 where ``factor`` is 0 (no weight: drizzle's fill, or an unknown
+    variance that did not contribute)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(factor != 0, var * factor, np.float32(0))
 
 
 def _finite(a):

@@ -3,10 +3,12 @@
 Conventions follow the official resample step: ``crpix`` is 0-based (x, y); ``output_shape`` is in
 numpy order (ny, nx); ``rotation`` is the position angle of the output +y axis in degrees east of
 north (0 = north up), and None keeps the orientation of the first exposure's detector;
-``pixel_scale`` is in arcsec and, when given, wins over ``pixel_scale_ratio``.
+``pixel_scale`` is in arcsec and, when given, wins over ``pixel_scale_ratio`` (which is then
+ignored, with a warning, as the official step ignores it).
 """
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -14,6 +16,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.atomic import atomic_path
+
+log = logging.getLogger("image3")
 
 __all__ = [
     "Grid",
@@ -75,15 +79,18 @@ class Grid:
 
     A TAN grid (``tan``) maps the sky to its pixels with numpy alone (:meth:`world_to_pixel`) and
     builds its gwcs (``wcs``) only when asked; a grid from a user's gwcs (``source``: its ASDF file)
-    uses that gwcs for both.
+    uses that gwcs for both. ``pixel_scale_ratio``: the ratio it was made with (the official
+    ``meta.resample.pixel_scale_ratio``), None when its scale was given otherwise (``pixel_scale``,
+    ``output_wcs``).
     """
 
-    def __init__(self, wcs, shape, pixel_scale, *, tan=None, source=None):
+    def __init__(self, wcs, shape, pixel_scale, *, tan=None, source=None, pixel_scale_ratio=None):
         self._wcs = wcs
         self.shape = tuple(int(n) for n in shape)
         self.pixel_scale = float(pixel_scale)
         self.tan = tan
         self.source = source
+        self.pixel_scale_ratio = None if pixel_scale_ratio is None else float(pixel_scale_ratio)
 
     @property
     def wcs(self):
@@ -166,13 +173,24 @@ def make_grid(
 ) -> Grid:
     """The grid covering the union of footprints of ``exposures``: :class:`~image3.wcs.geometry.Geometry`
     objects, or pairs of (gwcs, (ny, nx)) (sampled here). The first sets the default scale and
-    orientation."""
+    orientation. ``pixel_scale`` (arcsec) wins over ``pixel_scale_ratio``, which is then ignored
+    with a warning."""
     from ..wcs.geometry import Geometry
 
     exposures = [e if isinstance(e, Geometry) else Geometry.from_wcs(*e) for e in exposures]
     ref = exposures[0]
+    ratio = pixel_scale_ratio
     if pixel_scale is None:
         pixel_scale = ref.pixel_scale * pixel_scale_ratio
+    else:
+        ratio = None  # recorded against the inputs' nominal scale (build_i2d)
+        if pixel_scale_ratio != 1.0:
+            log.warning(
+                "resample.pixel_scale_ratio = %s is ignored: resample.pixel_scale = %s arcsec sets "
+                "the output pixel scale (as in the official step)",
+                pixel_scale_ratio,
+                pixel_scale,
+            )
     if rotation is None:
         rotation = ref.rotation
     corners = np.vstack([e.footprint for e in exposures])
@@ -191,14 +209,14 @@ def make_grid(
     _check_grid_size((ny, nx), max_output_pixels)
     crpix = default_crpix if crpix is None else tuple(crpix)
     tan = TanProjection(tuple(float(v) for v in crval), tuple(float(v) for v in crpix), pixel_scale, rotation)
-    return Grid(None, (ny, nx), pixel_scale, tan=tan)
+    return Grid(None, (ny, nx), pixel_scale, tan=tan, pixel_scale_ratio=ratio)
 
 
 def check_grid_options(resample: dict) -> None:
     """Refuse output grid options that contradict each other (one would be silently ignored): an
     ``output_wcs`` file with any of ``pixel_scale``, ``pixel_scale_ratio`` (other than 1),
-    ``rotation``, ``crpix``, ``crval``, which it overrides; ``pixel_scale`` with a
-    ``pixel_scale_ratio`` other than 1. ``resample`` is the config section."""
+    ``rotation``, ``crpix``, ``crval``, which it overrides. ``resample`` is the config section.
+    (``pixel_scale`` with ``pixel_scale_ratio`` goes on: pixel_scale wins, see :func:`make_grid`.)"""
     given = [k for k in ("pixel_scale", "rotation", "crpix", "crval") if resample.get(k) is not None]
     if resample.get("pixel_scale_ratio", 1.0) != 1.0:
         given.append("pixel_scale_ratio")
@@ -206,11 +224,6 @@ def check_grid_options(resample: dict) -> None:
         raise InputError(
             f"resample.output_wcs = {resample['output_wcs']!r} fixes the output grid, so "
             f"{', '.join('resample.' + k for k in given)} would be ignored: set only one of them"
-        )
-    if resample.get("pixel_scale") is not None and "pixel_scale_ratio" in given:
-        raise InputError(
-            f"resample.pixel_scale = {resample['pixel_scale']} and resample.pixel_scale_ratio = "
-            f"{resample['pixel_scale_ratio']} contradict each other (pixel_scale would win): set only one"
         )
 
 
@@ -228,37 +241,57 @@ def _check_grid_size(shape, max_output_pixels):
 def grid_from_asdf(path, output_shape=None, max_output_pixels=None) -> Grid:
     """A user-supplied output WCS: an ASDF file with a gwcs under ``wcs`` (the official format).
 
-    The shape comes from ``output_shape`` (ny, nx), else the WCS's ``array_shape``, else its
-    bounding box.
+    The shape (ny, nx), in the official order of precedence: ``output_shape``, else the gwcs's own
+    ``array_shape`` (or ``pixel_shape``), else the file's top-level ``array_shape``, else its
+    top-level ``pixel_shape`` (nx, ny), else the gwcs's bounding box. The pixel scale (arcsec):
+    the file's top-level ``pixel_scale``, else the square root of its ``pixel_area`` (arcsec^2),
+    else measured from the gwcs at the grid's centre.
     """
     import asdf
 
     try:
         with asdf.open(path, lazy_load=False, memmap=False) as af:
             wcs = af["wcs"]
+            tree = {k: af.tree.get(k) for k in ("array_shape", "pixel_shape", "pixel_scale", "pixel_area")}
     except (OSError, KeyError, ValueError) as err:
         raise InputError(f"resample.output_wcs: cannot read a gwcs under 'wcs' from {path}: {err}") from None
-    if output_shape is not None:
-        shape = tuple(int(n) for n in output_shape)
-    elif wcs.array_shape is not None:
-        shape = tuple(wcs.array_shape)
-    elif wcs.bounding_box is not None:
-        (x0, x1), (y0, y1) = wcs.bounding_box.bounding_box(order="F")
-        shape = (int(np.ceil(y1 - y0)), int(np.ceil(x1 - x0)))
-    else:
+    shape = _asdf_shape(wcs, tree, output_shape)
+    if shape is None:
         raise InputError(
-            f"resample.output_wcs: {path} gives no shape (array_shape or bounding_box); "
+            f"resample.output_wcs: {path} gives no shape (array_shape, pixel_shape or bounding_box); "
             "set resample.output_shape"
         )
     _check_grid_size(shape, max_output_pixels)
     wcs.array_shape = shape
-    return Grid(wcs, shape, native_pixel_scale(wcs, shape), source=str(Path(path).resolve()))
+    scale = tree["pixel_scale"] or (np.sqrt(tree["pixel_area"]) if tree["pixel_area"] else None)
+    scale = float(scale) if scale else native_pixel_scale(wcs, shape)
+    return Grid(wcs, shape, scale, source=str(Path(path).resolve()))
+
+
+def _asdf_shape(wcs, tree, output_shape):
+    """The (ny, nx) of a user's output grid (see :func:`grid_from_asdf`); None when nothing gives it."""
+    if output_shape is not None:
+        return tuple(int(n) for n in output_shape)
+    if wcs.array_shape is not None:
+        return tuple(int(n) for n in wcs.array_shape)
+    if tree.get("array_shape") is not None:
+        return tuple(int(n) for n in tree["array_shape"])
+    if tree.get("pixel_shape") is not None:
+        return tuple(int(n) for n in tree["pixel_shape"][::-1])
+    if wcs.bounding_box is not None:
+        (x0, x1), (y0, y1) = wcs.bounding_box.bounding_box(order="F")
+        return (int(np.ceil(y1 - y0)), int(np.ceil(x1 - x0)))
+    return None
 
 
 def write_grid(grid: Grid, path):
     """Save the grid as JSON, atomically: shape, pixel scale and the TAN projection's parameters, or
     the path of the user's gwcs file (``output_wcs``) it came from."""
-    tree = {"shape": list(grid.shape), "pixel_scale": grid.pixel_scale}
+    tree = {
+        "shape": list(grid.shape),
+        "pixel_scale": grid.pixel_scale,
+        "pixel_scale_ratio": grid.pixel_scale_ratio,
+    }
     if grid.tan is not None:
         tree["tan"] = asdict(grid.tan)
     elif grid.source is not None:
@@ -276,4 +309,10 @@ def read_grid(path) -> Grid:
         return grid_from_asdf(tree["output_wcs"], tree["shape"])
     tan = tree["tan"]
     projection = TanProjection(tuple(tan["crval"]), tuple(tan["crpix"]), tan["pixel_scale"], tan["rotation"])
-    return Grid(None, tree["shape"], tree["pixel_scale"], tan=projection)
+    return Grid(
+        None,
+        tree["shape"],
+        tree["pixel_scale"],
+        tan=projection,
+        pixel_scale_ratio=tree.get("pixel_scale_ratio"),
+    )

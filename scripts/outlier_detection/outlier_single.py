@@ -16,7 +16,7 @@ from image3.io.fits_read import read_lean
 from image3.jobs import run
 from image3.outlier_detection.files import SingleImage, write_single
 from image3.outlier_detection.outliers import single_image
-from image3.resample.drizzle import Exposure, weight_map
+from image3.resample.drizzle import Exposure, measurement_time, read_variances, weight_map
 from image3.resample.grid import read_grid
 from image3.resample.settings import DrizzleSettings
 from image3.wcs.geometry import read_geometry
@@ -25,17 +25,19 @@ from image3.wcs.geometry import read_geometry
 def main():
     sm = snakemake  # noqa: F821
     name = sm.wildcards.exposure
-    lean = read_lean(sm.input.cal, ("SCI", "DQ", "VAR_RNOISE"))
+    settings = DrizzleSettings(**sm.params.drizzle)
+    lean = read_lean(sm.input.cal, ("SCI", "DQ"))
+    ivm = settings.weight_type == "ivm"  # VAR_RNOISE: the weights (absent or misshaped: weight 1)
     exposure = Exposure(
         data=lean.arrays["sci"],
         dq=lean.arrays["dq"],
         var_poisson=None,
-        var_rnoise=lean.arrays["var_rnoise"],
+        var_rnoise=read_variances(sm.input.cal, lean.shape, ("var_rnoise",))["var_rnoise"] if ivm else None,
         var_flat=None,
         wcs=None,
         exptime=lean.exptime,
+        tmeasure=None if ivm else measurement_time(sm.input.cal),
     )
-    settings = DrizzleSettings(**sm.params.drizzle)
     if sm.params.resample_data:
         grid, geometry = read_grid(sm.input.grid), read_geometry(sm.input.geometry, name)
         pixmap = geometry.pixel_map(grid.world_to_pixel)

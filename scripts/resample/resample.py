@@ -19,7 +19,7 @@ from image3.io.level2b import open_level2b, save_model
 from image3.io.product_meta import SipSettings, record_image3_meta
 from image3.jobs import run
 from image3.outlier_detection.files import read_mask
-from image3.resample.drizzle import VARIANCES, Exposure, Mosaic
+from image3.resample.drizzle import Exposure, Mosaic, measurement_time, read_variances
 from image3.resample.grid import read_grid
 from image3.resample.i2d import build_i2d, record_inputs
 from image3.resample.settings import DrizzleSettings
@@ -29,12 +29,11 @@ from image3.wcs.geometry import read_geometry
 from image3.wcs.store import load_wcs_record
 
 log = logging.getLogger("image3")
-EXTENSIONS = ("SCI", "DQ", *(v.upper() for v in VARIANCES))
 
 
 def main():
     sm = snakemake  # noqa: F821
-    grid = read_grid(sm.input.grid)
+    grid = product_grid = read_grid(sm.input.grid)
     if "tile" in sm.params.keys():  # a sub-array of the product grid
         t = sm.params.tile
         grid = tile_grid(grid, tile_named(grid.shape, t["name"], size=t["size"], margin=t["margin"]))
@@ -45,11 +44,19 @@ def main():
     def load(k):
         """What Mosaic.add takes for exposure k, read from its files."""
         geometry = read_geometry(sm.input.geometry, names[k])
-        lean = read_lean(sm.input.cal[k], EXTENSIONS)
+        path = sm.input.cal[k]
+        lean = read_lean(path, ("SCI", "DQ"))
         mask = read_mask(sm.input.outliers[k])[0]
-        log.info("drizzling %s", sm.input.cal[k])
+        log.info("drizzling %s", path)
+        exposure = Exposure.from_lean(
+            lean,
+            read_variances(path, lean.shape),
+            sky_level=sky[names[k]]["level"],
+            outliers=mask,
+            tmeasure=measurement_time(path),
+        )
         return {
-            "exposure": Exposure.from_lean(lean, sky_level=sky[names[k]]["level"], outliers=mask),
+            "exposure": exposure,
             "native_scale": geometry.pixel_scale,
             "pixmap": geometry.pixel_map(grid.world_to_pixel),
             "name": names[k],
@@ -57,7 +64,7 @@ def main():
 
     mosaic = Mosaic(grid, settings, len(names))
     mosaic.add_all(load, len(names), processes=sm.threads)
-    geometry = read_geometry(sm.input.geometry, names[-1])
+    geometry = read_geometry(sm.input.geometry, names[0])
     steps, wcsinfo = (
         load_wcs_record(sm.input.mtwcs, sm.params.steps) if sm.input.mtwcs else (sm.params.steps, None)
     )
@@ -79,6 +86,7 @@ def main():
             mosaic.exptime,
             geometry.pixel_scale,
             SipSettings(**sm.params.sip),
+            pixel_scale_ratio=product_grid.pixel_scale_ratio,
         )
         used = [path for path, used in zip(sm.input.cal, mosaic.used, strict=True) if used]
         record_inputs(i2d, used or list(sm.input.cal))  # none drizzled: an empty mosaic of them all

@@ -49,6 +49,8 @@ DETECTOR_FRAME = (
     "(the official resample removes it too)"
 )
 NOT_RESAMPLED = "the _crf is the exposure itself, not resampled: no drizzle parameters"
+PC_CDELT = "the FITS WCS is PC + CDELT, as the official resample writes it"
+NO_SKY = "the mosaic's background is not one exposure's level (the official resample records none)"
 EMPTY_I2D = {
     ("V2_REF", "SCI"): DETECTOR_FRAME,
     ("V3_REF", "SCI"): DETECTOR_FRAME,
@@ -57,6 +59,12 @@ EMPTY_I2D = {
     ("ROLL_REF", "SCI"): DETECTOR_FRAME,
     ("V3I_YANG", "SCI"): DETECTOR_FRAME,
     ("VPARITY", "SCI"): DETECTOR_FRAME,
+    ("CD1_1", "SCI"): PC_CDELT,
+    ("CD1_2", "SCI"): PC_CDELT,
+    ("CD2_1", "SCI"): PC_CDELT,
+    ("CD2_2", "SCI"): PC_CDELT,
+    ("BKGLEVEL", "PRIMARY"): NO_SKY,
+    ("BKGSUB", "PRIMARY"): NO_SKY,
     ("S_MTWCS", "PRIMARY"): "assign_mtwcs runs for moving targets only (these are fixed)",
 }
 EMPTY_CRF = {
