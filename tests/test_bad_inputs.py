@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from stdatamodels.jwst import datamodels
 from workflow_helpers import snakemake, user_asn
 
 from image3.simulate import demo as demo_names
@@ -216,19 +217,16 @@ STOPS = [
     Stops("no_products", no_products, ["x_asn.json", "no 'products'"]),
     Stops("unknown_config_key", config_case(resample={"pixfrak": 0.5}), ["pixfrak"]),
     Stops("wrong_config_type", config_case(resample={"pixfrac": "big"}), ["pixfrac", "big"]),
-    Stops(
-        "contradictory_grid_options",
-        # pixel_scale with pixel_scale_ratio goes on, pixel_scale winning (#34, official)
-        config_case(resample={"output_wcs": "grid.asdf", "pixel_scale": 0.05}),
-        ["resample.output_wcs", "resample.pixel_scale", "would be ignored"],
-    ),
     Stops("unwritable_outdir", unwritable_outdir, ["outdir", "afile", "is not a folder"]),
     Stops("three_d_sci", three_d_sci, [FILES[1], "not a level-2b calibrated image", "SCI is 3-D"]),
     *(
         Stops(f"no_{ext.lower()}", without_extension(ext), [FILES[1], f"no {ext} extension"])
-        for ext in ("ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT", "ASDF")
+        for ext in ("ERR", "DQ", "ASDF")
     ),
     Stops("no_area", without_extension("AREA"), [FILES[1], "extension(s) AREA, which it lacks"]),
+    # A variance may be absent (test_variances_absent_or_misshaped_go_on), but not named by the ASDF
+    # tree while missing from the file: the datamodel cannot be opened.
+    Stops("var_lost", without_extension("VAR_FLAT"), [FILES[1], "extension(s) VAR_FLAT, which it lacks"]),
     Stops("err_of_another_shape", err_of_another_shape, [FILES[1], "ERR is 256 x 100, its SCI 256 x 256"]),
     Stops(
         "corrupt_asdf", corrupt_asdf, [FILES[1], "truncated or corrupt", "its ASDF extension cannot be read"]
@@ -341,6 +339,39 @@ def test_awkward_exposure_is_named_and_the_mosaic_made(case, awkward_run):
     assert contributed == [True, True, False, True, False, True]
     report = Table.read(out / "awkward_tweakreg.ecsv")
     assert not report["aligned"][0] and report["aligned"][[1, 3, 5]].all()
+
+
+def test_variances_absent_or_misshaped_go_on(dataset, tmp_path):
+    """As the official steps accept them: a member written without VAR_FLAT and one whose VAR_RNOISE
+    is 10 x 10 are drizzled with a warning naming each; the mosaic's VAR_FLAT (and ERR) is NaN
+    exactly where the first contributed alone or with others, its VAR_RNOISE where the second did,
+    and finite where neither did; no traceback."""
+    data = tmp_path / "data"
+    data.mkdir()
+    files = copy(dataset, data, 0, 1, 2)
+    with datamodels.open(data / files[1]) as model:
+        del model.var_flat
+        model.save(data / "edited.fits")
+    (data / "edited.fits").replace(data / files[1])
+    with fits.open(data / files[2], mode="update") as hdul:
+        hdul["VAR_RNOISE"].data = np.ones((10, 10), np.float32)
+    user_asn(data / "x_asn.json", {"p": files})
+    result = snakemake(tmp_path, config={"asn": str(data / "x_asn.json")}, check=False)
+    logs = tmp_path / "results" / "logs"
+    seen = result.stdout + result.stderr + "".join(p.read_text() for p in logs.rglob("*.log"))
+    assert result.returncode == 0, seen[-5000:]
+    assert "Traceback" not in seen
+    assert f"{data / files[1]}: VAR_FLAT is absent or empty" in seen
+    assert f"{data / files[2]}: VAR_RNOISE is of shape (10, 10)" in seen
+    with fits.open(tmp_path / "results" / "p" / "p_i2d.fits") as hdul:
+        con, sci = hdul["CON"].data[0], hdul["SCI"].data
+        var_flat, var_rnoise, err = hdul["VAR_FLAT"].data, hdul["VAR_RNOISE"].data, hdul["ERR"].data
+    has_data = np.isfinite(sci)
+    first, second = (con & 2 > 0) & has_data, (con & 4 > 0) & has_data
+    assert first.any() and second.any() and (has_data & ~first & ~second).any()
+    assert np.isnan(var_flat[first]).all() and np.isfinite(var_flat[has_data & ~first]).all()
+    assert np.isnan(var_rnoise[second]).all() and np.isfinite(var_rnoise[has_data & ~second]).all()
+    assert np.isnan(err[first | second]).all() and np.isfinite(err[has_data & ~first & ~second]).all()
 
 
 def test_keep_going_one_bad_product_leaves_the_other_complete(dataset, tmp_path):

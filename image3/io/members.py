@@ -35,17 +35,17 @@ SCI_KEYS = ("PIXAR_A2", "S_REGION")
 PIXEL_SCALE_TOLERANCE = 0.1
 
 
-# The arrays every step may read, beside SCI, each of SCI's shape, and who needs it. None has a safe
+# The arrays every step reads, beside SCI, each of SCI's shape, and who needs it. Neither has a safe
 # default: without DQ a file has lost its saturated, dead, hot and jump-flagged (cosmic-ray) pixels,
-# which would be drizzled as good; without ERR or a variance the mosaic's errors and weights cannot
-# be made.
+# which would be drizzled as good; without ERR outlier detection has no noise to test against.
 REQUIRED_ARRAYS = {
     "ERR": "outlier detection's thresholds and the catalog's errors",
     "DQ": "every step's pixel flags (saturated, dead, hot, cosmic rays)",
-    "VAR_POISSON": "resample's variance arrays",
-    "VAR_RNOISE": "resample's and outlier detection's inverse-variance weights",
-    "VAR_FLAT": "resample's variance arrays",
 }
+# The variances (VAR_POISSON, VAR_RNOISE, VAR_FLAT) may be absent or of another shape, as the
+# official steps accept: resample and outlier detection then warn naming the file, weigh its pixels
+# 1 (ivm) and leave the mosaic's variances and ERR unknown (NaN) where it contributes
+# (image3.resample.drizzle.checked_variance).
 
 
 def scan_members(name, members, *, cache: ScanCache | None = None) -> dict[str, HeaderScan]:
@@ -71,9 +71,9 @@ def member_scan_cache(path) -> ScanCache:
 
 
 def structure_problems(scan: HeaderScan) -> list[str]:
-    """What a member file lacks of a level-2b image as the steps read it: a 2-D SCI; ERR, DQ and
-    the three variance arrays of SCI's shape; an ASDF extension holding the WCS (a gwcs), and
-    every extension that tree keeps an array in (else the datamodel cannot be opened)."""
+    """What a member file lacks of a level-2b image as the steps read it: a 2-D SCI; ERR and DQ of
+    SCI's shape; an ASDF extension holding the WCS (a gwcs), and every extension that tree keeps
+    an array in (else the datamodel cannot be opened)."""
     sci = scan.shapes.get("SCI")
     if sci is None:
         return ["no SCI extension"]
