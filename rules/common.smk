@@ -13,7 +13,7 @@ from image3 import job_server
 from image3.errors import InputError
 from image3.io.association import SIMULATED_POOL, Product, load_association
 from image3.io.members import member_scan_cache, scan_members
-from image3.resample.grid import check_grid_options
+from image3.resample.grid import ignored_grid_options
 from image3.simulate import demo
 from image3.source_catalog.crds_refs import REFTYPES as CRDS_REFTYPES
 from image3.source_catalog.crds_refs import best_references, crds_parameters
@@ -292,10 +292,10 @@ def check_tiles():
             "tiles.size > 0 with resample.grid common and several products: the multi-band "
             "catalog is not made from tiles; set tiles.size to 0 or run the products separately"
         )
-    shape = config["resample"]["output_shape"]
+    shape = config["resample"]["output_shape"]  # [nx, ny], the official order
     if shape is not None:
         check_tile_count(
-            shape,
+            shape[::-1],
             size=TILE_SIZE,
             margin=TILES["margin"],
             max_tiles=TILES["max_tiles"],
@@ -366,10 +366,12 @@ def check_outdir():
 
 try:
     check_tiles()
-    check_grid_options(config["resample"])
     check_outdir()
 except InputError as err:
     raise WorkflowError(f"bad config: {err}") from None
+
+if (ignored := ignored_grid_options(config["resample"])) and workflow.is_main_process:
+    print(f"warning: {ignored}", file=sys.stderr)
 
 # The products made in tiles (rules/tiles.smk) and those made as one mosaic.
 TILED = {p for p in PRODUCTS if is_tiled(p)}

@@ -1,10 +1,10 @@
 """The output grid of a product: a TAN-projected WCS covering the union of the exposures' footprints.
 
-Conventions follow the official resample step: ``crpix`` is 0-based (x, y); ``output_shape`` is in
-numpy order (ny, nx); ``rotation`` is the position angle of the output +y axis in degrees east of
-north (0 = north up), and None keeps the orientation of the first exposure's detector;
-``pixel_scale`` is in arcsec and, when given, wins over ``pixel_scale_ratio`` (which is then
-ignored, with a warning, as the official step ignores it).
+Conventions follow the official resample step: ``crpix`` is 0-based (x, y); ``output_shape`` is (nx,
+ny), the official [x, y] order (a Grid's ``shape`` is numpy's (ny, nx)); ``rotation`` is the position
+angle of the output +y axis in degrees east of north (0 = north up), and None keeps the orientation of
+the first exposure's detector; ``pixel_scale`` is in arcsec and, when given, wins over
+``pixel_scale_ratio`` (which is then ignored, with a warning, as the official step ignores it).
 """
 
 import json
@@ -24,6 +24,7 @@ __all__ = [
     "TanProjection",
     "detector_rotation",
     "grid_from_asdf",
+    "ignored_grid_options",
     "make_grid",
     "mean_position",
     "native_pixel_scale",
@@ -204,7 +205,7 @@ def make_grid(
         ny = int(np.ceil(y.max() - y.min()))
         default_crpix = (-x.min() - 0.5, -y.min() - 0.5)
     else:
-        ny, nx = (int(n) for n in output_shape)
+        nx, ny = (int(n) for n in output_shape)
         default_crpix = ((nx - 1) / 2.0, (ny - 1) / 2.0)
     _check_grid_size((ny, nx), max_output_pixels)
     crpix = default_crpix if crpix is None else tuple(crpix)
@@ -212,19 +213,20 @@ def make_grid(
     return Grid(None, (ny, nx), pixel_scale, tan=tan, pixel_scale_ratio=ratio)
 
 
-def check_grid_options(resample: dict) -> None:
-    """Refuse output grid options that contradict each other (one would be silently ignored): an
-    ``output_wcs`` file with any of ``pixel_scale``, ``pixel_scale_ratio`` (other than 1),
-    ``rotation``, ``crpix``, ``crval``, which it overrides. ``resample`` is the config section.
-    (``pixel_scale`` with ``pixel_scale_ratio`` goes on: pixel_scale wins, see :func:`make_grid`.)"""
+def ignored_grid_options(resample: dict) -> str | None:
+    """What an ``output_wcs`` file overrides in the config section ``resample``: a warning naming
+    the keys set beside it (``pixel_scale``, ``pixel_scale_ratio`` other than 1, ``rotation``,
+    ``crpix``, ``crval``), which are ignored as the official step ignores them; None when none is.
+    (``pixel_scale`` with ``pixel_scale_ratio``: see :func:`make_grid`.)"""
     given = [k for k in ("pixel_scale", "rotation", "crpix", "crval") if resample.get(k) is not None]
     if resample.get("pixel_scale_ratio", 1.0) != 1.0:
         given.append("pixel_scale_ratio")
-    if resample.get("output_wcs") and given:
-        raise InputError(
-            f"resample.output_wcs = {resample['output_wcs']!r} fixes the output grid, so "
-            f"{', '.join('resample.' + k for k in given)} would be ignored: set only one of them"
-        )
+    if not (resample.get("output_wcs") and given):
+        return None
+    return (
+        f"resample.output_wcs = {resample['output_wcs']!r} fixes the output grid: "
+        f"{', '.join('resample.' + k for k in given)} ignored (as in the official step)"
+    )
 
 
 def _check_grid_size(shape, max_output_pixels):
@@ -241,11 +243,11 @@ def _check_grid_size(shape, max_output_pixels):
 def grid_from_asdf(path, output_shape=None, max_output_pixels=None) -> Grid:
     """A user-supplied output WCS: an ASDF file with a gwcs under ``wcs`` (the official format).
 
-    The shape (ny, nx), in the official order of precedence: ``output_shape``, else the gwcs's own
-    ``array_shape`` (or ``pixel_shape``), else the file's top-level ``array_shape``, else its
-    top-level ``pixel_shape`` (nx, ny), else the gwcs's bounding box. The pixel scale (arcsec):
-    the file's top-level ``pixel_scale``, else the square root of its ``pixel_area`` (arcsec^2),
-    else measured from the gwcs at the grid's centre.
+    The shape (ny, nx), in the official order of precedence: ``output_shape`` (nx, ny), else the gwcs's
+    own ``array_shape`` (or ``pixel_shape``), else the file's top-level ``array_shape``, else its
+    top-level ``pixel_shape`` (nx, ny), else the gwcs's bounding box. The pixel scale (arcsec): the
+    file's top-level ``pixel_scale``, else the square root of its ``pixel_area`` (arcsec^2), else
+    measured from the gwcs at the grid's centre.
     """
     import asdf
 
@@ -271,7 +273,7 @@ def grid_from_asdf(path, output_shape=None, max_output_pixels=None) -> Grid:
 def _asdf_shape(wcs, tree, output_shape):
     """The (ny, nx) of a user's output grid (see :func:`grid_from_asdf`); None when nothing gives it."""
     if output_shape is not None:
-        return tuple(int(n) for n in output_shape)
+        return tuple(int(n) for n in output_shape[::-1])
     if wcs.array_shape is not None:
         return tuple(int(n) for n in wcs.array_shape)
     if tree.get("array_shape") is not None:

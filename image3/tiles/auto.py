@@ -104,8 +104,8 @@ class AutoTiling:
 
 def _grid_shape(scans: dict, resample: dict):
     """(shape (ny, nx), how it is known) of a product's grid, or (None, why it is not)."""
-    if resample["output_shape"] is not None:
-        return tuple(resample["output_shape"]), "resample.output_shape"
+    if resample["output_shape"] is not None:  # [nx, ny], the official order
+        return tuple(resample["output_shape"][::-1]), "resample.output_shape"
     footprints = [parse_s_region(scan.sci.get("S_REGION")) for scan in scans.values()]
     if lacking := [path for path, f in zip(scans, footprints, strict=True) if f is None]:
         return None, f"{lacking[0]} has no S_REGION polygon in its SCI header"

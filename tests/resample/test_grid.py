@@ -55,8 +55,9 @@ def test_rotation_zero_is_north_up_and_pixel_scale_option():
 
 
 def test_pixel_scale_ratio_crval_crpix_and_output_shape():
+    """output_shape in the official [x, y] order: (80, 64) is 80 columns, 64 rows."""
     grid = make_grid(
-        _exposures(), pixel_scale_ratio=0.5, crval=(150.001, 2.001), crpix=(10.0, 20.0), output_shape=(64, 80)
+        _exposures(), pixel_scale_ratio=0.5, crval=(150.001, 2.001), crpix=(10.0, 20.0), output_shape=(80, 64)
     )
     assert grid.shape == (64, 80)
     assert grid.pixel_scale == pytest.approx(0.0311 / 2, rel=0.01)

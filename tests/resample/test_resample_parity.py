@@ -19,8 +19,8 @@ from image3.io.level2b import save_model
 from image3.io.product_meta import SipSettings, record_image3_meta
 from image3.resample.drizzle import Exposure, Mosaic, measurement_time, read_variances, weight_map
 from image3.resample.grid import (
-    check_grid_options,
     grid_from_asdf,
+    ignored_grid_options,
     make_grid,
     native_pixel_scale,
     read_grid,
@@ -178,7 +178,7 @@ def test_pixel_scale_wins_over_pixel_scale_ratio(small, caplog):
     and a warning says pixel_scale_ratio is ignored; the recorded ratio is then taken against the
     first input's nominal scale (not the ignored setting)."""
     models, _ = small
-    check_grid_options({"pixel_scale": 0.05, "pixel_scale_ratio": 0.5, "output_wcs": ""})
+    assert ignored_grid_options({"pixel_scale": 0.05, "pixel_scale_ratio": 0.5, "output_wcs": ""}) is None
     caplog.set_level(logging.WARNING, logger="image3")
     grid = make_grid([(m.meta.wcs, m.data.shape) for m in models], pixel_scale=0.05, pixel_scale_ratio=0.5)
     assert grid.pixel_scale == 0.05 and grid.pixel_scale_ratio is None
@@ -203,7 +203,7 @@ def _asdf_grid(path, shape, *, own_shape=True, tree=None):
     [
         ({"pixel_shape": [50, 40]}, False, None, (40, 50)),
         ({"array_shape": [30, 20], "pixel_shape": [50, 40]}, False, None, (30, 20)),
-        ({"array_shape": [30, 20]}, False, [12, 11], (12, 11)),
+        ({"array_shape": [30, 20]}, False, [12, 11], (11, 12)),  # output_shape [nx, ny]
         ({"array_shape": [30, 20]}, True, None, (64, 48)),
     ],
 )
@@ -341,3 +341,14 @@ def test_err_is_smaller_than_the_official_recipe(small):
     everywhere = ours["con"][0] == 0b111
     ratio = np.median(ours["err"][everywhere] / official[everywhere])
     assert 0.72 < ratio < 0.77
+
+
+def test_output_wcs_overrides_the_other_grid_options_with_a_warning():
+    """As the official step ("Ignoring wcs_pars"): output_wcs with other grid options goes on,
+    the others ignored, and the warning the workflow prints at load names each (refused before)."""
+    resample = {"output_wcs": "grid.asdf", "pixel_scale": 0.05, "pixel_scale_ratio": 0.5, "crpix": None}
+    assert ignored_grid_options(resample) == (
+        "resample.output_wcs = 'grid.asdf' fixes the output grid: resample.pixel_scale, "
+        "resample.pixel_scale_ratio ignored (as in the official step)"
+    )
+    assert ignored_grid_options({**resample, "output_wcs": ""}) is None

@@ -81,7 +81,7 @@ def test_the_estimate_is_within_two_percent_of_the_grid(demo):
 def test_what_auto_does_without_an_estimate_or_with_a_common_grid(demo):
     scans = scan_members(PRODUCT, _cal_files(demo))
     exact = auto_tiling(
-        PRODUCT, scans, {**RESAMPLE, "output_shape": [1000, 2000]}, auto_pixels=10**6, multiband=False
+        PRODUCT, scans, {**RESAMPLE, "output_shape": [2000, 1000]}, auto_pixels=10**6, multiband=False
     )
     assert (
         exact.tiled

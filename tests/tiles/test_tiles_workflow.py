@@ -163,7 +163,9 @@ def test_bad_tile_settings_stop_at_load(tmp_path, tiles, named):
 
 def test_too_many_tiles_stop_at_load_when_the_grid_shape_is_known(tmp_path):
     """resample.output_shape fixes the grid's shape, so the tile count is known when the workflow loads."""
-    config = merged(TILED, {"resample": {"output_shape": [2000, 3000]}, "tiles": {"max_tiles": 87}})
+    config = merged(
+        TILED, {"resample": {"output_shape": [3000, 2000]}, "tiles": {"max_tiles": 87}}
+    )  # [nx, ny]
     result = snakemake(tmp_path, "-n", config=config, check=False)
     text = result.stdout + result.stderr
     assert result.returncode != 0 and "makes 11 x 8 = 88 tiles" in text and "tiles.max_tiles = 87" in text
