@@ -8,6 +8,7 @@ import pytest
 import simdata
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
+from crds_cache import ABVEGAOFFSET, APCORR, CONTEXT, write_cache
 from scipy import ndimage
 from stdatamodels.jwst import datamodels
 from workflow_helpers import PRODUCT, SMALL, snakemake, user_asn
@@ -16,6 +17,8 @@ from image3.io.association import SIMULATED_POOL
 from image3.io.level2b import save_model
 from image3.io.provenance import software_revision, software_version
 from image3.simulate import demo as demo_names
+from image3.simulate.dataset import pixel_scale
+from image3.simulate.reference_files import ABVEGA_OFFSETS, write_abvegaoffset, write_apcorr
 
 pytestmark = pytest.mark.workflow
 
@@ -122,11 +125,21 @@ def _write_filter(folder, filter_name, observation_number):
     return names
 
 
-def test_common_grid_gives_one_multiband_catalog(tmp_path):
+def test_common_grid_gives_one_multiband_catalog(tmp_path, monkeypatch):
     """Two filters, resample.grid common: both mosaics share one grid and the multi-band catalog
-    carries each band's photometry for the same sources."""
+    carries each band's photometry for the same sources. With a CRDS cache (crds_cache, the
+    simulator's reference files for both filters) each band records the files CRDS named and its
+    Vega offset from them."""
+    pytest.importorskip("crds", reason="the crds client (the test extra)")
     data = tmp_path / "data"
     data.mkdir()
+    references = tmp_path / "references"
+    references.mkdir()
+    names = demo_names.reference_file_names()
+    sim = simdata.settings(**SMALL["simulate"])
+    write_apcorr(references / names["apcorr"], ["F150W", "F200W"], pixel_scale=pixel_scale(sim))
+    write_abvegaoffset(references / names["abvegaoffset"], ["F150W", "F200W"])
+    write_cache(tmp_path / "crds", monkeypatch, references=references)
     products = {
         demo_names.product_name(f): _write_filter(data, f, obs)
         for f, obs in (("F150W", "001"), ("F200W", "002"))
@@ -157,3 +170,11 @@ def test_common_grid_gives_one_multiband_catalog(tmp_path):
     with datamodels.open(out / "multiband" / "multiband_segm.fits") as segm:
         assert segm.data.shape == shapes.pop()
     _assert_provenance(table, out / "multiband" / "multiband_segm.fits", "jw01234_20261208t000000_pool.csv")
+    for band in ("f150w", "f200w"):
+        meta = table.meta[band]
+        assert (meta["crds_context"], meta["crds_apcorr"], meta["crds_abvegaoffset"]) == (
+            CONTEXT,
+            APCORR,
+            ABVEGAOFFSET,
+        )
+        assert meta["abvega_offset"] == pytest.approx(ABVEGA_OFFSETS[band.upper()])
