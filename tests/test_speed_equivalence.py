@@ -12,7 +12,7 @@ from photutils.detection import find_peaks
 from scipy import ndimage
 
 from image3.outlier_detection import outliers
-from image3.skymatch.sky import _box_dilation, _cross_dilation
+from image3.skymatch.cells import _box_dilation, _cross_dilation
 from image3.source_catalog.aperture_reference import ApertureParams
 from image3.source_catalog.catalog import local_background
 from image3.tweakreg.source_finding import circular_peaks
@@ -99,7 +99,7 @@ def test_local_background_equals_aperture_stats():
 def test_sky_source_mask_segments_equal_photutils_detect_sources():
     from photutils.segmentation import detect_sources
 
-    from image3.skymatch.sky import connected_above
+    from image3.skymatch.cells import connected_above
 
     rng = np.random.default_rng(5)
     image = ndimage.gaussian_filter(rng.normal(size=(300, 280)), 1.5)
