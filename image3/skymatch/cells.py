@@ -31,10 +31,11 @@ from scipy import ndimage
 from ..errors import InputError
 from ..io.dq import good_pixels
 from ..resample.grid import make_grid
+from ..utils.morphology import box_dilation, connected_above, cross_dilation
 from ..wcs.geometry import Geometry
 from .settings import SkySettings
 
-__all__ = ["connected_above", "exposure_cells", "ExposureCells", "row_offsets", "sky_grid", "sky_plane"]
+__all__ = ["exposure_cells", "ExposureCells", "row_offsets", "sky_grid", "sky_plane"]
 
 
 def sky_grid(exposures, cell_size):
@@ -84,7 +85,7 @@ def _source_mask(data, usable, s: SkySettings):
     std = 1.4826 * np.median(np.abs(sample - sky))
     resid = np.where(usable, data - sky, 0.0).astype(np.float32)
     high = usable & (resid > s.usigma * std)
-    outliers = _cross_dilation(high) | (usable & (resid < -s.lsigma * std))
+    outliers = cross_dilation(high) | (usable & (resid < -s.lsigma * std))
     resid[outliers] = 0.0
     weight = (usable & ~outliers).astype(np.float32)
     sigma = s.detect_fwhm / 2.3548
@@ -98,7 +99,7 @@ def _source_mask(data, usable, s: SkySettings):
     sources = connected_above(smooth, s.detect_threshold * smooth_std, s.detect_npixels)
     outskirts = _grow_extended(sources | ~usable, sources, s.mask_grow)
     if s.mask_dilate > 0:
-        sources = _box_dilation(sources, s.mask_dilate)
+        sources = box_dilation(sources, s.mask_dilate)
     return sources, outliers, outskirts & ~sources
 
 
@@ -188,45 +189,6 @@ def _flattened(data, sky, s: SkySettings):
     if s.destripe:
         data = data - row_offsets(data, sky)
     return data
-
-
-def connected_above(image, threshold, npixels):
-    """Pixels of 8-connected regions of at least ``npixels`` pixels above ``threshold`` (what
-    photutils' ``detect_sources`` segments, without importing photutils for a mask)."""
-    labels, count = ndimage.label(image > threshold, structure=np.ones((3, 3), bool))
-    if count == 0:
-        return np.zeros(image.shape, bool)
-    keep = np.bincount(labels.ravel()) >= npixels
-    keep[0] = False
-    return keep[labels]
-
-
-def _cross_dilation(mask):
-    """``mask`` grown by one pixel along rows and columns (``ndimage.binary_dilation``'s default)."""
-    out = mask.copy()
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    out[:, 1:] |= mask[:, :-1]
-    out[:, :-1] |= mask[:, 1:]
-    return out
-
-
-def _box_dilation(mask, radius):
-    """``mask`` grown by ``radius`` pixels in a square (a (2 radius + 1)^2 maximum filter): each
-    axis in turn, by doubling shifts (log2 radius passes) instead of one per pixel."""
-    for axis in (0, 1):
-        grown, reach = mask.copy(), 0
-        while reach < radius:
-            step = min(reach + 1, radius - reach)
-            shifted = np.zeros_like(grown)
-            lo, hi = [slice(None)] * 2, [slice(None)] * 2
-            lo[axis], hi[axis] = slice(step, None), slice(None, -step)
-            shifted[tuple(lo)] = grown[tuple(hi)]
-            shifted[tuple(hi)] |= grown[tuple(lo)]
-            grown |= shifted
-            reach += step
-        mask = grown
-    return mask
 
 
 def exposure_cells(name, group, data, dq, geometry, grid, s: SkySettings, level0=0.0) -> ExposureCells:
