@@ -47,6 +47,8 @@ import threading
 import traceback
 from functools import partial
 
+from .libraries import prepare_libraries
+
 __all__ = [
     "ENV_VAR",
     "FIRST",
@@ -472,7 +474,7 @@ def _warm_up_tasks(preload):
     os.environ.setdefault("MPLBACKEND", "Agg")
     library = [info.name for info in pkgutil.walk_packages(image3.__path__, "image3.")]
     imports = [partial(importlib.import_module, name) for name in (*preload, *library)]
-    return [*imports, _prepare_libraries, _warm_asdf_and_datamodels, _warm_matplotlib]
+    return [*imports, prepare_libraries, _warm_asdf_and_datamodels, _warm_matplotlib]
 
 
 def _run_task(task):
@@ -480,12 +482,6 @@ def _run_task(task):
         task()
     except Exception as err:  # the jobs that need it do it themselves
         print(f"image3 job server: warm-up step {task} failed: {err}", flush=True)
-
-
-def _prepare_libraries():
-    from . import jobs
-
-    jobs.prepare_libraries()
 
 
 def _warm_asdf_and_datamodels():

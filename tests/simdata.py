@@ -13,11 +13,12 @@ from astropy.modeling import fitting, models
 from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photometry
 
 from image3.resample.drizzle import Exposure, Mosaic
-from image3.resample.grid import make_grid, native_pixel_scale
+from image3.resample.grid import make_grid
 from image3.resample.settings import DrizzleSettings
 from image3.simulate.dataset import detector_model, entry_geometry, plan
 from image3.simulate.exposure import relative_pixel_area, render_sources, simulate_exposure
 from image3.simulate.psf import PixelIntegratedPSF
+from image3.wcs.tangent_plane import native_pixel_scale
 
 REPO = Path(__file__).resolve().parents[1]
 ARCSEC2_TO_SR = (np.pi / 180 / 3600) ** 2

@@ -12,11 +12,11 @@ from photutils.detection import find_peaks
 from scipy import ndimage
 
 from image3.outlier_detection import outliers
-from image3.skymatch.sky import _box_dilation, _cross_dilation
 from image3.source_catalog.aperture_reference import ApertureParams
 from image3.source_catalog.catalog import local_background
 from image3.tweakreg.source_finding import circular_peaks
 from image3.utils.background import background_map
+from image3.utils.morphology import box_dilation, connected_above, cross_dilation, maximum_3x3
 
 
 @pytest.mark.parametrize("radius", [1.2, 2.0, 2.5, 3.0, 3.4, 4.7])
@@ -52,10 +52,10 @@ def test_background_map_equals_background2d(box):
 def test_outlier_filters_equal_scipy():
     rng = np.random.default_rng(3)
     image = rng.normal(size=(31, 40)).astype(np.float32)
-    np.testing.assert_array_equal(outliers.maximum_3x3(image), ndimage.maximum_filter(image, size=3))
+    np.testing.assert_array_equal(maximum_3x3(image), ndimage.maximum_filter(image, size=3))
     flags = rng.random((31, 40)) < 0.05
     np.testing.assert_array_equal(
-        outliers.maximum_3x3(flags), ndimage.binary_dilation(flags, structure=np.ones((3, 3), bool))
+        maximum_3x3(flags), ndimage.binary_dilation(flags, structure=np.ones((3, 3), bool))
     )
     candidates = rng.random(image.shape) < 0.3
     expected = candidates & (image == ndimage.maximum_filter(image, size=5))
@@ -71,9 +71,9 @@ def test_skymatch_dilations_equal_scipy():
     for radius in range(1, 10):
         mask = rng.random((40, 57)) < 0.02
         np.testing.assert_array_equal(
-            _box_dilation(mask, radius), ndimage.maximum_filter(mask, 2 * radius + 1)
+            box_dilation(mask, radius), ndimage.maximum_filter(mask, 2 * radius + 1)
         )
-        np.testing.assert_array_equal(_cross_dilation(mask), ndimage.binary_dilation(mask))
+        np.testing.assert_array_equal(cross_dilation(mask), ndimage.binary_dilation(mask))
 
 
 def test_local_background_equals_aperture_stats():
@@ -98,8 +98,6 @@ def test_local_background_equals_aperture_stats():
 
 def test_sky_source_mask_segments_equal_photutils_detect_sources():
     from photutils.segmentation import detect_sources
-
-    from image3.skymatch.sky import connected_above
 
     rng = np.random.default_rng(5)
     image = ndimage.gaussian_filter(rng.normal(size=(300, 280)), 1.5)

@@ -17,7 +17,7 @@ from astropy.modeling.models import Shift
 from gwcs import WCS
 
 from ..errors import InputError
-from ..resample.grid import mean_position
+from ..wcs.tangent_plane import mean_position
 
 __all__ = ["MOVING_FRAME", "assign_moving_target", "mean_target_position", "moving_target_wcs_set"]
 

@@ -52,6 +52,7 @@ from scipy import ndimage
 
 from ..resample.drizzle import Exposure, weight_map
 from ..resample.settings import DrizzleSettings
+from ..utils.morphology import maximum_3x3
 from ..wcs.pixmap import pixel_map
 from .files import SingleImage, read_median
 from .settings import FlagSettings, threshold_pair
@@ -67,7 +68,6 @@ __all__ = [
     "laplacian_significance",
     "laplacian_statistics",
     "local_maxima_5x5",
-    "maximum_3x3",
     "single_image",
 ]
 
@@ -171,14 +171,6 @@ def _abs_derivative(image):
         np.subtract(centre, neighbour, out=diff)
         np.maximum(out, np.abs(diff, out=diff), out=out)
     return out
-
-
-def maximum_3x3(image):
-    """Largest value in each pixel's 3x3 neighbourhood, edges repeated (``ndimage.maximum_filter``
-    with ``size=3``, as two separable passes over shifted views; booleans give the 3x3 dilation)."""
-    padded = np.pad(image, 1, mode="edge")
-    rows = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:])
-    return np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
 
 
 def _abs_curvature(image):

@@ -7,4 +7,6 @@ Re-exports its modules' public names (their ``__all__``), each imported on first
 
 from .._lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, ("qa", "settings", "sky", "store", "suffix"))
+__getattr__, __dir__ = lazy_exports(
+    __name__, ("cells", "levels", "qa", "settings", "sky", "statistics", "store", "suffix")
+)

@@ -11,7 +11,7 @@ def plot_skymatch(result, png_path):
     """Sky-matching QA: the level of each exposure (MJy/sr), and the level difference of each
     overlapping pair as measured (before) and once the recorded levels are removed (after).
 
-    ``result`` is an :class:`image3.skymatch.sky.SkyResult`; exposures are numbered in their order (a
+    ``result`` is an :class:`image3.skymatch.levels.SkyResult`; exposures are numbered in their order (a
     pair is labelled by the first exposure of each group), and groups of exposures that overlap
     nothing else are named in the title, as is what ``group_exposures: auto`` chose.
     """
@@ -67,7 +67,7 @@ def plot_skymatch(result, png_path):
 
 
 def _group_tests_line(tests):
-    """One line on ``group_exposures: auto``'s choices (:class:`image3.skymatch.sky.GroupTest`)."""
+    """One line on ``group_exposures: auto``'s choices (:class:`image3.skymatch.levels.GroupTest`)."""
     split = sum(not t.one_level for t in tests)
     return (
         f"group_exposures auto: {len(tests) - split} of {len(tests)} exposures of several detectors "

@@ -24,7 +24,7 @@ class SkySettings:
     exposure share one level (as the official step); False, each detector has its own; ``"auto"``,
     each detector's level is fitted and an exposure keeps one level only where its detectors agree
     within their noise (a chi-square test at significance ``group_significance``, see
-    :func:`image3.skymatch.sky.compute_sky`). ``cell_size`` in detector pixels; ``detect_threshold``
+    :func:`image3.skymatch.levels.compute_sky`). ``cell_size`` in detector pixels; ``detect_threshold``
     in standard deviations of the smoothed image (Gaussian of ``detect_fwhm`` pixels);
     ``detect_npixels`` the smallest source; ``mask_dilate`` pixels added around each source;
     ``mask_grow`` masks in addition within that many radii (``sqrt(area / pi)``) of each source

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..resample.grid import TanProjection, mean_position
+from ..wcs.tangent_plane import TanProjection, mean_position
 
 __all__ = [
     "AutoTiling",

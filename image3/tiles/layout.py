@@ -29,7 +29,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.atomic import atomic_path
-from ..resample.grid import Grid, TanProjection
+from ..resample.grid import Grid
+from ..wcs.tangent_plane import TanProjection
 
 __all__ = [
     "Tile",

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.atomic import atomic_path
 from ._interp import coarse_nodes, spline_to_pixels
+from .tangent_plane import detector_rotation, native_pixel_scale
 
 __all__ = ["Geometry", "read_geometries", "read_geometry", "write_geometries"]
 
@@ -41,7 +42,6 @@ class Geometry:
     @classmethod
     def from_wcs(cls, wcs, shape, step=16):
         """Sample ``wcs`` (0-based pixels -> ICRS deg, e.g. a gwcs) every ``step`` pixels."""
-        from ..resample.grid import detector_rotation, native_pixel_scale
         from .jwst_wcs import footprint
 
         xs, ys = coarse_nodes(shape, step)

@@ -8,8 +8,9 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 import logging
 
 from image3.jobs import run
+from image3.skymatch.levels import save_result
 from image3.skymatch.settings import SkySettings
-from image3.skymatch.sky import measure_files, save_result, user_sky
+from image3.skymatch.sky import measure_files, user_sky
 from image3.skymatch.store import write_sky_file
 from image3.wcs.geometry import read_geometries
 

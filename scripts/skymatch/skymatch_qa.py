@@ -6,8 +6,8 @@ hand_off()  # run in the workflow's warm job server when one runs (image3/job_se
 
 from image3.io.atomic import atomic_path
 from image3.jobs import run
+from image3.skymatch.levels import load_result
 from image3.skymatch.qa import plot_skymatch
-from image3.skymatch.sky import load_result
 
 
 def main():

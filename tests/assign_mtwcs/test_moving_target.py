@@ -22,7 +22,8 @@ from image3.assign_mtwcs.moving_target import (
     moving_target_wcs_set,
 )
 from image3.resample.drizzle import coverage_count
-from image3.resample.grid import Grid, tan_wcs
+from image3.resample.grid import Grid
+from image3.wcs.tangent_plane import tan_wcs
 
 APERTURE_ARCSEC = 0.5
 

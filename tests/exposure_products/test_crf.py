@@ -12,7 +12,7 @@ from workflow_helpers import PRODUCT, SMALL
 
 from image3.io.dq import DQ_FLAGS
 from image3.skymatch.settings import SkySettings
-from image3.skymatch.sky import sky_statistic
+from image3.skymatch.statistics import sky_statistic
 
 pytestmark = pytest.mark.workflow
 

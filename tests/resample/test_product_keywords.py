@@ -19,9 +19,9 @@ from image3.io.blend import blend_keywords
 from image3.io.level2b import save_model
 from image3.io.product_meta import SipSettings, record_image3_meta
 from image3.io.provenance import software_revision, software_version
-from image3.resample.grid import native_pixel_scale
 from image3.resample.i2d import build_i2d, record_inputs
 from image3.resample.settings import DrizzleSettings
+from image3.wcs.tangent_plane import native_pixel_scale
 
 POOL = "jw01234_20261124t000000_pool.csv"
 # Keywords stage 3 makes itself, which the inputs are not given: each must be filled by our code.

@@ -6,8 +6,8 @@ import simdata
 
 from image3.errors import InputError
 from image3.resample.drizzle import Exposure, Mosaic, coverage_count
-from image3.resample.grid import native_pixel_scale
 from image3.resample.settings import DrizzleSettings
+from image3.wcs.tangent_plane import native_pixel_scale
 
 
 @pytest.mark.parametrize("kernel", ["square", "point"])

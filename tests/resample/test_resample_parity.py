@@ -18,18 +18,11 @@ from image3.io.fits_read import read_lean
 from image3.io.level2b import save_model
 from image3.io.product_meta import SipSettings, record_image3_meta
 from image3.resample.drizzle import Exposure, Mosaic, measurement_time, read_variances, weight_map
-from image3.resample.grid import (
-    grid_from_asdf,
-    ignored_grid_options,
-    make_grid,
-    native_pixel_scale,
-    read_grid,
-    tan_wcs,
-    write_grid,
-)
+from image3.resample.grid import grid_from_asdf, ignored_grid_options, make_grid, read_grid, write_grid
 from image3.resample.i2d import DETECTOR_WCSINFO, build_i2d, record_inputs, recorded_scale_ratio
 from image3.resample.settings import DrizzleSettings
 from image3.wcs.pixmap import pixel_map
+from image3.wcs.tangent_plane import native_pixel_scale, tan_wcs
 
 CENTRE = (slice(60, 70), slice(60, 70))  # output pixels near the mosaic's centre
 

@@ -35,8 +35,9 @@ from image3.resample.settings import DrizzleSettings
 from image3.simulate.demo import check_settings, exposure_names
 from image3.simulate.instruments import detector_geometry
 from image3.simulate.psf import PixelIntegratedPSF
+from image3.skymatch.cells import exposure_cells, sky_grid
+from image3.skymatch.levels import compute_sky
 from image3.skymatch.settings import SkySettings
-from image3.skymatch.sky import compute_sky, exposure_cells, sky_grid
 from image3.skymatch.store import read_sky_entry
 from image3.source_catalog.aperture_reference import read_apcorr
 from image3.tweakreg import alignment

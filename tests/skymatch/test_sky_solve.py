@@ -4,7 +4,7 @@ pinv on the whole system), on random overlap graphs of several components."""
 import numpy as np
 import pytest
 
-from image3.skymatch.sky import _equal_levels_chi2, _free_fit, _solve
+from image3.skymatch.levels import _equal_levels_chi2, _free_fit, _solve
 
 
 class Pair:

@@ -21,18 +21,12 @@ from image3.simulate.exposure import ARCSEC2_TO_SR, relative_pixel_area, render_
 from image3.simulate.observation import ExposurePointing
 from image3.simulate.psf import PixelIntegratedPSF
 from image3.simulate.scene import ab_to_jy
+from image3.skymatch.cells import exposure_cells, sky_grid
+from image3.skymatch.levels import compute_sky, load_result, save_result
 from image3.skymatch.qa import plot_skymatch
 from image3.skymatch.settings import SkySettings
-from image3.skymatch.sky import (
-    compute_sky,
-    exposure_cells,
-    load_result,
-    measure_files,
-    save_result,
-    sky_grid,
-    sky_statistic,
-    user_sky,
-)
+from image3.skymatch.sky import measure_files, user_sky
+from image3.skymatch.statistics import sky_statistic
 from image3.skymatch.store import read_sky_entry, write_sky_file
 from image3.wcs.jwst_wcs import imaging_wcs
 

@@ -17,9 +17,10 @@ import simdata
 
 from image3.io.exposure_groups import exposure_group
 from image3.simulate.dataset import truth_wcs
+from image3.skymatch.cells import exposure_cells, sky_grid
+from image3.skymatch.levels import compute_sky, load_result, save_result
 from image3.skymatch.qa import plot_skymatch
 from image3.skymatch.settings import SkySettings
-from image3.skymatch.sky import compute_sky, exposure_cells, load_result, save_result, sky_grid
 
 TOLERANCE = 0.0005  # MJy/sr: the goal for the sky level of each detector
 OFFSETS = [0.005, 0.02]  # MJy/sr: each detector's own sky offset, drawn as real ones differ

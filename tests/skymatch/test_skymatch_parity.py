@@ -9,8 +9,10 @@ import pytest
 
 from image3.errors import InputError
 from image3.io.association import exposure_name
+from image3.skymatch.cells import ExposureCells
+from image3.skymatch.levels import compute_sky
 from image3.skymatch.settings import SkySettings
-from image3.skymatch.sky import ExposureCells, compute_sky, user_sky
+from image3.skymatch.sky import user_sky
 
 CELLS = 400  # sky cells per file
 

@@ -15,8 +15,9 @@ from image3.simulate.dataset import truth_wcs
 from image3.simulate.exposure import ARCSEC2_TO_SR, relative_pixel_area, render_sources
 from image3.simulate.psf import PixelIntegratedPSF
 from image3.simulate.scene import ab_to_jy
+from image3.skymatch.cells import exposure_cells, row_offsets, sky_grid, sky_plane
+from image3.skymatch.levels import compute_sky
 from image3.skymatch.settings import SkySettings
-from image3.skymatch.sky import compute_sky, exposure_cells, row_offsets, sky_grid, sky_plane
 
 TOLERANCE = 0.0005  # MJy/sr, as on clean skies
 

@@ -8,7 +8,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table
 
 from image3.errors import InputError
-from image3.resample.grid import Grid, TanProjection
+from image3.resample.grid import Grid
 from image3.tiles.layout import (
     check_tile_count,
     check_tile_settings,
@@ -25,6 +25,7 @@ from image3.tiles.layout import (
 )
 from image3.wcs.geometry import Geometry
 from image3.wcs.jwst_wcs import Pointing, imaging_wcs
+from image3.wcs.tangent_plane import TanProjection
 
 SHAPE = (530, 700)  # (ny, nx): neither a multiple of the interior
 
