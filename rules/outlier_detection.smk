@@ -72,6 +72,7 @@ rule outlier_flag:
         "../envs/image3.yaml"
     params:
         flag=settings_params(FlagSettings, "outlier_detection"),
+        good_bits=OD["good_bits"],  # the singles' (DrizzleSettings): no flag where they have no data
         resample_data=OD["resample_data"],
         n_exposures=get_n_exposures,
     script:

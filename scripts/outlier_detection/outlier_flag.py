@@ -41,7 +41,7 @@ def main():
             blotted, coverage = read_median(sm.input.median)
             blotted = np.nan_to_num(blotted)
         sky = lean.remaining_sky(read_sky_entry(sm.input.sky, name)["level"])
-        usable = good_pixels(lean.arrays["dq"], "~DO_NOT_USE+NON_SCIENCE")  # nothing to add there
+        usable = good_pixels(lean.arrays["dq"], sm.params.good_bits, "outlier_detection.good_bits")
         settings = FlagSettings(**sm.params.flag)
         v3_pa = lean.reference_angles.get("roll_ref")
         if v3_pa is None and settings.spike_reach > 0:
