@@ -13,7 +13,7 @@ from image3 import job_server
 from image3.errors import InputError
 from image3.io.association import SIMULATED_POOL, Product, load_association
 from image3.io.members import member_scan_cache, scan_members
-from image3.resample.grid import ignored_grid_options
+from image3.resample.grid import grid_options, ignored_grid_options
 from image3.simulate import demo
 from image3.source_catalog.crds_refs import REFTYPES as CRDS_REFTYPES
 from image3.source_catalog.crds_refs import best_references, crds_parameters

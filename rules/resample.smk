@@ -1,19 +1,9 @@
 # resample: the product's output grid and the drizzled _i2d mosaic (and its preview);
 # optionally (single_exposure_products) each exposure drizzled alone onto the same grid.
 
-# The output grid's options: image3.grid.make_grid's keyword arguments and output_wcs (the file
-# grid_from_asdf reads instead), passed by name by scripts/resample/resample_grid.py; no settings dataclass.
-GRID_KEYS = (
-    "pixel_scale",
-    "pixel_scale_ratio",
-    "rotation",
-    "crpix",
-    "crval",
-    "output_shape",
-    "output_wcs",
-    "max_output_pixels",
-)
-GRID_PARAMS = {k: config["resample"][k] for k in GRID_KEYS}
+# The output grid's options (image3.resample.grid.grid_options: make_grid's keyword arguments and
+# output_wcs), as one parameter of the grid rules.
+GRID_OPTIONS = grid_options(config["resample"])
 
 
 rule resample_grid:
@@ -29,7 +19,7 @@ rule resample_grid:
     conda:
         "../envs/image3.yaml"
     params:
-        **GRID_PARAMS,
+        grid=GRID_OPTIONS,
     script:
         "../scripts/resample/resample_grid.py"
 
@@ -47,7 +37,7 @@ rule resample_common_grid:
     conda:
         "../envs/image3.yaml"
     params:
-        **GRID_PARAMS,
+        grid=GRID_OPTIONS,
     script:
         "../scripts/resample/resample_grid.py"
 

@@ -7,6 +7,7 @@ the first exposure's detector; ``pixel_scale`` is in arcsec and, when given, win
 ``pixel_scale_ratio`` (which is then ignored, with a warning, as the official step ignores it).
 """
 
+import inspect
 import json
 import logging
 from dataclasses import asdict
@@ -24,6 +25,7 @@ log = logging.getLogger("image3")
 __all__ = [
     "Grid",
     "grid_from_asdf",
+    "grid_options",
     "ignored_grid_options",
     "make_grid",
     "read_grid",
@@ -110,6 +112,14 @@ def make_grid(
     crpix = default_crpix if crpix is None else tuple(crpix)
     tan = TanProjection(tuple(float(v) for v in crval), tuple(float(v) for v in crpix), pixel_scale, rotation)
     return Grid(None, (ny, nx), pixel_scale, tan=tan, pixel_scale_ratio=ratio)
+
+
+def grid_options(resample: dict) -> dict:
+    """The output-grid options of the ``resample`` config section: :func:`make_grid`'s keyword
+    arguments (its signature names them) and ``output_wcs`` (the file :func:`grid_from_asdf` reads
+    instead)."""
+    names = [name for name in inspect.signature(make_grid).parameters if name != "exposures"]
+    return {key: resample[key] for key in ("output_wcs", *names)}
 
 
 def ignored_grid_options(resample: dict) -> str | None:

@@ -16,21 +16,13 @@ log = logging.getLogger("image3")
 
 def main():
     sm = snakemake  # noqa: F821
-    p = sm.params
-    if p.output_wcs:
-        grid = grid_from_asdf(p.output_wcs, p.output_shape, p.max_output_pixels)
+    options = dict(sm.params.grid)
+    output_wcs = options.pop("output_wcs")
+    if output_wcs:
+        grid = grid_from_asdf(output_wcs, options["output_shape"], options["max_output_pixels"])
     else:
         geometries = [g for path in sm.input.geometry for g in read_geometries(path).values()]
-        grid = make_grid(
-            geometries,
-            pixel_scale=p.pixel_scale,
-            pixel_scale_ratio=p.pixel_scale_ratio,
-            rotation=p.rotation,
-            crpix=p.crpix,
-            crval=p.crval,
-            output_shape=p.output_shape,
-            max_output_pixels=p.max_output_pixels,
-        )
+        grid = make_grid(geometries, **options)
     log.info("grid %d x %d pixels of %.5f arcsec", grid.shape[1], grid.shape[0], grid.pixel_scale)
     write_grid(grid, sm.output[0])
 
