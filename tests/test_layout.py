@@ -1,6 +1,7 @@
 """The layout: each step's rules, scripts, library subpackage and tests under the step's name;
 every module declares ``__all__``; each subpackage re-exports exactly its modules' public names;
-the modules the workflow imports when it loads (settings included) import no heavy package."""
+the modules the workflow imports when it loads (settings included) import no heavy package; the
+library's modules import one another without circles."""
 
 import ast
 import importlib
@@ -91,3 +92,46 @@ def test_the_workflow_loads_without_heavy_imports():
     result = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", f"the workflow's load imports {result.stdout.strip()}"
+
+
+def _imported_modules(path):
+    """The ``image3`` modules ``path`` imports, at its top or inside functions (dotted names; a
+    package's ``from . import x`` counts as the module ``x`` when it is one)."""
+    here = _dotted(path).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "image3"}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + (node.module.split(".") if node.module else []))
+            if module.split(".")[0] != "image3":
+                continue
+            for alias in node.names:
+                child = f"{module}.{alias.name}"
+                is_module = (REPO / Path(*child.split("."))).with_suffix(".py").exists()
+                found.add(child if is_module else module)
+    return found - {".".join(here)}
+
+
+def test_the_library_has_no_import_circles():
+    """No chain of imports among ``image3``'s modules (packages' re-exports aside) comes back to
+    where it started, lazy imports inside functions included: the layers stand one on another."""
+    graph = {_dotted(p): {m for m in _imported_modules(p) if not m.endswith("__init__")} for p in MODULES}
+    graph = {m: {d for d in deps if d in graph} for m, deps in graph.items()}
+    state, circles = {}, []
+
+    def visit(module, trail):
+        state[module] = "open"
+        for dep in sorted(graph[module]):
+            if state.get(dep) == "open":
+                circles.append(trail[trail.index(dep) :] + [dep])
+            elif dep not in state:
+                visit(dep, [*trail, dep])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert circles == []
