@@ -44,20 +44,21 @@ REFERENCE_ANGLE_KEYWORDS = {"v2_ref": "V2_REF", "v3_ref": "V3_REF", "roll_ref": 
 class LeanExposure:
     """Arrays and keywords of a level-2b file read without the datamodel (see read_lean).
 
-    ``arrays`` maps lower-case extension names (sci, dq, err, var_rnoise, ...) to arrays; ``filter``
-    is the FILTER keyword; ``pixel_scale`` the nominal pixel scale in arcsec (from PIXAR_A2, else
-    the DETECTOR's nominal one, else None);
-    ``exptime`` in s; ``sky_level`` the recorded background level (BKGLEVEL, MJy/sr; None when
+    ``arrays`` maps lower-case extension names (sci, dq, err, var_rnoise, ...) to arrays; ``filter`` is
+    the FILTER keyword; ``pixel_scale`` the nominal pixel scale in arcsec (from PIXAR_A2, else the
+    DETECTOR's nominal one, else None); ``exptime`` in s; ``tmeasure`` the measurement time (TMEASURE,
+    s; None when absent); ``sky_level`` the recorded background level (BKGLEVEL, MJy/sr; None when
     absent) and ``sky_subtracted`` whether it was taken off SCI (BKGSUB); ``observation`` the
     ``meta.observation`` fields of ``OBSERVATION_KEYWORDS`` (None when absent); ``shape`` (ny, nx);
-    ``reference_angles`` the ``meta.wcsinfo`` fields of ``REFERENCE_ANGLE_KEYWORDS`` (V2/V3 in
-    arcsec, roll in deg; None when absent); ``mid_time`` the mid-exposure MJD (EXPMID).
+    ``reference_angles`` the ``meta.wcsinfo`` fields of ``REFERENCE_ANGLE_KEYWORDS`` (V2/V3 in arcsec,
+    roll in deg; None when absent); ``mid_time`` the mid-exposure MJD (EXPMID).
     """
 
     arrays: dict
     filter: str | None
     pixel_scale: float | None
     exptime: float
+    tmeasure: float | None = None
     sky_level: float | None = None
     sky_subtracted: bool = False
     observation: dict = field(default_factory=dict)
@@ -110,6 +111,7 @@ def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
             primary = hdul[0].header
             area = sci_header.get("PIXAR_A2")
             level = primary.get("BKGLEVEL")
+            tmeasure = primary.get("TMEASURE")
             return LeanExposure(
                 arrays=arrays,
                 filter=primary.get("FILTER"),
@@ -117,6 +119,7 @@ def read_lean(path, extensions=("SCI", "DQ")) -> LeanExposure:
                 exptime=float(
                     primary.get("XPOSURE") or sci_header.get("XPOSURE") or primary.get("EFFEXPTM") or 1.0
                 ),
+                tmeasure=float(tmeasure) if tmeasure is not None else None,
                 sky_level=float(level) if level is not None else None,
                 sky_subtracted=bool(primary.get("BKGSUB", False)),
                 observation={k: primary.get(key) for k, key in OBSERVATION_KEYWORDS.items()},

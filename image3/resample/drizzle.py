@@ -31,7 +31,6 @@ __all__ = [
     "checked_variance",
     "coverage_count",
     "Exposure",
-    "measurement_time",
     "Mosaic",
     "read_variances",
     "weight_map",
@@ -72,15 +71,6 @@ def read_variances(path, shape, names=VARIANCES) -> dict:
     return {n: checked_variance(a, shape, n, path) for n, a in found.items()}
 
 
-def measurement_time(path) -> float | None:
-    """The measurement time TMEASURE (s) of the level-2b file ``path`` (primary header), or None
-    when absent: the official ``weight_type: exptime`` weight, else the exposure time."""
-    from astropy.io import fits
-
-    value = fits.getheader(path, 0).get("TMEASURE")
-    return float(value) if value is not None else None
-
-
 @dataclass
 class Exposure:
     """What drizzling needs of one exposure; images in MJy/sr (variances in (MJy/sr)^2, None when
@@ -107,13 +97,13 @@ class Exposure:
         return self.exptime if self.tmeasure is None else self.tmeasure
 
     @classmethod
-    def from_lean(cls, lean, variances, *, sky_level=None, outliers=None, tmeasure=None):
+    def from_lean(cls, lean, variances, *, sky_level=None, outliers=None):
         """From a :class:`~image3.io.fits_read.LeanExposure` with SCI and DQ and its ``variances``
         (:func:`read_variances`; no WCS: pass the pixel map to :meth:`Mosaic.add`).
         ``sky_level`` (MJy/sr): the exposure's sky (skymatch's level), of which what is still in
         SCI gets subtracted; None: a level the file records but has not subtracted. ``outliers``:
-        a boolean mask of the outlier step's flags, added to DQ as OUTLIER and DO_NOT_USE;
-        ``tmeasure``: its TMEASURE (:func:`measurement_time`)."""
+        a boolean mask of the outlier step's flags, added to DQ as OUTLIER and DO_NOT_USE. The
+        ``exptime`` weight is the file's TMEASURE, else its exposure time."""
         a = lean.arrays
         sky = lean.unsubtracted_sky if sky_level is None else lean.remaining_sky(sky_level)
         return cls(
@@ -123,7 +113,7 @@ class Exposure:
             wcs=None,
             exptime=lean.exptime,
             sky=sky,
-            tmeasure=tmeasure,
+            tmeasure=lean.tmeasure,
         )
 
     @classmethod

@@ -16,7 +16,7 @@ from image3.io.fits_read import read_lean
 from image3.jobs import run
 from image3.outlier_detection.files import SingleImage, write_single
 from image3.outlier_detection.outliers import single_image
-from image3.resample.drizzle import Exposure, measurement_time, read_variances, weight_map
+from image3.resample.drizzle import Exposure, read_variances, weight_map
 from image3.resample.grid import read_grid
 from image3.resample.settings import DrizzleSettings
 from image3.wcs.geometry import read_geometry
@@ -36,7 +36,7 @@ def main():
         var_flat=None,
         wcs=None,
         exptime=lean.exptime,
-        tmeasure=None if ivm else measurement_time(sm.input.cal),
+        tmeasure=lean.tmeasure,
     )
     if sm.params.resample_data:
         grid, geometry = read_grid(sm.input.grid), read_geometry(sm.input.geometry, name)

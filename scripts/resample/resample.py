@@ -19,7 +19,7 @@ from image3.io.level2b import open_level2b, save_model
 from image3.io.product_meta import SipSettings, record_image3_meta
 from image3.jobs import run
 from image3.outlier_detection.files import read_mask
-from image3.resample.drizzle import Exposure, Mosaic, measurement_time, read_variances
+from image3.resample.drizzle import Exposure, Mosaic, read_variances
 from image3.resample.grid import read_grid
 from image3.resample.i2d import build_i2d, record_inputs
 from image3.resample.settings import DrizzleSettings
@@ -53,7 +53,6 @@ def main():
             read_variances(path, lean.shape),
             sky_level=sky[names[k]]["level"],
             outliers=mask,
-            tmeasure=measurement_time(path),
         )
         return {
             "exposure": exposure,

@@ -52,19 +52,12 @@ NOT_RESAMPLED = "the _crf is the exposure itself, not resampled: no drizzle para
 PC_CDELT = "the FITS WCS is PC + CDELT, as the official resample writes it"
 NO_SKY = "the mosaic's background is not one exposure's level (the official resample records none)"
 EMPTY_I2D = {
-    ("V2_REF", "SCI"): DETECTOR_FRAME,
-    ("V3_REF", "SCI"): DETECTOR_FRAME,
-    ("RA_REF", "SCI"): DETECTOR_FRAME,
-    ("DEC_REF", "SCI"): DETECTOR_FRAME,
-    ("ROLL_REF", "SCI"): DETECTOR_FRAME,
-    ("V3I_YANG", "SCI"): DETECTOR_FRAME,
-    ("VPARITY", "SCI"): DETECTOR_FRAME,
-    ("CD1_1", "SCI"): PC_CDELT,
-    ("CD1_2", "SCI"): PC_CDELT,
-    ("CD2_1", "SCI"): PC_CDELT,
-    ("CD2_2", "SCI"): PC_CDELT,
-    ("BKGLEVEL", "PRIMARY"): NO_SKY,
-    ("BKGSUB", "PRIMARY"): NO_SKY,
+    **{
+        (k, "SCI"): DETECTOR_FRAME
+        for k in ("V2_REF", "V3_REF", "RA_REF", "DEC_REF", "ROLL_REF", "V3I_YANG", "VPARITY")
+    },
+    **{(k, "SCI"): PC_CDELT for k in ("CD1_1", "CD1_2", "CD2_1", "CD2_2")},
+    **{(k, "PRIMARY"): NO_SKY for k in ("BKGLEVEL", "BKGSUB")},
     ("S_MTWCS", "PRIMARY"): "assign_mtwcs runs for moving targets only (these are fixed)",
 }
 EMPTY_CRF = {

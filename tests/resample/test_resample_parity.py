@@ -17,7 +17,7 @@ from stdatamodels.jwst import datamodels
 from image3.io.fits_read import read_lean
 from image3.io.level2b import save_model
 from image3.io.product_meta import SipSettings, record_image3_meta
-from image3.resample.drizzle import Exposure, Mosaic, measurement_time, read_variances, weight_map
+from image3.resample.drizzle import Exposure, Mosaic, read_variances, weight_map
 from image3.resample.grid import grid_from_asdf, ignored_grid_options, make_grid, read_grid, write_grid
 from image3.resample.i2d import DETECTOR_WCSINFO, build_i2d, record_inputs, recorded_scale_ratio
 from image3.resample.settings import DrizzleSettings
@@ -75,7 +75,7 @@ def _exposure_from_file(model, path):
     variances and TMEASURE from the file; the WCS from ``model``)."""
     save_model(model, path)
     lean = read_lean(path)
-    exposure = Exposure.from_lean(lean, read_variances(path, lean.shape), tmeasure=measurement_time(path))
+    exposure = Exposure.from_lean(lean, read_variances(path, lean.shape))
     exposure.wcs = model.meta.wcs
     return exposure
 
